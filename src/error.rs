@@ -1,0 +1,160 @@
+//! Every message a person reads when something is wrong: refused settings, malformed admission
+//! requests, and a sidecar template that cannot be rendered for a given Pod.
+//!
+//! Each error names the place in the input (a path such as `template.containers[1].image`) and
+//! what was expected there, because the reader has to go and fix that place.
+
+use serde_json::Value;
+
+/// Settings the policy refuses to load; the policy server will not start the policy with them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", located(.path, .problem))]
+pub struct SettingsError {
+    pub path: String,
+    pub problem: String,
+}
+
+impl SettingsError {
+    pub fn new(path: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// Turns serde's message into ours: a path to the offending field and what was wrong there.
+    pub(crate) fn from_serde(
+        error: serde_path_to_error::Error<serde_json::Error>,
+        root: &str,
+    ) -> Self {
+        let (path, problem) = describe_serde_error(&error, root);
+        Self { path, problem }
+    }
+}
+
+/// An admission request this policy cannot evaluate: the message says what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("the admission request is not valid JSON: {0}")]
+    NotJson(String),
+    #[error("invalid admission request: {}", located(.path, .problem))]
+    Field { path: String, problem: String },
+    #[error("invalid policy settings in the request: {0}")]
+    Settings(SettingsError),
+    #[error("{0}")]
+    Render(RenderError),
+}
+
+impl RequestError {
+    pub fn field(path: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Field {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// A value of the wrong JSON type at `path`.
+    pub fn expected(path: impl Into<String>, expected: &str, got: &Value) -> Self {
+        Self::field(path, format!("expected {expected}, got {}", json_type(got)))
+    }
+
+    /// The HTTP status code the rejection carries: the request's fault, or ours.
+    pub fn code(&self) -> u16 {
+        match self {
+            Self::NotJson(_) | Self::Field { .. } => 400,
+            Self::Settings(_) | Self::Render(_) => 500,
+        }
+    }
+}
+
+/// A template string that failed to render for a particular Pod (the template itself parsed at load).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the sidecar template could not be rendered for this Pod: {path}: {message}")]
+pub struct RenderError {
+    pub path: String,
+    pub message: String,
+}
+
+fn located(path: &str, problem: &str) -> String {
+    if path.is_empty() {
+        problem.to_string()
+    } else {
+        format!("{path}: {problem}")
+    }
+}
+
+/// "a string", "a number": how a JSON value is named in messages.
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Splits a serde error into a field path (below `root`) and a short statement of the problem.
+fn describe_serde_error(
+    error: &serde_path_to_error::Error<serde_json::Error>,
+    root: &str,
+) -> (String, String) {
+    let mut path = error.path().to_string();
+    if path == "." {
+        path.clear();
+    }
+    let join = |path: &str, field: &str| match (root.is_empty(), path.is_empty()) {
+        (true, true) => field.to_string(),
+        (false, true) => format!("{root}.{field}"),
+        (true, false) => format!("{path}.{field}"),
+        (false, false) => format!("{root}.{path}.{field}"),
+    };
+    let full = |path: &str| match (root.is_empty(), path.is_empty()) {
+        (_, true) => root.to_string(),
+        (true, false) => path.to_string(),
+        (false, false) => format!("{root}.{path}"),
+    };
+    let message = without_position(&error.inner().to_string());
+    if let Some(field) = between(&message, "missing field `", "`") {
+        return (join(&path, field), "missing".to_string());
+    }
+    if let Some(field) = between(&message, "unknown field `", "`") {
+        let expected = message
+            .split_once(", expected ")
+            .map(|(_, rest)| format!("; expected {}", rest.replace('`', "")))
+            .unwrap_or_default();
+        let path = if path.rsplit('.').next() == Some(field) {
+            full(&path)
+        } else {
+            join(&path, field)
+        };
+        return (path, format!("unknown field{expected}"));
+    }
+    (full(&path), plain_words(&message))
+}
+
+/// serde names Rust types ("struct RawSettings", "a sequence"); people wrote YAML or JSON.
+fn plain_words(message: &str) -> String {
+    let mut text = message.replace('`', "").replace("sequence", "list");
+    while let Some(at) = text.find("struct ") {
+        let end = text[at + 7..]
+            .find(|c: char| !c.is_alphanumeric() && c != '_')
+            .map_or(text.len(), |n| at + 7 + n);
+        text.replace_range(at..end, "an object");
+    }
+    text
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = text.strip_prefix(start)?;
+    rest.split_once(end).map(|(inside, _)| inside)
+}
+
+/// serde_json appends " at line L column C", which points into a one-line payload nobody sees.
+fn without_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) if message[at..].contains(" column ") => message[..at].to_string(),
+        _ => message.to_string(),
+    }
+}

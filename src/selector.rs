@@ -1,0 +1,197 @@
+//! Kubernetes label selectors, compiled once from the settings and matched against a Pod's labels.
+//!
+//! The settings' `neverInjectSelector` and `alwaysInjectSelector` are lists of ordinary
+//! `metav1.LabelSelector`s. They are parsed here into a form whose every state is valid (an `In`
+//! without values cannot be represented), so matching cannot fail and needs no error path.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::SettingsError;
+
+/// A validated label selector: every `matchLabels` pair and every requirement must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelSelector {
+    requirements: Vec<Requirement>,
+}
+
+/// One condition on one label key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    pub key: String,
+    pub operator: Operator,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operator {
+    In(Vec<String>),
+    NotIn(Vec<String>),
+    Exists,
+    DoesNotExist,
+}
+
+/// The selector as written in the settings; `deny_unknown_fields` turns a misspelled
+/// `matchLabel` into an error instead of a selector that silently matches something else.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawLabelSelector {
+    #[serde(default)]
+    match_labels: Map<String, Value>,
+    #[serde(default)]
+    match_expressions: Vec<RawRequirement>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequirement {
+    key: String,
+    operator: String,
+    #[serde(default)]
+    values: Option<Vec<String>>,
+}
+
+impl LabelSelector {
+    /// Validates a selector from the settings; `path` names it in error messages
+    /// (for example `neverInjectSelector[0]`).
+    pub(crate) fn from_raw(raw: RawLabelSelector, path: &str) -> Result<Self, SettingsError> {
+        if raw.match_labels.is_empty() && raw.match_expressions.is_empty() {
+            // Istio skips empty selectors, so one would match nothing: almost certainly not what
+            // the person who wrote it meant, whichever of "all" or "nothing" they expected.
+            return Err(SettingsError::new(
+                path,
+                "empty selector; give matchLabels or matchExpressions",
+            ));
+        }
+        let mut requirements =
+            Vec::with_capacity(raw.match_labels.len() + raw.match_expressions.len());
+        for (key, value) in raw.match_labels {
+            let value = match value {
+                Value::String(value) => value,
+                other => {
+                    return Err(SettingsError::new(
+                        format!("{path}.matchLabels.{key}"),
+                        format!("expected a string, got {}", crate::error::json_type(&other)),
+                    ));
+                }
+            };
+            requirements.push(Requirement {
+                key,
+                operator: Operator::In(vec![value]),
+            });
+        }
+        for (index, raw) in raw.match_expressions.into_iter().enumerate() {
+            let at = format!("{path}.matchExpressions[{index}]");
+            if raw.key.is_empty() {
+                return Err(SettingsError::new(format!("{at}.key"), "must not be empty"));
+            }
+            let operator = match (raw.operator.as_str(), raw.values) {
+                ("In", Some(values)) if !values.is_empty() => Operator::In(values),
+                ("NotIn", Some(values)) if !values.is_empty() => Operator::NotIn(values),
+                ("In" | "NotIn", _) => {
+                    return Err(SettingsError::new(
+                        format!("{at}.values"),
+                        format!("operator {} needs at least one value", raw.operator),
+                    ));
+                }
+                ("Exists" | "DoesNotExist", Some(values)) if !values.is_empty() => {
+                    return Err(SettingsError::new(
+                        format!("{at}.values"),
+                        format!("operator {} takes no values", raw.operator),
+                    ));
+                }
+                ("Exists", _) => Operator::Exists,
+                ("DoesNotExist", _) => Operator::DoesNotExist,
+                (other, _) => {
+                    return Err(SettingsError::new(
+                        format!("{at}.operator"),
+                        format!("expected one of In, NotIn, Exists, DoesNotExist, got {other:?}"),
+                    ));
+                }
+            };
+            requirements.push(Requirement {
+                key: raw.key,
+                operator,
+            });
+        }
+        Ok(Self { requirements })
+    }
+
+    /// True when the labels satisfy every requirement.
+    pub fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
+        self.requirements.iter().all(|requirement| {
+            let value = labels
+                .and_then(|l| l.get(&requirement.key))
+                .and_then(Value::as_str);
+            match &requirement.operator {
+                Operator::In(values) => value.is_some_and(|v| values.iter().any(|x| x == v)),
+                // As in Kubernetes: NotIn also matches when the label is absent.
+                Operator::NotIn(values) => value.is_none_or(|v| values.iter().all(|x| x != v)),
+                Operator::Exists => value.is_some(),
+                Operator::DoesNotExist => value.is_none(),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    fn selector(raw: Value) -> Result<LabelSelector, String> {
+        let raw: RawLabelSelector = serde_json::from_value(raw).map_err(|e| e.to_string())?;
+        LabelSelector::from_raw(raw, "sel").map_err(|e| e.to_string())
+    }
+
+    fn labels(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    #[rstest]
+    #[case::match_labels_hit(json!({"matchLabels": {"app": "web"}}), json!({"app": "web", "x": "y"}), true)]
+    #[case::match_labels_wrong_value(json!({"matchLabels": {"app": "web"}}), json!({"app": "db"}), false)]
+    #[case::match_labels_absent(json!({"matchLabels": {"app": "web"}}), json!({}), false)]
+    #[case::match_labels_all_must_hold(json!({"matchLabels": {"a": "1", "b": "2"}}), json!({"a": "1"}), false)]
+    #[case::in_hit(json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]}), json!({"tier": "b"}), true)]
+    #[case::in_miss(json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]}), json!({"tier": "c"}), false)]
+    #[case::in_absent(json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a"]}]}), json!({}), false)]
+    #[case::not_in_hit(json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["a"]}]}), json!({"tier": "b"}), true)]
+    #[case::not_in_miss(json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["a"]}]}), json!({"tier": "a"}), false)]
+    #[case::not_in_absent_matches(json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["a"]}]}), json!({}), true)]
+    #[case::exists_hit(json!({"matchExpressions": [{"key": "legacy", "operator": "Exists"}]}), json!({"legacy": ""}), true)]
+    #[case::exists_miss(json!({"matchExpressions": [{"key": "legacy", "operator": "Exists"}]}), json!({"other": "x"}), false)]
+    #[case::does_not_exist_hit(json!({"matchExpressions": [{"key": "legacy", "operator": "DoesNotExist"}]}), json!({}), true)]
+    #[case::does_not_exist_miss(json!({"matchExpressions": [{"key": "legacy", "operator": "DoesNotExist"}]}), json!({"legacy": "1"}), false)]
+    #[case::labels_and_expressions(json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "v", "operator": "Exists"}]}), json!({"app": "web"}), false)]
+    fn matching(#[case] raw: Value, #[case] pod_labels: Value, #[case] expected: bool) {
+        let selector = selector(raw).unwrap();
+        assert_eq!(selector.matches(Some(&labels(pod_labels))), expected);
+    }
+
+    #[rstest]
+    #[case::empty(json!({}), "sel: empty selector; give matchLabels or matchExpressions")]
+    #[case::unknown_operator(json!({"matchExpressions": [{"key": "a", "operator": "Equals", "values": ["x"]}]}),
+        "sel.matchExpressions[0].operator: expected one of In, NotIn, Exists, DoesNotExist, got \"Equals\"")]
+    #[case::in_without_values(json!({"matchExpressions": [{"key": "a", "operator": "In"}]}),
+        "sel.matchExpressions[0].values: operator In needs at least one value")]
+    #[case::not_in_empty_values(json!({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": []}]}),
+        "sel.matchExpressions[0].values: operator NotIn needs at least one value")]
+    #[case::exists_with_values(json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}),
+        "sel.matchExpressions[0].values: operator Exists takes no values")]
+    #[case::empty_key(json!({"matchExpressions": [{"key": "", "operator": "Exists"}]}),
+        "sel.matchExpressions[0].key: must not be empty")]
+    #[case::label_not_string(json!({"matchLabels": {"a": 1}}), "sel.matchLabels.a: expected a string, got a number")]
+    fn refusals(#[case] raw: Value, #[case] message: &str) {
+        assert_eq!(selector(raw).unwrap_err(), message);
+    }
+
+    #[test]
+    fn misspelled_field_is_refused() {
+        let err = selector(json!({"matchLabel": {"a": "b"}})).unwrap_err();
+        assert!(err.starts_with("unknown field `matchLabel`"), "{err}");
+    }
+}

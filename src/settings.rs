@@ -1,0 +1,563 @@
+//! The policy's settings (`spec.settings` of the ClusterAdmissionPolicy): what they mean, their
+//! defaults, and every check that refuses them.
+//!
+//! Settings are read in two depths. [`Settings::parse`] is what every admission request pays for:
+//! the shape of the settings, the selectors compiled, the template's names checked. It is enough
+//! because the policy server validates the settings once, at load, with [`Settings::validate`],
+//! which also checks the template against the Kubernetes types and compiles every template string.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use k8s_openapi::api::core::v1::{Container, LocalObjectReference, Volume};
+use serde::{Deserialize, Deserializer, Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+use crate::error::{SettingsError, json_type};
+use crate::selector::{LabelSelector, RawLabelSelector};
+use crate::template;
+
+/// Label or annotation by which a Pod asks for (`"true"`) or refuses (`"false"`) the sidecar.
+pub const INJECT_KEY: &str = "sidecar.istio.io/inject";
+/// Annotation recording what was injected; its presence makes injection idempotent.
+pub const STATUS_KEY: &str = "sidecar.istio.io/status";
+/// Namespaces never injected, whatever the settings say.
+pub const PROTECTED_NAMESPACES: [&str; 2] = ["kube-system", "kube-public"];
+
+/// The injection default for Pods that do not choose for themselves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InjectionPolicy {
+    #[default]
+    Enabled,
+    Disabled,
+}
+
+impl fmt::Display for InjectionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+        })
+    }
+}
+
+// Hand-written so that a typo is answered with the two allowed values and the value given.
+// Istio treats an unknown value as "disabled"; we refuse it at load instead.
+impl<'de> Deserialize<'de> for InjectionPolicy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        match value.as_str() {
+            Some("enabled") => Ok(Self::Enabled),
+            Some("disabled") => Ok(Self::Disabled),
+            Some(other) => Err(serde::de::Error::custom(format!(
+                "expected \"enabled\" or \"disabled\", got {other:?}"
+            ))),
+            None => Err(serde::de::Error::custom(format!(
+                "expected \"enabled\" or \"disabled\", got {}",
+                json_type(&value)
+            ))),
+        }
+    }
+}
+
+/// Validated settings. Each field's meaning is next to it.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Injection for Pods that neither choose nor match a selector.
+    pub policy: InjectionPolicy,
+    /// Pods matching any of these are not injected unless they ask for it.
+    pub never_inject_selector: Vec<LabelSelector>,
+    /// Pods matching any of these are injected unless they refuse it.
+    pub always_inject_selector: Vec<LabelSelector>,
+    /// Namespaces never injected, on top of [`PROTECTED_NAMESPACES`].
+    pub ignored_namespaces: Vec<String>,
+    /// The sidecar.
+    pub template: Template,
+    /// Inject `template.containers` as init containers with `restartPolicy: Always` (Kubernetes ≥ 1.29).
+    pub native_sidecars: bool,
+    /// Put the sidecar containers before the application's, so they start first.
+    pub hold_application_until_proxy_starts: bool,
+}
+
+/// What is added to every injected Pod. Kubernetes objects stay raw JSON so that they are injected
+/// exactly as written (fields newer than this build's Kubernetes types included).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Template {
+    /// Sidecar containers, appended to `spec.containers` (or, with `nativeSidecars`, to `spec.initContainers`).
+    #[serde(default)]
+    pub containers: Vec<Value>,
+    /// Init containers, run before the Pod's own.
+    #[serde(default)]
+    pub init_containers: Vec<Value>,
+    /// Volumes the sidecar needs; a name the Pod already uses is left as the Pod has it.
+    #[serde(default)]
+    pub volumes: Vec<Value>,
+    /// Pull secrets for the sidecar's images; a name the Pod already lists is not repeated.
+    #[serde(default)]
+    pub image_pull_secrets: Vec<Value>,
+    /// Labels added to the Pod, never replacing one the Pod has.
+    #[serde(default)]
+    pub labels: Map<String, Value>,
+    /// Annotations added to the Pod, never replacing one the Pod has.
+    #[serde(default)]
+    pub annotations: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawSettings {
+    #[serde(default)]
+    policy: InjectionPolicy,
+    #[serde(default)]
+    never_inject_selector: Vec<RawLabelSelector>,
+    #[serde(default)]
+    always_inject_selector: Vec<RawLabelSelector>,
+    #[serde(default)]
+    ignored_namespaces: Vec<String>,
+    template: Template,
+    #[serde(default)]
+    native_sidecars: bool,
+    #[serde(default)]
+    hold_application_until_proxy_starts: bool,
+}
+
+impl Settings {
+    /// Reads settings from JSON bytes, with the checks every request needs.
+    pub fn from_slice(json: &[u8]) -> Result<Self, SettingsError> {
+        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let raw: RawSettings = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|e| SettingsError::from_serde(e, ""))?;
+        Self::from_raw(raw)
+    }
+
+    /// Reads and fully validates settings: what `validate_settings` answers when the policy loads.
+    pub fn validate(json: &[u8]) -> Result<Self, SettingsError> {
+        if let Ok(value) = serde_json::from_slice::<Value>(json) {
+            objects_where_objects_belong(&value)?;
+        }
+        let settings = Self::from_slice(json)?;
+        settings
+            .template
+            .validate_against_kubernetes(settings.native_sidecars)?;
+        settings.template.check_template_strings()?;
+        Ok(settings)
+    }
+
+    pub(crate) fn from_raw(raw: RawSettings) -> Result<Self, SettingsError> {
+        let selectors = |raws: Vec<RawLabelSelector>, name: &str| {
+            raws.into_iter()
+                .enumerate()
+                .map(|(i, raw)| LabelSelector::from_raw(raw, &format!("{name}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        for (i, namespace) in raw.ignored_namespaces.iter().enumerate() {
+            if namespace.is_empty() {
+                return Err(SettingsError::new(
+                    format!("ignoredNamespaces[{i}]"),
+                    "must not be empty",
+                ));
+            }
+        }
+        raw.template.check_shape()?;
+        Ok(Self {
+            policy: raw.policy,
+            never_inject_selector: selectors(raw.never_inject_selector, "neverInjectSelector")?,
+            always_inject_selector: selectors(raw.always_inject_selector, "alwaysInjectSelector")?,
+            ignored_namespaces: raw.ignored_namespaces,
+            template: raw.template,
+            native_sidecars: raw.native_sidecars,
+            hold_application_until_proxy_starts: raw.hold_application_until_proxy_starts,
+        })
+    }
+
+    /// True for the namespaces no Pod is ever injected in.
+    pub fn is_ignored_namespace(&self, namespace: &str) -> bool {
+        self.ignored_namespaces.iter().any(|n| n == namespace)
+    }
+}
+
+impl Template {
+    /// The checks injection relies on: names present, strings where strings go, no duplicates.
+    fn check_shape(&self) -> Result<(), SettingsError> {
+        if self.containers.is_empty() && self.init_containers.is_empty() {
+            return Err(SettingsError::new(
+                "template",
+                "nothing to inject; give containers or initContainers",
+            ));
+        }
+        // Container names share one namespace across a Pod's containers and init containers.
+        let mut containers = HashSet::new();
+        for (list, items) in [
+            ("containers", &self.containers),
+            ("initContainers", &self.init_containers),
+        ] {
+            for (i, item) in items.iter().enumerate() {
+                let at = format!("template.{list}[{i}]");
+                let name = required_string(item, &at, "name")?;
+                required_string(item, &at, "image")?;
+                if !containers.insert(name) {
+                    return Err(SettingsError::new(
+                        format!("{at}.name"),
+                        format!("{name:?} is used by another template container"),
+                    ));
+                }
+            }
+        }
+        for (list, items) in [
+            ("volumes", &self.volumes),
+            ("imagePullSecrets", &self.image_pull_secrets),
+        ] {
+            let mut names = HashSet::new();
+            for (i, item) in items.iter().enumerate() {
+                let at = format!("template.{list}[{i}]");
+                let name = required_string(item, &at, "name")?;
+                if !names.insert(name) {
+                    return Err(SettingsError::new(
+                        format!("{at}.name"),
+                        format!("{name:?} appears twice in template.{list}"),
+                    ));
+                }
+            }
+        }
+        for (list, map) in [("labels", &self.labels), ("annotations", &self.annotations)] {
+            for (key, value) in map {
+                if key.is_empty() {
+                    return Err(SettingsError::new(format!("template.{list}"), "empty key"));
+                }
+                if !value.is_string() {
+                    return Err(SettingsError::new(
+                        format!("template.{list}.{key}"),
+                        format!("expected a string, got {}", json_type(value)),
+                    ));
+                }
+            }
+        }
+        if self.annotations.contains_key(STATUS_KEY) {
+            return Err(SettingsError::new(
+                format!("template.annotations.{STATUS_KEY}"),
+                "is written by the injector itself and cannot be set here",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every object must be a valid Kubernetes object of its kind, with no field the Kubernetes
+    /// types do not know: a misspelled field in the sidecar would otherwise be dropped silently by
+    /// the API server, on every Pod.
+    fn validate_against_kubernetes(&self, native_sidecars: bool) -> Result<(), SettingsError> {
+        for (i, item) in self.containers.iter().enumerate() {
+            let at = format!("template.containers[{i}]");
+            typed::<Container>(item, &at)?;
+            if !native_sidecars && item.get("restartPolicy").is_some_and(|v| !v.is_null()) {
+                return Err(SettingsError::new(
+                    format!("{at}.restartPolicy"),
+                    "only init containers take a restartPolicy; set nativeSidecars: true to inject this container as a native sidecar",
+                ));
+            }
+        }
+        for (i, item) in self.init_containers.iter().enumerate() {
+            typed::<Container>(item, &format!("template.initContainers[{i}]"))?;
+        }
+        for (i, item) in self.volumes.iter().enumerate() {
+            typed::<Volume>(item, &format!("template.volumes[{i}]"))?;
+        }
+        for (i, item) in self.image_pull_secrets.iter().enumerate() {
+            typed::<LocalObjectReference>(item, &format!("template.imagePullSecrets[{i}]"))?;
+        }
+        Ok(())
+    }
+
+    /// Compiles every string that is a template, so that syntax errors surface at load.
+    fn check_template_strings(&self) -> Result<(), SettingsError> {
+        let mut result = Ok(());
+        self.for_each_string(&mut |path, text| {
+            if result.is_ok() && template::is_template(text) {
+                if let Err(message) = template::check_syntax(text) {
+                    result = Err(SettingsError::new(path(), message));
+                }
+            }
+        });
+        result
+    }
+
+    /// True when some string needs rendering per Pod; when false, injection skips the renderer.
+    pub fn has_template_strings(&self) -> bool {
+        let mut found = false;
+        self.for_each_string(&mut |_, text| found = found || template::is_template(text));
+        found
+    }
+
+    fn for_each_string(&self, visit: &mut dyn FnMut(&dyn Fn() -> String, &str)) {
+        let lists = [
+            ("containers", &self.containers),
+            ("initContainers", &self.init_containers),
+            ("volumes", &self.volumes),
+            ("imagePullSecrets", &self.image_pull_secrets),
+        ];
+        for (list, items) in lists {
+            for (i, item) in items.iter().enumerate() {
+                walk_strings(item, &format!("template.{list}[{i}]"), visit);
+            }
+        }
+        for (list, map) in [("labels", &self.labels), ("annotations", &self.annotations)] {
+            for (key, value) in map {
+                walk_strings(value, &format!("template.{list}.{key}"), visit);
+            }
+        }
+    }
+}
+
+/// serde reads a struct from a JSON array too, field by field in order; refuse that at load, or
+/// `template: [[...]]` would quietly mean `template.containers`.
+fn objects_where_objects_belong(settings: &Value) -> Result<(), SettingsError> {
+    let object = |value: &Value, path: &str| match value {
+        Value::Object(_) | Value::Null => Ok(()),
+        other => Err(SettingsError::new(
+            path,
+            format!("expected an object, got {}", json_type(other)),
+        )),
+    };
+    object(settings, "")?;
+    if let Some(template) = settings.get("template") {
+        object(template, "template")?;
+    }
+    for list in ["neverInjectSelector", "alwaysInjectSelector"] {
+        let selectors = settings
+            .get(list)
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for (i, selector) in selectors.iter().enumerate() {
+            object(selector, &format!("{list}[{i}]"))?;
+            let expressions = selector.get("matchExpressions").and_then(Value::as_array);
+            for (j, expression) in expressions
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                object(expression, &format!("{list}[{i}].matchExpressions[{j}]"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn walk_strings(value: &Value, path: &str, visit: &mut dyn FnMut(&dyn Fn() -> String, &str)) {
+    match value {
+        Value::String(text) => visit(&|| path.to_string(), text),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk_strings(item, &format!("{path}[{i}]"), visit);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                walk_strings(item, &format!("{path}.{key}"), visit);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn required_string<'a>(item: &'a Value, at: &str, field: &str) -> Result<&'a str, SettingsError> {
+    let Some(object) = item.as_object() else {
+        return Err(SettingsError::new(
+            at,
+            format!("expected an object, got {}", json_type(item)),
+        ));
+    };
+    match object.get(field) {
+        None | Some(Value::Null) => Err(SettingsError::new(format!("{at}.{field}"), "missing")),
+        Some(Value::String(text)) if text.is_empty() => Err(SettingsError::new(
+            format!("{at}.{field}"),
+            "must not be empty",
+        )),
+        Some(Value::String(text)) => Ok(text),
+        Some(other) => Err(SettingsError::new(
+            format!("{at}.{field}"),
+            format!("expected a string, got {}", json_type(other)),
+        )),
+    }
+}
+
+/// Parses `value` as the Kubernetes type `T` and refuses fields that `T` does not have.
+fn typed<T: DeserializeOwned + Serialize>(value: &Value, at: &str) -> Result<(), SettingsError> {
+    let parsed: T =
+        serde_path_to_error::deserialize(value).map_err(|e| SettingsError::from_serde(e, at))?;
+    let known = serde_json::to_value(&parsed)
+        .map_err(|e| SettingsError::new(at, format!("cannot be represented: {e}")))?;
+    match unknown_field(value, &known, at) {
+        Some(path) => Err(SettingsError::new(
+            path,
+            "unknown field (not in the Kubernetes v1.36 API); check its spelling",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The path of the first field of `given` that the typed round trip `known` lost.
+fn unknown_field(given: &Value, known: &Value, path: &str) -> Option<String> {
+    match (given, known) {
+        (Value::Object(given), Value::Object(known)) => given.iter().find_map(|(key, value)| {
+            let at = format!("{path}.{key}");
+            match known.get(key) {
+                // An explicit null is the same as an absent field to the API server.
+                None if value.is_null() => None,
+                None => Some(at),
+                Some(known) => unknown_field(value, known, &at),
+            }
+        }),
+        (Value::Array(given), Value::Array(known)) => given
+            .iter()
+            .zip(known)
+            .enumerate()
+            .find_map(|(i, (value, known))| unknown_field(value, known, &format!("{path}[{i}]"))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    fn validate(settings: Value) -> Result<Settings, String> {
+        Settings::validate(settings.to_string().as_bytes()).map_err(|e| e.to_string())
+    }
+
+    fn minimal() -> Value {
+        json!({"template": {"containers": [{"name": "proxy", "image": "proxy:1"}]}})
+    }
+
+    fn with(mut base: Value, pointer: &str, value: Value) -> Value {
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        base.pointer_mut(parent)
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .insert(key.into(), value);
+        base
+    }
+
+    #[test]
+    fn defaults() {
+        let settings = validate(minimal()).unwrap();
+        assert_eq!(settings.policy, InjectionPolicy::Enabled);
+        assert!(settings.never_inject_selector.is_empty());
+        assert!(settings.always_inject_selector.is_empty());
+        assert!(settings.ignored_namespaces.is_empty());
+        assert!(!settings.native_sidecars);
+        assert!(!settings.hold_application_until_proxy_starts);
+        assert!(!settings.template.has_template_strings());
+    }
+
+    #[test]
+    fn full_settings_are_accepted() {
+        let settings = validate(json!({
+            "policy": "disabled",
+            "neverInjectSelector": [{"matchLabels": {"legacy": "true"}}],
+            "alwaysInjectSelector": [{"matchExpressions": [{"key": "mesh", "operator": "Exists"}]}],
+            "ignoredNamespaces": ["batch"],
+            "nativeSidecars": true,
+            "holdApplicationUntilProxyStarts": true,
+            "template": {
+                "initContainers": [{"name": "init", "image": "proxy:1", "args": ["iptables"],
+                    "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}}],
+                "containers": [{"name": "proxy", "image": "proxy:1", "restartPolicy": "Always",
+                    "env": [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                    "resources": {"requests": {"cpu": "{{ pod.metadata.annotations['proxyCPU'] | default('100m') }}"}}}],
+                "volumes": [{"name": "certs", "emptyDir": {"medium": "Memory"}}],
+                "imagePullSecrets": [{"name": "registry"}],
+                "labels": {"mesh": "on"},
+                "annotations": {"prometheus.io/scrape": "true"}
+            }
+        }))
+        .unwrap();
+        assert_eq!(settings.policy, InjectionPolicy::Disabled);
+        assert_eq!(settings.never_inject_selector.len(), 1);
+        assert_eq!(settings.always_inject_selector.len(), 1);
+        assert_eq!(settings.ignored_namespaces, ["batch"]);
+        assert!(settings.native_sidecars && settings.hold_application_until_proxy_starts);
+        assert!(settings.template.has_template_strings());
+    }
+
+    #[rstest]
+    #[case::policy_case(with(minimal(), "/policy", json!("Enabled")), r#"policy: expected "enabled" or "disabled", got "Enabled""#)]
+    #[case::policy_type(with(minimal(), "/policy", json!(true)), r#"policy: expected "enabled" or "disabled", got a boolean"#)]
+    #[case::unknown_setting(with(minimal(), "/polcy", json!("enabled")),
+        "polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, nativeSidecars, holdApplicationUntilProxyStarts")]
+    #[case::template_missing(json!({"policy": "enabled"}), "template: missing")]
+    #[case::template_empty(json!({"template": {}}), "template: nothing to inject; give containers or initContainers")]
+    #[case::template_unknown_key(with(minimal(), "/template/sidecars", json!([])),
+        "template.sidecars: unknown field; expected one of containers, initContainers, volumes, imagePullSecrets, labels, annotations")]
+    #[case::image_missing(json!({"template": {"containers": [{"name": "a", "image": "x"}, {"name": "b"}]}}), "template.containers[1].image: missing")]
+    #[case::name_missing(json!({"template": {"initContainers": [{"image": "x"}]}}), "template.initContainers[0].name: missing")]
+    #[case::name_empty(json!({"template": {"containers": [{"name": "", "image": "x"}]}}), "template.containers[0].name: must not be empty")]
+    #[case::container_not_object(json!({"template": {"containers": ["proxy"]}}), "template.containers[0]: expected an object, got a string")]
+    #[case::duplicate_across_lists(json!({"template": {"containers": [{"name": "a", "image": "x"}], "initContainers": [{"name": "a", "image": "x"}]}}),
+        r#"template.initContainers[0].name: "a" is used by another template container"#)]
+    #[case::duplicate_volume(with(minimal(), "/template/volumes", json!([{"name": "v", "emptyDir": {}}, {"name": "v", "emptyDir": {}}])),
+        r#"template.volumes[1].name: "v" appears twice in template.volumes"#)]
+    #[case::volume_without_name(with(minimal(), "/template/volumes", json!([{"emptyDir": {}}])), "template.volumes[0].name: missing")]
+    #[case::pull_secret_without_name(with(minimal(), "/template/imagePullSecrets", json!([{}])), "template.imagePullSecrets[0].name: missing")]
+    #[case::label_not_string(with(minimal(), "/template/labels", json!({"a": 1})), "template.labels.a: expected a string, got a number")]
+    #[case::status_annotation(with(minimal(), "/template/annotations", json!({"sidecar.istio.io/status": "{}"})),
+        "template.annotations.sidecar.istio.io/status: is written by the injector itself and cannot be set here")]
+    #[case::wrong_kubernetes_type(json!({"template": {"containers": [{"name": "a", "image": "x", "ports": [{"containerPort": "80"}]}]}}),
+        "template.containers[0].ports[0].containerPort: invalid type: string \"80\", expected i32")]
+    #[case::misspelled_kubernetes_field(json!({"template": {"containers": [{"name": "a", "image": "x", "imagePullPolicyy": "Always"}]}}),
+        "template.containers[0].imagePullPolicyy: unknown field (not in the Kubernetes v1.36 API); check its spelling")]
+    #[case::misspelled_nested_field(json!({"template": {"containers": [{"name": "a", "image": "x", "securityContext": {"runAsUsr": 1}}]}}),
+        "template.containers[0].securityContext.runAsUsr: unknown field (not in the Kubernetes v1.36 API); check its spelling")]
+    #[case::misspelled_volume_field(with(minimal(), "/template/volumes", json!([{"name": "v", "emptyDirr": {}}])),
+        "template.volumes[0].emptyDirr: unknown field (not in the Kubernetes v1.36 API); check its spelling")]
+    #[case::restart_policy_without_native(json!({"template": {"containers": [{"name": "a", "image": "x", "restartPolicy": "Always"}]}}),
+        "template.containers[0].restartPolicy: only init containers take a restartPolicy; set nativeSidecars: true to inject this container as a native sidecar")]
+    #[case::template_syntax(json!({"template": {"containers": [{"name": "a", "image": "x", "args": ["ok", "{{ pod.metadata.name "]}]}}),
+        "template.containers[0].args[1]: syntax error: unexpected end of input, expected end of variable block (in <string>:1)")]
+    #[case::selector(with(minimal(), "/alwaysInjectSelector", json!([{"matchLabels": {"a": "b"}}, {"matchExpressions": [{"key": "a", "operator": "in", "values": ["b"]}]}])),
+        r#"alwaysInjectSelector[1].matchExpressions[0].operator: expected one of In, NotIn, Exists, DoesNotExist, got "in""#)]
+    #[case::selector_misspelled(with(minimal(), "/neverInjectSelector", json!([{"matchLabel": {"a": "b"}}])),
+        "neverInjectSelector[0].matchLabel: unknown field; expected matchLabels or matchExpressions")]
+    #[case::template_as_list(json!({"template": [[{"name": "a", "image": "x"}]]}), "template: expected an object, got an array")]
+    #[case::selector_as_list(with(minimal(), "/alwaysInjectSelector", json!([[{"a": "b"}]])), "alwaysInjectSelector[0]: expected an object, got an array")]
+    #[case::expression_as_list(with(minimal(), "/alwaysInjectSelector", json!([{"matchExpressions": [["a", "Exists"]]}])),
+        "alwaysInjectSelector[0].matchExpressions[0]: expected an object, got an array")]
+    #[case::ignored_namespaces_type(with(minimal(), "/ignoredNamespaces", json!("batch")),
+        "ignoredNamespaces: invalid type: string \"batch\", expected a list")]
+    #[case::ignored_namespace_empty(with(minimal(), "/ignoredNamespaces", json!([""])), "ignoredNamespaces[0]: must not be empty")]
+    #[case::native_not_bool(with(minimal(), "/nativeSidecars", json!("true")),
+        "nativeSidecars: invalid type: string \"true\", expected a boolean")]
+    fn refusals(#[case] settings: Value, #[case] message: &str) {
+        assert_eq!(validate(settings).unwrap_err(), message);
+    }
+
+    #[test]
+    fn not_an_object() {
+        assert_eq!(
+            validate(json!([1])).unwrap_err(),
+            "expected an object, got an array"
+        );
+    }
+
+    #[test]
+    fn explicit_null_field_is_not_unknown() {
+        validate(
+            json!({"template": {"containers": [{"name": "a", "image": "x", "command": null}]}}),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn request_time_parse_skips_the_kubernetes_checks() {
+        // Settings reach `validate` only after `validate_settings` accepted them; the per-request
+        // parse keeps to what injection needs.
+        let json = json!({"template": {"containers": [{"name": "a", "image": "x", "imagePullPolicyy": "Always"}]}});
+        assert!(Settings::from_slice(json.to_string().as_bytes()).is_ok());
+        assert!(validate(json).is_err());
+    }
+}
