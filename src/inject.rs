@@ -376,3 +376,321 @@ fn add_missing_keys(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings(extra: Value, template: Value) -> Settings {
+        let mut settings = json!({"template": template});
+        if let (Some(base), Value::Object(extra)) = (settings.as_object_mut(), extra) {
+            base.extend(extra);
+        }
+        Settings::validate(settings.to_string().as_bytes()).unwrap()
+    }
+
+    fn proxy_template() -> Value {
+        json!({
+            "initContainers": [{"name": "mesh-init", "image": "proxy:1", "args": ["redirect"]}],
+            "containers": [{
+                "name": "proxy", "image": "proxy:1", "args": ["--id", "{{ pod.metadata.name }}.{{ namespace }}"],
+                "env": [{"name": "LEVEL", "value": "info"}, {"name": "MODE", "value": "sidecar"}],
+                "volumeMounts": [{"name": "certs", "mountPath": "/certs"}],
+                "ports": [{"containerPort": 15090, "name": "metrics"}],
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+                "securityContext": {"runAsUser": 1337, "runAsNonRoot": true}
+            }],
+            "volumes": [{"name": "certs", "emptyDir": {"medium": "Memory"}}],
+            "imagePullSecrets": [{"name": "mesh-registry"}],
+            "labels": {"mesh": "on", "app": "not-the-pods"},
+            "annotations": {"prometheus.io/port": "15090"}
+        })
+    }
+
+    fn app_pod() -> Value {
+        json!({
+            "metadata": {"name": "web-1", "labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "app", "image": "web:1"}]}
+        })
+    }
+
+    fn status(pod: &Value) -> Value {
+        serde_json::from_str(pod["metadata"]["annotations"][STATUS_KEY].as_str().unwrap()).unwrap()
+    }
+
+    fn names(list: &Value) -> Vec<&str> {
+        list.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn injects_every_part_of_the_template() {
+        let settings = settings(json!({}), proxy_template());
+        let pod = inject(app_pod(), &settings, "shop").unwrap();
+        let revision = revision(&settings);
+        assert_eq!(
+            pod,
+            json!({
+                "metadata": {
+                    "name": "web-1",
+                    "labels": {"app": "web", "mesh": "on"},
+                    "annotations": {
+                        "prometheus.io/port": "15090",
+                        STATUS_KEY: format!(r#"{{"initContainers":["mesh-init"],"containers":["proxy"],"volumes":["certs"],"imagePullSecrets":["mesh-registry"],"revision":"{revision}"}}"#)
+                    }
+                },
+                "spec": {
+                    "containers": [
+                        {"name": "app", "image": "web:1"},
+                        {
+                            "name": "proxy", "image": "proxy:1", "args": ["--id", "web-1.shop"],
+                            "env": [{"name": "LEVEL", "value": "info"}, {"name": "MODE", "value": "sidecar"}],
+                            "volumeMounts": [{"name": "certs", "mountPath": "/certs"}],
+                            "ports": [{"containerPort": 15090, "name": "metrics"}],
+                            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+                            "securityContext": {"runAsUser": 1337, "runAsNonRoot": true}
+                        }
+                    ],
+                    "initContainers": [{"name": "mesh-init", "image": "proxy:1", "args": ["redirect"]}],
+                    "volumes": [{"name": "certs", "emptyDir": {"medium": "Memory"}}],
+                    "imagePullSecrets": [{"name": "mesh-registry"}]
+                }
+            })
+        );
+        assert_eq!(revision.len(), 12);
+    }
+
+    #[test]
+    fn template_init_containers_run_first_then_native_sidecars_then_the_pods() {
+        let mut pod = app_pod();
+        pod["spec"]["initContainers"] = json!([{"name": "migrate", "image": "db:1"}, {"name": "warm", "image": "w:1"}]);
+        let settings = settings(json!({"nativeSidecars": true}), proxy_template());
+        let injected = inject(pod, &settings, "shop").unwrap();
+        assert_eq!(names(&injected["spec"]["initContainers"]), ["mesh-init", "proxy", "migrate", "warm"]);
+        assert_eq!(names(&injected["spec"]["containers"]), ["app"]);
+        assert_eq!(injected["spec"]["initContainers"][1]["restartPolicy"], "Always");
+        assert_eq!(injected["spec"]["initContainers"][0].get("restartPolicy"), None);
+        let status = status(&injected);
+        assert_eq!(status["initContainers"], json!(["mesh-init", "proxy"]));
+        assert_eq!(status["containers"], json!([]));
+    }
+
+    #[test]
+    fn without_native_sidecars_the_template_init_containers_still_come_first() {
+        let mut pod = app_pod();
+        pod["spec"]["initContainers"] = json!([{"name": "migrate", "image": "db:1"}]);
+        let injected = inject(pod, &settings(json!({}), proxy_template()), "shop").unwrap();
+        assert_eq!(names(&injected["spec"]["initContainers"]), ["mesh-init", "migrate"]);
+        assert_eq!(names(&injected["spec"]["containers"]), ["app", "proxy"]);
+    }
+
+    #[test]
+    fn hold_application_puts_the_sidecar_first() {
+        let mut pod = app_pod();
+        pod["spec"]["containers"] = json!([{"name": "app", "image": "a"}, {"name": "worker", "image": "w"}]);
+        let settings = settings(json!({"holdApplicationUntilProxyStarts": true}), proxy_template());
+        let injected = inject(pod, &settings, "shop").unwrap();
+        assert_eq!(names(&injected["spec"]["containers"]), ["proxy", "app", "worker"]);
+    }
+
+    #[test]
+    fn names_the_pod_already_uses_stay_as_the_pod_has_them() {
+        let mut pod = app_pod();
+        pod["spec"]["volumes"] = json!([{"name": "certs", "secret": {"secretName": "mine"}}]);
+        pod["spec"]["imagePullSecrets"] = json!([{"name": "mesh-registry"}, {"name": "own"}]);
+        let mut template = proxy_template();
+        template["volumes"] = json!([{"name": "certs", "emptyDir": {}}, {"name": "sds", "emptyDir": {}}]);
+        let injected = inject(pod, &settings(json!({}), template), "shop").unwrap();
+        assert_eq!(
+            injected["spec"]["volumes"],
+            json!([{"name": "certs", "secret": {"secretName": "mine"}}, {"name": "sds", "emptyDir": {}}])
+        );
+        assert_eq!(injected["spec"]["imagePullSecrets"], json!([{"name": "mesh-registry"}, {"name": "own"}]));
+        let status = status(&injected);
+        assert_eq!(status["volumes"], json!(["sds"]));
+        assert_eq!(status["imagePullSecrets"], json!([]));
+    }
+
+    #[test]
+    fn a_pod_container_named_like_the_sidecar_customizes_it() {
+        let mut pod = app_pod();
+        pod["spec"]["containers"] = json!([
+            {"name": "proxy", "image": "proxy:debug",
+             "env": [{"name": "LEVEL", "value": "debug"}, {"name": "EXTRA", "value": "1"}],
+             "volumeMounts": [{"name": "certs", "mountPath": "/certs", "readOnly": true}, {"name": "data", "mountPath": "/data"}],
+             "ports": [{"containerPort": 15090, "name": "stats"}, {"containerPort": 15021}],
+             "resources": {"requests": {"cpu": "500m"}},
+             "securityContext": {"runAsNonRoot": null}},
+            {"name": "app", "image": "web:1"}
+        ]);
+        let injected = inject(pod, &settings(json!({}), proxy_template()), "shop").unwrap();
+        // The Pod's copy left its place; the merged sidecar stands where the sidecar goes.
+        assert_eq!(names(&injected["spec"]["containers"]), ["app", "proxy"]);
+        assert_eq!(
+            injected["spec"]["containers"][1],
+            json!({
+                "name": "proxy", "image": "proxy:debug", "args": ["--id", "web-1.shop"],
+                "env": [{"name": "LEVEL", "value": "debug"}, {"name": "MODE", "value": "sidecar"}, {"name": "EXTRA", "value": "1"}],
+                "volumeMounts": [{"name": "certs", "mountPath": "/certs", "readOnly": true}, {"name": "data", "mountPath": "/data"}],
+                "ports": [{"containerPort": 15090, "name": "stats"}, {"containerPort": 15021}],
+                "resources": {"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+                "securityContext": {"runAsUser": 1337}
+            })
+        );
+    }
+
+    #[test]
+    fn customization_is_found_among_init_containers_too() {
+        let mut pod = app_pod();
+        pod["spec"]["initContainers"] = json!([{"name": "mesh-init", "image": "proxy:debug"}, {"name": "migrate", "image": "db"}]);
+        let injected = inject(pod, &settings(json!({}), proxy_template()), "shop").unwrap();
+        assert_eq!(
+            injected["spec"]["initContainers"],
+            json!([{"name": "mesh-init", "image": "proxy:debug", "args": ["redirect"]}, {"name": "migrate", "image": "db"}])
+        );
+    }
+
+    #[test]
+    fn a_native_sidecar_customized_in_the_pods_containers_moves_to_init_containers() {
+        let mut pod = app_pod();
+        pod["spec"]["containers"] = json!([{"name": "app", "image": "web:1"}, {"name": "proxy", "image": "proxy:debug"}]);
+        let injected = inject(pod, &settings(json!({"nativeSidecars": true}), proxy_template()), "shop").unwrap();
+        assert_eq!(names(&injected["spec"]["containers"]), ["app"]);
+        assert_eq!(names(&injected["spec"]["initContainers"]), ["mesh-init", "proxy"]);
+        assert_eq!(injected["spec"]["initContainers"][1]["image"], "proxy:debug");
+        assert_eq!(injected["spec"]["initContainers"][1]["restartPolicy"], "Always");
+    }
+
+    #[test]
+    fn labels_and_annotations_never_overwrite_the_pods() {
+        let mut pod = app_pod();
+        pod["metadata"]["annotations"] = json!({"prometheus.io/port": "9090"});
+        let injected = inject(pod, &settings(json!({}), proxy_template()), "shop").unwrap();
+        assert_eq!(injected["metadata"]["labels"], json!({"app": "web", "mesh": "on"}));
+        assert_eq!(injected["metadata"]["annotations"]["prometheus.io/port"], "9090");
+    }
+
+    #[test]
+    fn template_strings_see_the_pod_and_the_requests_namespace() {
+        let mut template = proxy_template();
+        template["containers"][0]["resources"]["requests"]["cpu"] =
+            json!("{{ pod.metadata.annotations['sidecar.istio.io/proxyCPU'] | default('100m') }}");
+        template["labels"] = json!({"service.istio.io/canonical-name": "{{ pod.metadata.labels['app'] | default(pod.metadata.name) }}"});
+        let settings = settings(json!({}), template);
+
+        let injected = inject(app_pod(), &settings, "shop").unwrap();
+        assert_eq!(injected["spec"]["containers"][1]["resources"]["requests"]["cpu"], "100m");
+        assert_eq!(injected["metadata"]["labels"]["service.istio.io/canonical-name"], "web");
+
+        let mut pod = app_pod();
+        pod["metadata"]["annotations"] = json!({"sidecar.istio.io/proxyCPU": "2"});
+        pod["metadata"]["namespace"] = json!("ignored-in-favour-of-the-request");
+        let injected = inject(pod, &settings, "shop").unwrap();
+        assert_eq!(injected["spec"]["containers"][1]["resources"]["requests"]["cpu"], "2");
+        assert_eq!(injected["spec"]["containers"][1]["args"], json!(["--id", "web-1.shop"]));
+    }
+
+    #[test]
+    fn an_annotation_cannot_inject_structure() {
+        let mut template = proxy_template();
+        template["containers"][0]["args"] = json!(["--cpu={{ pod.metadata.annotations.cpu }}"]);
+        let mut pod = app_pod();
+        let evil = "1\"]\n  privileged: true\n  command: [\"sh\", \"-c\", \"{{ 7*7 }}";
+        pod["metadata"]["annotations"] = json!({"cpu": evil});
+        let injected = inject(pod, &settings(json!({}), template), "shop").unwrap();
+        let sidecar = &injected["spec"]["containers"][1];
+        assert_eq!(sidecar["args"], json!([format!("--cpu={evil}")]));
+        assert_eq!(sidecar.get("privileged"), None);
+        assert_eq!(sidecar.get("command"), None);
+    }
+
+    #[test]
+    fn the_revision_follows_the_template() {
+        let one = settings(json!({}), proxy_template());
+        let same = settings(json!({}), proxy_template());
+        let native = settings(json!({"nativeSidecars": true}), proxy_template());
+        let mut other = proxy_template();
+        other["containers"][0]["image"] = json!("proxy:2");
+        let other = settings(json!({}), other);
+        assert_eq!(revision(&one), revision(&same));
+        assert_ne!(revision(&one), revision(&native));
+        assert_ne!(revision(&one), revision(&other));
+        let injected = inject(app_pod(), &one, "shop").unwrap();
+        assert_eq!(status(&injected)["revision"], revision(&one));
+    }
+
+    #[test]
+    fn fields_unknown_to_kubernetes_survive_in_value_and_order() {
+        let original: Value = serde_json::from_str(include_str!("../test_data/pod-with-future-fields.json")).unwrap();
+        let injected = inject(original.clone(), &settings(json!({}), proxy_template()), "shop").unwrap();
+        assert_eq!(injected["futureTopLevel"], original["futureTopLevel"]);
+        assert_eq!(injected["metadata"]["futureMetadataField"], original["metadata"]["futureMetadataField"]);
+        assert_eq!(injected["spec"]["futureField"], original["spec"]["futureField"]);
+        assert_eq!(injected["spec"]["containers"][0], original["spec"]["containers"][0]);
+        assert_eq!(injected["spec"]["securityContext"], original["spec"]["securityContext"]);
+        let keys = |value: &Value| value.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        // The Pod's own keys keep their order; injected keys come after them.
+        assert_eq!(keys(&injected)[..], keys(&original)[..]);
+        assert_eq!(keys(&injected["spec"])[..keys(&original["spec"]).len()], keys(&original["spec"])[..]);
+    }
+
+    #[test]
+    fn the_only_differences_are_the_injected_parts() {
+        let original: Value = serde_json::from_str(include_str!("../test_data/pod-with-future-fields.json")).unwrap();
+        let injected = inject(original.clone(), &settings(json!({}), proxy_template()), "shop").unwrap();
+        let patch = json_patch::diff(&original, &injected);
+        let mut operations: Vec<String> = serde_json::to_value(&patch)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|op| format!("{} {}", op["op"].as_str().unwrap(), op["path"].as_str().unwrap()))
+            .collect();
+        operations.sort();
+        assert_eq!(
+            operations,
+            [
+                "add /metadata/annotations/prometheus.io~1port",
+                "add /metadata/annotations/sidecar.istio.io~1status",
+                "add /metadata/labels/mesh",
+                "add /spec/containers/1",
+                "add /spec/imagePullSecrets",
+                "add /spec/initContainers",
+                "add /spec/volumes",
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_pods_are_refused_with_the_field() {
+        let settings = settings(json!({}), proxy_template());
+        let cases = [
+            (json!({"metadata": {}}), "request.object.spec: missing"),
+            (json!({"spec": []}), "request.object.spec: expected an object, got an array"),
+            (json!({"spec": {"containers": {"name": "app"}}}), "request.object.spec.containers: expected an array, got an object"),
+            (json!({"spec": {"containers": [{"image": "x"}]}}), "request.object.spec.containers[0].name: missing"),
+            (json!({"spec": {"containers": [{"name": "a"}], "initContainers": ["x"]}}), "request.object.spec.initContainers[0]: expected an object, got a string"),
+            (json!({"spec": {"containers": [{"name": 7}]}}), "request.object.spec.containers[0].name: expected a string, got a number"),
+            (json!({"spec": {"containers": [], "volumes": 3}}), "request.object.spec.volumes: expected an array, got a number"),
+            (json!({"metadata": {"labels": "x"}, "spec": {"containers": []}}), "request.object.metadata.labels: expected an object, got a string"),
+        ];
+        for (pod, message) in cases {
+            let error = inject(pod, &settings, "shop").unwrap_err();
+            assert_eq!(error.to_string(), format!("invalid admission request: {message}"));
+        }
+    }
+
+    #[test]
+    fn a_template_that_fails_for_this_pod_is_an_error_naming_the_string() {
+        let mut template = proxy_template();
+        template["annotations"] = json!({"x": "{{ pod.metadata.name | int }}"});
+        let error = inject(app_pod(), &settings(json!({}), template), "shop").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("the sidecar template could not be rendered for this Pod: template.annotations.x: "),
+            "{error}"
+        );
+        assert_eq!(error.code(), 500);
+    }
+}

@@ -104,3 +104,65 @@ fn log(evaluation: &Evaluation) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn respond(pod: Value, namespace: &str) -> Value {
+        let payload = json!({
+            "request": {"uid": "1", "kind": {"kind": "Pod", "version": "v1"}, "namespace": namespace, "operation": "CREATE", "object": pod},
+            "settings": {"template": {"containers": [{"name": "proxy", "image": "proxy:1"}]}}
+        });
+        let bytes = validate(payload.to_string().as_bytes()).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn injection_answers_with_the_mutated_pod_and_the_reason() {
+        let response = respond(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "app", "image": "a"}]}}), "shop");
+        assert_eq!(response["accepted"], true);
+        assert_eq!(response["mutated_object"]["spec"]["containers"][1]["name"], "proxy");
+        assert_eq!(
+            response["audit_annotations"],
+            json!({"injected": "true", "reason": "the Pod does not choose, and the policy's default is enabled"})
+        );
+        assert_eq!(response["warnings"], Value::Null);
+    }
+
+    #[test]
+    fn no_injection_accepts_without_a_mutated_object() {
+        let pod = json!({"metadata": {"name": "p", "labels": {"sidecar.istio.io/inject": "true"}}, "spec": {"hostNetwork": true, "containers": []}});
+        let response = respond(pod, "shop");
+        assert_eq!(response["accepted"], true);
+        assert_eq!(response["mutated_object"], Value::Null);
+        assert_eq!(response["audit_annotations"]["injected"], "false");
+        assert_eq!(response["warnings"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn malformed_requests_are_rejected_with_a_message() {
+        let response = respond(json!({"spec": {"containers": "app"}}), "shop");
+        assert_eq!(response["accepted"], false);
+        assert_eq!(response["code"], 400);
+        assert_eq!(
+            response["message"],
+            "invalid admission request: request.object.spec.containers: expected an array, got a string"
+        );
+    }
+
+    #[test]
+    fn settings_validation_answers() {
+        let answer = |settings: &str| -> Value { serde_json::from_slice(&validate_settings(settings.as_bytes()).unwrap()).unwrap() };
+        assert_eq!(answer(r#"{"template": {"containers": [{"name": "p", "image": "i"}]}}"#), json!({"valid": true, "message": null}));
+        assert_eq!(
+            answer(r#"{"policy": "Enabled", "template": {"containers": [{"name": "p", "image": "i"}]}}"#),
+            json!({"valid": false, "message": "policy: expected \"enabled\" or \"disabled\", got \"Enabled\""})
+        );
+        assert_eq!(
+            answer("not json"),
+            json!({"valid": false, "message": "the settings are not valid JSON: expected ident at line 1 column 2"})
+        );
+    }
+}

@@ -127,8 +127,13 @@ impl Settings {
     /// Reads settings from JSON bytes, with the checks every request needs.
     pub fn from_slice(json: &[u8]) -> Result<Self, SettingsError> {
         let mut deserializer = serde_json::Deserializer::from_slice(json);
-        let raw: RawSettings = serde_path_to_error::deserialize(&mut deserializer)
-            .map_err(|e| SettingsError::from_serde(e, ""))?;
+        let raw: RawSettings = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            if e.inner().is_data() {
+                SettingsError::from_serde(e, "")
+            } else {
+                SettingsError::new("", format!("the settings are not valid JSON: {}", e.inner()))
+            }
+        })?;
         Self::from_raw(raw)
     }
 
