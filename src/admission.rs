@@ -163,7 +163,9 @@ mod tests {
     }
 
     fn payload(request: Value, settings: Value) -> Vec<u8> {
-        json!({"request": request, "settings": settings}).to_string().into_bytes()
+        json!({"request": request, "settings": settings})
+            .to_string()
+            .into_bytes()
     }
 
     fn pod_request(pod: Value) -> Value {
@@ -193,14 +195,24 @@ mod tests {
             panic!("not injected: {:?}", evaluation.outcome);
         };
         assert!(decision.inject);
-        let containers: Vec<_> = pod["spec"]["containers"].as_array().unwrap().iter().map(|c| &c["name"]).collect();
+        let containers: Vec<_> = pod["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| &c["name"])
+            .collect();
         assert_eq!(containers, ["app", "proxy"]);
-        assert_eq!(pod["spec"]["containers"][1]["args"], json!(["--id", ".shop"]));
+        assert_eq!(
+            pod["spec"]["containers"][1]["args"],
+            json!(["--id", ".shop"])
+        );
     }
 
     #[test]
     fn injecting_an_injected_pod_changes_nothing() {
-        let Outcome::Mutate { pod, .. } = evaluate(&payload(pod_request(deployment_pod()), settings())).outcome else {
+        let Outcome::Mutate { pod, .. } =
+            evaluate(&payload(pod_request(deployment_pod()), settings())).outcome
+        else {
             panic!("first injection failed");
         };
         let again = evaluate(&payload(pod_request(pod), settings()));
@@ -218,12 +230,17 @@ mod tests {
         let mut pod = deployment_pod();
         pod["metadata"]["labels"]["sidecar.istio.io/inject"] = json!("false");
         let outcome = evaluate(&payload(pod_request(pod), settings())).outcome;
-        assert!(matches!(outcome, Outcome::Accept(Decision { inject: false, .. })), "{outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Accept(Decision { inject: false, .. })),
+            "{outcome:?}"
+        );
     }
 
     #[test]
     fn the_namespace_is_read_from_the_object_when_the_request_has_none() {
-        let mut request = pod_request(json!({"metadata": {"name": "p", "namespace": "kube-public"}, "spec": {"containers": []}}));
+        let mut request = pod_request(
+            json!({"metadata": {"name": "p", "namespace": "kube-public"}, "spec": {"containers": []}}),
+        );
         request["namespace"] = json!("");
         let evaluation = evaluate(&payload(request, settings()));
         assert_eq!(evaluation.namespace, "kube-public");
@@ -237,17 +254,59 @@ mod tests {
         let mut no_object = pod_request(deployment_pod());
         no_object.as_object_mut().unwrap().remove("object");
         let cases: Vec<(Vec<u8>, &str, u16)> = vec![
-            (b"{not json".to_vec(), "the admission request is not valid JSON: key must be a string at line 1 column 2", 400),
-            (b"".to_vec(), "the admission request is not valid JSON: EOF while parsing a value at line 1 column 0", 400),
-            (json!({"settings": settings()}).to_string().into_bytes(), "invalid admission request: request: missing", 400),
-            (payload(no_kind, settings()), "invalid admission request: request.kind: missing", 400),
-            (payload(json!("pod"), settings()), "invalid admission request: request: invalid type: string \"pod\", expected an object", 400),
-            (payload(no_object, settings()), "invalid admission request: request.object: expected an object, got null", 400),
-            (payload(pod_request(json!([1])), settings()), "invalid admission request: request.object: expected an object, got an array", 400),
-            (payload(pod_request(json!({"spec": null})), settings()), "invalid admission request: request.object.spec: expected an object, got null", 400),
-            (payload(pod_request(deployment_pod()), json!({"policy": "on", "template": {}})),
-                "invalid policy settings in the request: policy: expected \"enabled\" or \"disabled\", got \"on\"", 500),
-            (payload(pod_request(deployment_pod()), json!({})), "invalid policy settings in the request: template: missing", 500),
+            (
+                b"{not json".to_vec(),
+                "the admission request is not valid JSON: key must be a string at line 1 column 2",
+                400,
+            ),
+            (
+                b"".to_vec(),
+                "the admission request is not valid JSON: EOF while parsing a value at line 1 column 0",
+                400,
+            ),
+            (
+                json!({"settings": settings()}).to_string().into_bytes(),
+                "invalid admission request: request: missing",
+                400,
+            ),
+            (
+                payload(no_kind, settings()),
+                "invalid admission request: request.kind: missing",
+                400,
+            ),
+            (
+                payload(json!("pod"), settings()),
+                "invalid admission request: request: invalid type: string \"pod\", expected an object",
+                400,
+            ),
+            (
+                payload(no_object, settings()),
+                "invalid admission request: request.object: expected an object, got null",
+                400,
+            ),
+            (
+                payload(pod_request(json!([1])), settings()),
+                "invalid admission request: request.object: expected an object, got an array",
+                400,
+            ),
+            (
+                payload(pod_request(json!({"spec": null})), settings()),
+                "invalid admission request: request.object.spec: expected an object, got null",
+                400,
+            ),
+            (
+                payload(
+                    pod_request(deployment_pod()),
+                    json!({"policy": "on", "template": {}}),
+                ),
+                "invalid policy settings in the request: policy: expected \"enabled\" or \"disabled\", got \"on\"",
+                500,
+            ),
+            (
+                payload(pod_request(deployment_pod()), json!({})),
+                "invalid policy settings in the request: template: missing",
+                500,
+            ),
         ];
         for (payload, message, code) in cases {
             let outcome = evaluate(&payload).outcome;

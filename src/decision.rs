@@ -163,13 +163,13 @@ pub fn decide_for_pod(pod: &PodView, namespace: &str, settings: &Settings) -> De
     if pod.annotation(STATUS_KEY).is_some() {
         return untouched(Reason::AlreadyInjected);
     }
-    if let Some(found) = &found {
-        if let Some(choice) = found.choice() {
-            return Decision {
-                inject: choice,
-                reason: Reason::PodChoice(found.clone()),
-            };
-        }
+    if let Some(found) = &found
+        && let Some(choice) = found.choice()
+    {
+        return Decision {
+            inject: choice,
+            reason: Reason::PodChoice(found.clone()),
+        };
     }
     let labels = pod.labels;
     if let Some(index) = settings

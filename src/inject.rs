@@ -83,9 +83,6 @@ pub fn inject(mut pod: Value, settings: &Settings, namespace: &str) -> Result<Va
         .map(&mut customize)
         .collect();
 
-    let mut status = Status::default();
-    status.init_containers = names(&template_inits);
-    let mut new_inits = template_inits;
     if settings.native_sidecars {
         for sidecar in &mut sidecars {
             if let Value::Object(sidecar) = sidecar {
@@ -94,24 +91,35 @@ pub fn inject(mut pod: Value, settings: &Settings, namespace: &str) -> Result<Va
                     .or_insert_with(|| json!("Always"));
             }
         }
-        status.init_containers.extend(names(&sidecars));
-        new_inits.append(&mut sidecars);
-    } else {
-        status.containers = names(&sidecars);
     }
+    // Native sidecars are init containers: after the template's, before the Pod's own.
+    let (native_sidecars, sidecars) = if settings.native_sidecars {
+        (sidecars, Vec::new())
+    } else {
+        (Vec::new(), sidecars)
+    };
+    let mut new_inits = template_inits;
+    new_inits.extend(native_sidecars);
+    let injected_inits = names(&new_inits);
+    let injected_containers = names(&sidecars);
     new_inits.append(&mut init_containers);
     let containers = if settings.hold_application_until_proxy_starts {
-        sidecars.append(&mut containers);
-        sidecars
+        [sidecars, containers].concat()
     } else {
-        containers.append(&mut sidecars);
-        containers
+        [containers, sidecars].concat()
     };
     put_list(spec, "containers", containers);
     put_list(spec, "initContainers", new_inits);
-    status.volumes = append_new_names(spec, "volumes", template.volumes)?;
-    status.image_pull_secrets =
-        append_new_names(spec, "imagePullSecrets", template.image_pull_secrets)?;
+    let status = Status {
+        init_containers: injected_inits,
+        containers: injected_containers,
+        volumes: append_new_names(spec, "volumes", template.volumes)?,
+        image_pull_secrets: append_new_names(
+            spec,
+            "imagePullSecrets",
+            template.image_pull_secrets,
+        )?,
+    };
 
     let metadata = object.entry("metadata").or_insert_with(|| json!({}));
     let metadata = metadata.as_object_mut().ok_or_else(|| {
@@ -178,7 +186,6 @@ impl Rendered {
 }
 
 /// What the status annotation records.
-#[derive(Default)]
 struct Status {
     init_containers: Vec<String>,
     containers: Vec<String>,
@@ -420,7 +427,11 @@ mod tests {
     }
 
     fn names(list: &Value) -> Vec<&str> {
-        list.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect()
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect()
     }
 
     #[test]
@@ -463,13 +474,23 @@ mod tests {
     #[test]
     fn template_init_containers_run_first_then_native_sidecars_then_the_pods() {
         let mut pod = app_pod();
-        pod["spec"]["initContainers"] = json!([{"name": "migrate", "image": "db:1"}, {"name": "warm", "image": "w:1"}]);
+        pod["spec"]["initContainers"] =
+            json!([{"name": "migrate", "image": "db:1"}, {"name": "warm", "image": "w:1"}]);
         let settings = settings(json!({"nativeSidecars": true}), proxy_template());
         let injected = inject(pod, &settings, "shop").unwrap();
-        assert_eq!(names(&injected["spec"]["initContainers"]), ["mesh-init", "proxy", "migrate", "warm"]);
+        assert_eq!(
+            names(&injected["spec"]["initContainers"]),
+            ["mesh-init", "proxy", "migrate", "warm"]
+        );
         assert_eq!(names(&injected["spec"]["containers"]), ["app"]);
-        assert_eq!(injected["spec"]["initContainers"][1]["restartPolicy"], "Always");
-        assert_eq!(injected["spec"]["initContainers"][0].get("restartPolicy"), None);
+        assert_eq!(
+            injected["spec"]["initContainers"][1]["restartPolicy"],
+            "Always"
+        );
+        assert_eq!(
+            injected["spec"]["initContainers"][0].get("restartPolicy"),
+            None
+        );
         let status = status(&injected);
         assert_eq!(status["initContainers"], json!(["mesh-init", "proxy"]));
         assert_eq!(status["containers"], json!([]));
@@ -480,17 +501,27 @@ mod tests {
         let mut pod = app_pod();
         pod["spec"]["initContainers"] = json!([{"name": "migrate", "image": "db:1"}]);
         let injected = inject(pod, &settings(json!({}), proxy_template()), "shop").unwrap();
-        assert_eq!(names(&injected["spec"]["initContainers"]), ["mesh-init", "migrate"]);
+        assert_eq!(
+            names(&injected["spec"]["initContainers"]),
+            ["mesh-init", "migrate"]
+        );
         assert_eq!(names(&injected["spec"]["containers"]), ["app", "proxy"]);
     }
 
     #[test]
     fn hold_application_puts_the_sidecar_first() {
         let mut pod = app_pod();
-        pod["spec"]["containers"] = json!([{"name": "app", "image": "a"}, {"name": "worker", "image": "w"}]);
-        let settings = settings(json!({"holdApplicationUntilProxyStarts": true}), proxy_template());
+        pod["spec"]["containers"] =
+            json!([{"name": "app", "image": "a"}, {"name": "worker", "image": "w"}]);
+        let settings = settings(
+            json!({"holdApplicationUntilProxyStarts": true}),
+            proxy_template(),
+        );
         let injected = inject(pod, &settings, "shop").unwrap();
-        assert_eq!(names(&injected["spec"]["containers"]), ["proxy", "app", "worker"]);
+        assert_eq!(
+            names(&injected["spec"]["containers"]),
+            ["proxy", "app", "worker"]
+        );
     }
 
     #[test]
@@ -499,13 +530,17 @@ mod tests {
         pod["spec"]["volumes"] = json!([{"name": "certs", "secret": {"secretName": "mine"}}]);
         pod["spec"]["imagePullSecrets"] = json!([{"name": "mesh-registry"}, {"name": "own"}]);
         let mut template = proxy_template();
-        template["volumes"] = json!([{"name": "certs", "emptyDir": {}}, {"name": "sds", "emptyDir": {}}]);
+        template["volumes"] =
+            json!([{"name": "certs", "emptyDir": {}}, {"name": "sds", "emptyDir": {}}]);
         let injected = inject(pod, &settings(json!({}), template), "shop").unwrap();
         assert_eq!(
             injected["spec"]["volumes"],
             json!([{"name": "certs", "secret": {"secretName": "mine"}}, {"name": "sds", "emptyDir": {}}])
         );
-        assert_eq!(injected["spec"]["imagePullSecrets"], json!([{"name": "mesh-registry"}, {"name": "own"}]));
+        assert_eq!(
+            injected["spec"]["imagePullSecrets"],
+            json!([{"name": "mesh-registry"}, {"name": "own"}])
+        );
         let status = status(&injected);
         assert_eq!(status["volumes"], json!(["sds"]));
         assert_eq!(status["imagePullSecrets"], json!([]));
@@ -553,12 +588,27 @@ mod tests {
     #[test]
     fn a_native_sidecar_customized_in_the_pods_containers_moves_to_init_containers() {
         let mut pod = app_pod();
-        pod["spec"]["containers"] = json!([{"name": "app", "image": "web:1"}, {"name": "proxy", "image": "proxy:debug"}]);
-        let injected = inject(pod, &settings(json!({"nativeSidecars": true}), proxy_template()), "shop").unwrap();
+        pod["spec"]["containers"] =
+            json!([{"name": "app", "image": "web:1"}, {"name": "proxy", "image": "proxy:debug"}]);
+        let injected = inject(
+            pod,
+            &settings(json!({"nativeSidecars": true}), proxy_template()),
+            "shop",
+        )
+        .unwrap();
         assert_eq!(names(&injected["spec"]["containers"]), ["app"]);
-        assert_eq!(names(&injected["spec"]["initContainers"]), ["mesh-init", "proxy"]);
-        assert_eq!(injected["spec"]["initContainers"][1]["image"], "proxy:debug");
-        assert_eq!(injected["spec"]["initContainers"][1]["restartPolicy"], "Always");
+        assert_eq!(
+            names(&injected["spec"]["initContainers"]),
+            ["mesh-init", "proxy"]
+        );
+        assert_eq!(
+            injected["spec"]["initContainers"][1]["image"],
+            "proxy:debug"
+        );
+        assert_eq!(
+            injected["spec"]["initContainers"][1]["restartPolicy"],
+            "Always"
+        );
     }
 
     #[test]
@@ -566,8 +616,14 @@ mod tests {
         let mut pod = app_pod();
         pod["metadata"]["annotations"] = json!({"prometheus.io/port": "9090"});
         let injected = inject(pod, &settings(json!({}), proxy_template()), "shop").unwrap();
-        assert_eq!(injected["metadata"]["labels"], json!({"app": "web", "mesh": "on"}));
-        assert_eq!(injected["metadata"]["annotations"]["prometheus.io/port"], "9090");
+        assert_eq!(
+            injected["metadata"]["labels"],
+            json!({"app": "web", "mesh": "on"})
+        );
+        assert_eq!(
+            injected["metadata"]["annotations"]["prometheus.io/port"],
+            "9090"
+        );
     }
 
     #[test]
@@ -579,15 +635,27 @@ mod tests {
         let settings = settings(json!({}), template);
 
         let injected = inject(app_pod(), &settings, "shop").unwrap();
-        assert_eq!(injected["spec"]["containers"][1]["resources"]["requests"]["cpu"], "100m");
-        assert_eq!(injected["metadata"]["labels"]["service.istio.io/canonical-name"], "web");
+        assert_eq!(
+            injected["spec"]["containers"][1]["resources"]["requests"]["cpu"],
+            "100m"
+        );
+        assert_eq!(
+            injected["metadata"]["labels"]["service.istio.io/canonical-name"],
+            "web"
+        );
 
         let mut pod = app_pod();
         pod["metadata"]["annotations"] = json!({"sidecar.istio.io/proxyCPU": "2"});
         pod["metadata"]["namespace"] = json!("ignored-in-favour-of-the-request");
         let injected = inject(pod, &settings, "shop").unwrap();
-        assert_eq!(injected["spec"]["containers"][1]["resources"]["requests"]["cpu"], "2");
-        assert_eq!(injected["spec"]["containers"][1]["args"], json!(["--id", "web-1.shop"]));
+        assert_eq!(
+            injected["spec"]["containers"][1]["resources"]["requests"]["cpu"],
+            "2"
+        );
+        assert_eq!(
+            injected["spec"]["containers"][1]["args"],
+            json!(["--id", "web-1.shop"])
+        );
     }
 
     #[test]
@@ -621,30 +689,70 @@ mod tests {
 
     #[test]
     fn fields_unknown_to_kubernetes_survive_in_value_and_order() {
-        let original: Value = serde_json::from_str(include_str!("../test_data/pod-with-future-fields.json")).unwrap();
-        let injected = inject(original.clone(), &settings(json!({}), proxy_template()), "shop").unwrap();
+        let original: Value =
+            serde_json::from_str(include_str!("../test_data/pod-with-future-fields.json")).unwrap();
+        let injected = inject(
+            original.clone(),
+            &settings(json!({}), proxy_template()),
+            "shop",
+        )
+        .unwrap();
         assert_eq!(injected["futureTopLevel"], original["futureTopLevel"]);
-        assert_eq!(injected["metadata"]["futureMetadataField"], original["metadata"]["futureMetadataField"]);
-        assert_eq!(injected["spec"]["futureField"], original["spec"]["futureField"]);
-        assert_eq!(injected["spec"]["containers"][0], original["spec"]["containers"][0]);
-        assert_eq!(injected["spec"]["securityContext"], original["spec"]["securityContext"]);
-        let keys = |value: &Value| value.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(
+            injected["metadata"]["futureMetadataField"],
+            original["metadata"]["futureMetadataField"]
+        );
+        assert_eq!(
+            injected["spec"]["futureField"],
+            original["spec"]["futureField"]
+        );
+        assert_eq!(
+            injected["spec"]["containers"][0],
+            original["spec"]["containers"][0]
+        );
+        assert_eq!(
+            injected["spec"]["securityContext"],
+            original["spec"]["securityContext"]
+        );
+        let keys = |value: &Value| {
+            value
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         // The Pod's own keys keep their order; injected keys come after them.
         assert_eq!(keys(&injected)[..], keys(&original)[..]);
-        assert_eq!(keys(&injected["spec"])[..keys(&original["spec"]).len()], keys(&original["spec"])[..]);
+        assert_eq!(
+            keys(&injected["spec"])[..keys(&original["spec"]).len()],
+            keys(&original["spec"])[..]
+        );
     }
 
     #[test]
     fn the_only_differences_are_the_injected_parts() {
-        let original: Value = serde_json::from_str(include_str!("../test_data/pod-with-future-fields.json")).unwrap();
-        let injected = inject(original.clone(), &settings(json!({}), proxy_template()), "shop").unwrap();
+        let original: Value =
+            serde_json::from_str(include_str!("../test_data/pod-with-future-fields.json")).unwrap();
+        let injected = inject(
+            original.clone(),
+            &settings(json!({}), proxy_template()),
+            "shop",
+        )
+        .unwrap();
         let patch = json_patch::diff(&original, &injected);
         let mut operations: Vec<String> = serde_json::to_value(&patch)
             .unwrap()
             .as_array()
             .unwrap()
             .iter()
-            .map(|op| format!("{} {}", op["op"].as_str().unwrap(), op["path"].as_str().unwrap()))
+            .map(|op| {
+                format!(
+                    "{} {}",
+                    op["op"].as_str().unwrap(),
+                    op["path"].as_str().unwrap()
+                )
+            })
             .collect();
         operations.sort();
         assert_eq!(
@@ -666,17 +774,41 @@ mod tests {
         let settings = settings(json!({}), proxy_template());
         let cases = [
             (json!({"metadata": {}}), "request.object.spec: missing"),
-            (json!({"spec": []}), "request.object.spec: expected an object, got an array"),
-            (json!({"spec": {"containers": {"name": "app"}}}), "request.object.spec.containers: expected an array, got an object"),
-            (json!({"spec": {"containers": [{"image": "x"}]}}), "request.object.spec.containers[0].name: missing"),
-            (json!({"spec": {"containers": [{"name": "a"}], "initContainers": ["x"]}}), "request.object.spec.initContainers[0]: expected an object, got a string"),
-            (json!({"spec": {"containers": [{"name": 7}]}}), "request.object.spec.containers[0].name: expected a string, got a number"),
-            (json!({"spec": {"containers": [], "volumes": 3}}), "request.object.spec.volumes: expected an array, got a number"),
-            (json!({"metadata": {"labels": "x"}, "spec": {"containers": []}}), "request.object.metadata.labels: expected an object, got a string"),
+            (
+                json!({"spec": []}),
+                "request.object.spec: expected an object, got an array",
+            ),
+            (
+                json!({"spec": {"containers": {"name": "app"}}}),
+                "request.object.spec.containers: expected an array, got an object",
+            ),
+            (
+                json!({"spec": {"containers": [{"image": "x"}]}}),
+                "request.object.spec.containers[0].name: missing",
+            ),
+            (
+                json!({"spec": {"containers": [{"name": "a"}], "initContainers": ["x"]}}),
+                "request.object.spec.initContainers[0]: expected an object, got a string",
+            ),
+            (
+                json!({"spec": {"containers": [{"name": 7}]}}),
+                "request.object.spec.containers[0].name: expected a string, got a number",
+            ),
+            (
+                json!({"spec": {"containers": [], "volumes": 3}}),
+                "request.object.spec.volumes: expected an array, got a number",
+            ),
+            (
+                json!({"metadata": {"labels": "x"}, "spec": {"containers": []}}),
+                "request.object.metadata.labels: expected an object, got a string",
+            ),
         ];
         for (pod, message) in cases {
             let error = inject(pod, &settings, "shop").unwrap_err();
-            assert_eq!(error.to_string(), format!("invalid admission request: {message}"));
+            assert_eq!(
+                error.to_string(),
+                format!("invalid admission request: {message}")
+            );
         }
     }
 
@@ -686,9 +818,9 @@ mod tests {
         template["annotations"] = json!({"x": "{{ pod.metadata.name | int }}"});
         let error = inject(app_pod(), &settings(json!({}), template), "shop").unwrap_err();
         assert!(
-            error
-                .to_string()
-                .starts_with("the sidecar template could not be rendered for this Pod: template.annotations.x: "),
+            error.to_string().starts_with(
+                "the sidecar template could not be rendered for this Pod: template.annotations.x: "
+            ),
             "{error}"
         );
         assert_eq!(error.code(), 500);

@@ -121,9 +121,15 @@ mod tests {
 
     #[test]
     fn injection_answers_with_the_mutated_pod_and_the_reason() {
-        let response = respond(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "app", "image": "a"}]}}), "shop");
+        let response = respond(
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "app", "image": "a"}]}}),
+            "shop",
+        );
         assert_eq!(response["accepted"], true);
-        assert_eq!(response["mutated_object"]["spec"]["containers"][1]["name"], "proxy");
+        assert_eq!(
+            response["mutated_object"]["spec"]["containers"][1]["name"],
+            "proxy"
+        );
         assert_eq!(
             response["audit_annotations"],
             json!({"injected": "true", "reason": "the Pod does not choose, and the policy's default is enabled"})
@@ -154,10 +160,17 @@ mod tests {
 
     #[test]
     fn settings_validation_answers() {
-        let answer = |settings: &str| -> Value { serde_json::from_slice(&validate_settings(settings.as_bytes()).unwrap()).unwrap() };
-        assert_eq!(answer(r#"{"template": {"containers": [{"name": "p", "image": "i"}]}}"#), json!({"valid": true, "message": null}));
+        let answer = |settings: &str| -> Value {
+            serde_json::from_slice(&validate_settings(settings.as_bytes()).unwrap()).unwrap()
+        };
         assert_eq!(
-            answer(r#"{"policy": "Enabled", "template": {"containers": [{"name": "p", "image": "i"}]}}"#),
+            answer(r#"{"template": {"containers": [{"name": "p", "image": "i"}]}}"#),
+            json!({"valid": true, "message": null})
+        );
+        assert_eq!(
+            answer(
+                r#"{"policy": "Enabled", "template": {"containers": [{"name": "p", "image": "i"}]}}"#
+            ),
             json!({"valid": false, "message": "policy: expected \"enabled\" or \"disabled\", got \"Enabled\""})
         );
         assert_eq!(

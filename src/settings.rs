@@ -127,13 +127,17 @@ impl Settings {
     /// Reads settings from JSON bytes, with the checks every request needs.
     pub fn from_slice(json: &[u8]) -> Result<Self, SettingsError> {
         let mut deserializer = serde_json::Deserializer::from_slice(json);
-        let raw: RawSettings = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            if e.inner().is_data() {
-                SettingsError::from_serde(e, "")
-            } else {
-                SettingsError::new("", format!("the settings are not valid JSON: {}", e.inner()))
-            }
-        })?;
+        let raw: RawSettings =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+                if e.inner().is_data() {
+                    SettingsError::from_serde(e, "")
+                } else {
+                    SettingsError::new(
+                        "",
+                        format!("the settings are not valid JSON: {}", e.inner()),
+                    )
+                }
+            })?;
         Self::from_raw(raw)
     }
 
@@ -278,10 +282,11 @@ impl Template {
     fn check_template_strings(&self) -> Result<(), SettingsError> {
         let mut result = Ok(());
         self.for_each_string(&mut |path, text| {
-            if result.is_ok() && template::is_template(text) {
-                if let Err(message) = template::check_syntax(text) {
-                    result = Err(SettingsError::new(path(), message));
-                }
+            if result.is_ok()
+                && template::is_template(text)
+                && let Err(message) = template::check_syntax(text)
+            {
+                result = Err(SettingsError::new(path(), message));
             }
         });
         result
