@@ -26,9 +26,3 @@ setup() {
   grep -q '<- wapc\.__guest_request' <<<"$imports"
   grep -q '<- wapc\.__host_call' <<<"$imports"
 }
-
-@test "is a release build of at most 1.5 MB" {
-  size=$(stat -c %s "$POLICY")
-  echo "size: $size bytes"
-  [ "$size" -le 1572864 ]
-}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bats
+# What the compiled module injects, checked on the Pod the API server would get: the request's
+# object with the returned JSONPatch applied (and validated as a Kubernetes Pod).
+
+load helpers
+
+@test "a Deployment's Pod: no name, no namespace in metadata, the request's namespace is used" {
+  evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/deployment-pod.json"
+  expect_allowed_with_reason "the Pod does not choose, and the policy's default is enabled"
+  pod=$(applied "$E2E_DIR/requests/deployment-pod.json")
+  expect_eq "$(jq -c '.spec.containers[1].args' <<<"$pod")" '["--pod=","--namespace=shop"]' "rendered args"
+  expect_eq "$(jq -r '.metadata.generateName' <<<"$pod")" "web-6d4cf56db6-" "generateName"
+  expect_eq "$(jq -c '.metadata.ownerReferences' <<<"$pod")" "$(jq -c '.object.metadata.ownerReferences' "$E2E_DIR/requests/deployment-pod.json")" "ownerReferences"
+}
+
+@test "the status annotation records what was injected" {
+  evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/pod-no-override.json"
+  status=$(patch | jq -r '.[] | select(.path == "/metadata/annotations") | .value["sidecar.istio.io/status"]')
+  expect_eq "$(jq -c 'del(.revision)' <<<"$status")" '{"initContainers":["mesh-init"],"containers":["sidecar"],"volumes":["sidecar-data"],"imagePullSecrets":[]}' "status"
+  [[ $(jq -r .revision <<<"$status") =~ ^[0-9a-f]{12}$ ]]
+}
+
+@test "the exact sidecar is added after the Pod's container" {
+  evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/pod-no-override.json"
+  expect_eq "$(patch | jq -c '.[] | select(.path == "/spec/containers/1") | .value')" \
+    '{"name":"sidecar","image":"registry.example/sidecar:1.0","args":["--pod=web","--namespace=shop"],"env":[{"name":"LOG_LEVEL","value":"info"},{"name":"MODE","value":"sidecar"}],"resources":{"requests":{"cpu":"100m"},"limits":{"memory":"128Mi"}},"volumeMounts":[{"name":"sidecar-data","mountPath":"/var/lib/sidecar"}]}' \
+    "sidecar"
+  expect_eq "$(patch | jq -c '.[] | select(.path == "/spec/volumes") | .value')" '[{"name":"sidecar-data","emptyDir":{}}]' "volumes"
+}
+
+@test "injecting the injected Pod again changes nothing" {
+  evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/pod-no-override.json"
+  pod=$(applied "$E2E_DIR/requests/pod-no-override.json")
+  jq --argjson pod "$pod" '.object = $pod' "$E2E_DIR/requests/pod-no-override.json" >"$BATS_TEST_TMPDIR/again.json"
+  evaluate "$E2E_DIR/settings/sidecar.json" "$BATS_TEST_TMPDIR/again.json"
+  expect_allowed_with_reason "the Pod already has the sidecar (annotation sidecar.istio.io/status is set)"
+  expect_no_patch
+}
+
+@test "a Pod container named like the sidecar customizes it" {
+  evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/customized-sidecar.json"
+  expect_eq "$(field .patchType)" JSONPatch "patchType"
+  pod=$(applied "$E2E_DIR/requests/customized-sidecar.json")
+  expect_eq "$(container_names "$pod" containers)" "app,sidecar" "containers"
+  expect_eq "$(jq -c '.spec.containers[1].image' <<<"$pod")" '"registry.example/sidecar:debug"' "image from the Pod"
+  expect_eq "$(jq -c '.spec.containers[1].env' <<<"$pod")" '[{"name":"LOG_LEVEL","value":"debug"},{"name":"MODE","value":"sidecar"},{"name":"EXTRA","value":"1"}]' "env merged by name"
+  expect_eq "$(jq -cS '.spec.containers[1].resources' <<<"$pod")" '{"limits":{"memory":"256Mi"},"requests":{"cpu":"100m"}}' "resources merged"
+  expect_eq "$(jq -c '.spec.containers[1].args' <<<"$pod")" '["--pod=web","--namespace=shop"]' "args from the template"
+}
+
+@test "native sidecars: init containers of the template, then the sidecar, then the Pod's" {
+  evaluate "$(settings_with '.nativeSidecars = true')" "$E2E_DIR/requests/pod-with-init-container.json"
+  pod=$(applied "$E2E_DIR/requests/pod-with-init-container.json")
+  expect_eq "$(container_names "$pod" initContainers)" "mesh-init,sidecar,migrate" "init containers"
+  expect_eq "$(container_names "$pod" containers)" "app" "containers"
+  expect_eq "$(jq -r '.spec.initContainers[1].restartPolicy' <<<"$pod")" Always "restartPolicy"
+  expect_eq "$(jq -r '.spec.initContainers[0].restartPolicy // "none"' <<<"$pod")" none "init container restartPolicy"
+}
+
+@test "holdApplicationUntilProxyStarts puts the sidecar first" {
+  evaluate "$(settings_with '.holdApplicationUntilProxyStarts = true')" "$E2E_DIR/requests/pod-no-override.json"
+  pod=$(applied "$E2E_DIR/requests/pod-no-override.json")
+  expect_eq "$(container_names "$pod" containers)" "sidecar,app" "containers"
+}
+
+@test "fields unknown to Kubernetes survive injection" {
+  evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/pod-with-future-fields.json"
+  # The patch touches nothing of the Pod's own.
+  expect_eq "$(patch_ops)" 'add /metadata/labels/mesh
+add /metadata/annotations
+add /spec/containers/1
+add /spec/initContainers
+add /spec/volumes' "patch operations"
+  pod=$(applied "$E2E_DIR/requests/pod-with-future-fields.json")
+  expect_eq "$(jq -c '.spec.futureField' <<<"$pod")" '{"enabled":true}' "spec.futureField"
+  expect_eq "$(jq -c '.spec.containers[0]' <<<"$pod")" "$(jq -c '.object.spec.containers[0]' "$E2E_DIR/requests/pod-with-future-fields.json")" "the Pod's container"
+}
+
+@test "a volume name the Pod already uses stays the Pod's" {
+  jq '.object.spec.volumes = [{"name": "sidecar-data", "hostPath": {"path": "/data"}}]' "$E2E_DIR/requests/pod-no-override.json" >"$BATS_TEST_TMPDIR/request.json"
+  evaluate "$E2E_DIR/settings/sidecar.json" "$BATS_TEST_TMPDIR/request.json"
+  pod=$(applied "$BATS_TEST_TMPDIR/request.json")
+  expect_eq "$(jq -c '.spec.volumes' <<<"$pod")" '[{"name":"sidecar-data","hostPath":{"path":"/data"}}]' "volumes"
+}

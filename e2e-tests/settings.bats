@@ -1,0 +1,87 @@
+#!/usr/bin/env bats
+# Settings the module refuses when the policy server loads it: each kind of mistake, with the
+# message the admin reads.
+
+load helpers
+
+# expect_refused SETTINGS_JSON MESSAGE
+expect_refused() {
+  printf '%s' "$1" >"$BATS_TEST_TMPDIR/settings.json"
+  evaluate "$BATS_TEST_TMPDIR/settings.json" "$E2E_DIR/requests/pod-no-override.json"
+  [ "$status" -ne 0 ]
+  [[ "$stderr" == *"Provided settings are not valid: $2"* ]] || {
+    printf 'expected message: %s\nstderr: %s\n' "$2" "$stderr" >&2
+    return 1
+  }
+}
+
+sidecar='{"name": "sidecar", "image": "registry.example/sidecar:1.0"}'
+
+@test "a misspelled policy value" {
+  expect_refused "{\"policy\": \"Enabled\", \"template\": {\"containers\": [$sidecar]}}" \
+    'policy: expected "enabled" or "disabled", got "Enabled"'
+}
+
+@test "an unknown setting" {
+  expect_refused "{\"polcy\": \"enabled\", \"template\": {\"containers\": [$sidecar]}}" \
+    'polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, nativeSidecars, holdApplicationUntilProxyStarts'
+}
+
+@test "no template" {
+  expect_refused '{"policy": "enabled"}' 'template: missing'
+}
+
+@test "a template with nothing to inject" {
+  expect_refused '{"template": {"volumes": [{"name": "v", "emptyDir": {}}]}}' \
+    'template: nothing to inject; give containers or initContainers'
+}
+
+@test "a container without an image" {
+  expect_refused "{\"template\": {\"containers\": [$sidecar, {\"name\": \"other\"}]}}" \
+    'template.containers[1].image: missing'
+}
+
+@test "two template containers with one name" {
+  expect_refused "{\"template\": {\"containers\": [$sidecar], \"initContainers\": [$sidecar]}}" \
+    'template.initContainers[0].name: "sidecar" is used by another template container'
+}
+
+@test "a field Kubernetes does not know" {
+  expect_refused '{"template": {"containers": [{"name": "s", "image": "i", "imagePullPolicyy": "Always"}]}}' \
+    'template.containers[0].imagePullPolicyy: unknown field (not in the Kubernetes v1.36 API); check its spelling'
+}
+
+@test "a value of the wrong Kubernetes type" {
+  expect_refused '{"template": {"containers": [{"name": "s", "image": "i", "ports": [{"containerPort": "15090"}]}]}}' \
+    'template.containers[0].ports[0].containerPort: invalid type: string "15090", expected i32'
+}
+
+@test "a selector with an unknown operator" {
+  expect_refused "{\"template\": {\"containers\": [$sidecar]}, \"neverInjectSelector\": [{\"matchExpressions\": [{\"key\": \"a\", \"operator\": \"Equals\", \"values\": [\"b\"]}]}]}" \
+    'neverInjectSelector[0].matchExpressions[0].operator: expected one of In, NotIn, Exists, DoesNotExist, got "Equals"'
+}
+
+@test "an empty selector" {
+  expect_refused "{\"template\": {\"containers\": [$sidecar]}, \"alwaysInjectSelector\": [{}]}" \
+    'alwaysInjectSelector[0]: empty selector; give matchLabels or matchExpressions'
+}
+
+@test "a template string with a syntax error" {
+  expect_refused '{"template": {"containers": [{"name": "s", "image": "i", "args": ["{{ pod.metadata.name "]}]}}' \
+    'template.containers[0].args[0]: syntax error: unexpected end of input, expected end of variable block'
+}
+
+@test "a restartPolicy without nativeSidecars" {
+  expect_refused '{"template": {"containers": [{"name": "s", "image": "i", "restartPolicy": "Always"}]}}' \
+    'template.containers[0].restartPolicy: only init containers take a restartPolicy; set nativeSidecars: true to inject this container as a native sidecar'
+}
+
+@test "the status annotation in the template" {
+  expect_refused "{\"template\": {\"containers\": [$sidecar], \"annotations\": {\"sidecar.istio.io/status\": \"{}\"}}}" \
+    'template.annotations.sidecar.istio.io/status: is written by the injector itself and cannot be set here'
+}
+
+@test "valid settings are accepted" {
+  evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/pod-no-override.json"
+  expect_eq "$status" 0 "exit status"
+}
