@@ -5,38 +5,71 @@
 
 CACHE ?= $(HOME)/.cache/sidecar-injector
 HOST_TARGET_DIR := $(CACHE)/target-host
+RUNNER_TARGET_DIR := $(CACHE)/target-runner
 export WASM_TARGET_DIR := $(CACHE)/target-wasm
+export RUNNER_BIN := $(RUNNER_TARGET_DIR)/release
 CARGO ?= cargo
 CARGO_HOST := CARGO_TARGET_DIR=$(HOST_TARGET_DIR) $(CARGO)
 
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+RUNNER_SOURCES := $(shell find e2e-tests/runner/src -name '*.rs') e2e-tests/runner/Cargo.toml e2e-tests/runner/Cargo.lock
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-REGISTRY ?= ghcr.io/sidecar-injector
+REGISTRY ?= ghcr.io/sidecar-injector/policies
+KWCTL := $(shell command -v kwctl 2>/dev/null)
+# The module the e2e suite runs: kwctl runs the annotated one, as users do.
+E2E_POLICY := $(if $(KWCTL),annotated-policy.wasm,policy.wasm)
 
-.PHONY: all test fmt-check lint unit-tests e2e-tests tools clean
+.PHONY: all run test fmt-check lint unit-tests e2e-tests runner tools artifacthub push require-kwctl clean
 
 all: policy.wasm
 
 policy.wasm: $(SOURCES)
 	scripts/build-wasm.sh $@
 
-## test: everything CI runs: formatting, lints, unit tests, and the compiled module's checks.
+## run: evaluate the example Pod with the opt-in example's Istio-like settings.
+run: policy.wasm runner tools
+	@scripts/run-example.sh examples/opt-in.yaml examples/pod.yaml
+
+## test: formatting, lints, unit tests, then the compiled module end to end.
 test: fmt-check lint unit-tests e2e-tests
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path e2e-tests/runner/Cargo.toml -- --check
 
 lint:
 	$(CARGO_HOST) clippy --locked --all-targets -- -D warnings
+	CARGO_TARGET_DIR=$(RUNNER_TARGET_DIR) $(CARGO) clippy --locked --release --all-targets \
+	  --manifest-path e2e-tests/runner/Cargo.toml -- -D warnings
 
 unit-tests:
 	$(CARGO_HOST) test --locked
+	CARGO_TARGET_DIR=$(RUNNER_TARGET_DIR) $(CARGO) test --locked --release --manifest-path e2e-tests/runner/Cargo.toml
+
+runner: $(RUNNER_BIN)/policy-runner
+
+$(RUNNER_BIN)/policy-runner: $(RUNNER_SOURCES)
+	CARGO_TARGET_DIR=$(RUNNER_TARGET_DIR) $(CARGO) build --locked --release --manifest-path e2e-tests/runner/Cargo.toml
+	@touch $@
 
 tools:
-	@scripts/ensure-debian-packages.sh bats jq wabt
+	@scripts/ensure-debian-packages.sh bats jq yq wabt
 
-e2e-tests: policy.wasm tools
-	POLICY=$(CURDIR)/policy.wasm bats e2e-tests/
+e2e-tests: $(E2E_POLICY) runner tools
+	POLICY=$(CURDIR)/$(E2E_POLICY) bats e2e-tests/
+
+annotated-policy.wasm: policy.wasm policy-metadata.yml README.md | require-kwctl
+	kwctl annotate -m policy-metadata.yml -u README.md -o $@ policy.wasm
+
+artifacthub: | require-kwctl
+	kwctl scaffold artifacthub --metadata-path policy-metadata.yml --version $(VERSION) \
+	  --questions-path questions-ui.yml --output artifacthub-pkg.yml
+
+push: annotated-policy.wasm | require-kwctl
+	kwctl push annotated-policy.wasm $(REGISTRY)/sidecar-injector:v$(VERSION)
+
+require-kwctl:
+	@if [ -z "$(KWCTL)" ]; then echo "kwctl is not installed: it is needed for this target (https://github.com/kubewarden/kwctl)" >&2; exit 1; fi
 
 clean:
 	rm -f policy.wasm annotated-policy.wasm
