@@ -1,0 +1,120 @@
+//! `policy-runner`: evaluates one admission request with a Kubewarden waPC
+//! policy module, like `kwctl run` does.
+//!
+//! Exit status: 0 when the policy was evaluated (whether the request was
+//! accepted or rejected; the AdmissionResponse is printed on stdout), 1 when
+//! the settings are not valid, 2 on any other error (unreadable files, bad
+//! JSON, module that cannot be loaded or instantiated).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use policy_runner::PolicyModule;
+use serde_json::Value;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "policy-runner",
+    version,
+    about = "Run a Kubewarden waPC policy module against one admission request (like `kwctl run`)"
+)]
+struct Cli {
+    /// File with the AdmissionRequest or AdmissionReview (JSON); `-` or absent: stdin
+    #[arg(short = 'r', long = "request-path", value_name = "PATH")]
+    request_path: Option<PathBuf>,
+
+    /// File with the policy settings (JSON or YAML)
+    #[arg(
+        short = 's',
+        long = "settings-path",
+        value_name = "PATH",
+        conflicts_with = "settings_json"
+    )]
+    settings_path: Option<PathBuf>,
+
+    /// Policy settings as a JSON document
+    #[arg(long = "settings-json", value_name = "JSON")]
+    settings_json: Option<String>,
+
+    /// The policy module (.wasm)
+    #[arg(value_name = "MODULE.wasm")]
+    module: PathBuf,
+}
+
+fn read_request(path: Option<&Path>) -> Result<Value> {
+    let (text, name) = match path {
+        None => (read_stdin()?, "stdin".to_owned()),
+        Some(p) if p == Path::new("-") => (read_stdin()?, "stdin".to_owned()),
+        Some(p) => (
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read request file {}", p.display()))?,
+            p.display().to_string(),
+        ),
+    };
+    serde_json::from_str(&text).with_context(|| format!("the request in {name} is not valid JSON"))
+}
+
+fn read_stdin() -> Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("cannot read the request from stdin")?;
+    Ok(s)
+}
+
+fn read_settings(cli: &Cli) -> Result<Value> {
+    if let Some(json) = &cli.settings_json {
+        return serde_json::from_str(json).context("--settings-json is not valid JSON");
+    }
+    let Some(path) = &cli.settings_path else {
+        return Ok(Value::Null);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read settings file {}", path.display()))?;
+    match serde_json::from_str(&text) {
+        Ok(v) => Ok(v),
+        Err(json_err) => serde_yaml::from_str::<Value>(&text).with_context(|| {
+            format!(
+                "settings file {} is neither JSON ({json_err}) nor YAML",
+                path.display()
+            )
+        }),
+    }
+}
+
+fn run(cli: &Cli) -> Result<ExitCode> {
+    let settings = read_settings(cli)?;
+    let request = read_request(cli.request_path.as_deref())?;
+    // Validate the input before the (slow) module compilation.
+    policy_runner::extract_admission_request(&request)?;
+    policy_runner::normalize_settings(&settings)?;
+
+    let module = PolicyModule::from_file(&cli.module)?;
+
+    let verdict = module.validate_settings(&settings)?;
+    if !verdict.valid {
+        eprintln!(
+            "Provided settings are not valid: {}",
+            verdict.message.unwrap_or_default()
+        );
+        return Ok(ExitCode::from(1));
+    }
+
+    let response = module.evaluate(&settings, &request)?;
+    println!("{}", serde_json::to_string(&response)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("policy-runner: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
