@@ -292,13 +292,6 @@ impl Template {
         result
     }
 
-    /// True when some string needs rendering per Pod; when false, injection skips the renderer.
-    pub fn has_template_strings(&self) -> bool {
-        let mut found = false;
-        self.for_each_string(&mut |_, text| found = found || template::is_template(text));
-        found
-    }
-
     fn for_each_string(&self, visit: &mut dyn FnMut(&dyn Fn() -> String, &str)) {
         let lists = [
             ("containers", &self.containers),
@@ -462,7 +455,6 @@ mod tests {
         assert!(settings.ignored_namespaces.is_empty());
         assert!(!settings.native_sidecars);
         assert!(!settings.hold_application_until_proxy_starts);
-        assert!(!settings.template.has_template_strings());
     }
 
     #[test]
@@ -492,7 +484,6 @@ mod tests {
         assert_eq!(settings.always_inject_selector.len(), 1);
         assert_eq!(settings.ignored_namespaces, ["batch"]);
         assert!(settings.native_sidecars && settings.hold_application_until_proxy_starts);
-        assert!(settings.template.has_template_strings());
     }
 
     #[rstest]
