@@ -24,7 +24,26 @@ evaluate() {
   fi
   if [ "$status" -ne 0 ]; then
     printf 'evaluation failed (%s): %s\n' "$status" "$stderr" >&2
+  elif [ -n "$(patch)" ]; then
+    expect_patch_gives_injected_pod "$2"
   fi
+}
+
+# Every patch must turn the request's Pod into a valid Pod that holds every container the
+# status annotation names.
+expect_patch_gives_injected_pod() {
+  local pod
+  pod=$(applied "$1") || {
+    echo "the patch does not give a valid Pod" >&2
+    return 1
+  }
+  jq -e '(.metadata.annotations["sidecar.istio.io/status"] | fromjson) as $status
+    | [.spec.containers[]?.name, .spec.initContainers[]?.name] as $names
+    | ($status.containers + $status.initContainers) | length > 0 and all(. as $n | $names | index($n) != null)' \
+    <<<"$pod" >/dev/null || {
+    echo "the patched Pod lacks the injected containers: $pod" >&2
+    return 1
+  }
 }
 
 # settings_with JQ_FILTER: the sidecar settings changed by the filter, as a file path.
