@@ -136,14 +136,20 @@ fn describe_serde_error(
 
 /// serde names Rust types ("struct RawSettings", "a sequence"); people wrote YAML or JSON.
 fn plain_words(message: &str) -> String {
-    let mut text = message.replace('`', "").replace("sequence", "list");
-    while let Some(at) = text.find("struct ") {
-        let end = text[at + 7..]
-            .find(|c: char| !c.is_alphanumeric() && c != '_')
-            .map_or(text.len(), |n| at + 7 + n);
-        text.replace_range(at..end, "an object");
+    let text = message.replace('`', "").replace("sequence", "list");
+    let mut words = text.split(' ').peekable();
+    let mut plain = Vec::new();
+    while let Some(word) = words.next() {
+        if word == "struct" && words.peek().is_some() {
+            // "struct RawSettings," becomes "an object," keeping what followed the name.
+            let name = words.next().unwrap_or_default();
+            let rest = name.trim_start_matches(|c: char| c.is_alphanumeric() || c == '_');
+            plain.push(format!("an object{rest}"));
+        } else {
+            plain.push(word.to_string());
+        }
     }
-    text
+    plain.join(" ")
 }
 
 fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
@@ -153,8 +159,35 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
 
 /// serde_json appends " at line L column C", which points into a one-line payload nobody sees.
 fn without_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) if message[at..].contains(" column ") => message[..at].to_string(),
+    match message.rsplit_once(" at line ") {
+        Some((text, position)) if position.contains(" column ") => text.to_string(),
         _ => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_wording_becomes_plain() {
+        assert_eq!(
+            plain_words("invalid type: sequence, expected struct RawSettings"),
+            "invalid type: list, expected an object"
+        );
+        assert_eq!(
+            plain_words("invalid type: string `x`, expected struct Template, or more"),
+            "invalid type: string x, expected an object, or more"
+        );
+        assert_eq!(plain_words("a struct"), "a struct");
+    }
+
+    #[test]
+    fn positions_are_dropped() {
+        assert_eq!(
+            without_position("missing field `a` at line 1 column 20"),
+            "missing field `a`"
+        );
+        assert_eq!(without_position("no position here"), "no position here");
     }
 }

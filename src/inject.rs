@@ -60,8 +60,7 @@ pub fn inject(mut pod: Value, settings: &Settings, namespace: &str) -> Result<Va
 
     let mut containers = take_list(spec, "containers")?;
     let mut init_containers = take_list(spec, "initContainers")?;
-    check_containers(&containers, "containers")?;
-    check_containers(&init_containers, "initContainers")?;
+    check_containers(&containers, &init_containers)?;
     let mut customize = |container: Value| {
         let name = container
             .get("name")
@@ -247,20 +246,34 @@ fn put_list(spec: &mut Map<String, Value>, key: &str, items: Vec<Value>) {
     }
 }
 
-/// Every container must be an object with a name, for customization to find it.
-fn check_containers(containers: &[Value], list: &str) -> Result<(), RequestError> {
-    for (i, container) in containers.iter().enumerate() {
-        let at = format!("{OBJECT_PATH}.spec.{list}[{i}]");
-        match as_object(container, &at)?.get("name") {
-            Some(Value::String(_)) => {}
-            None | Some(Value::Null) => {
-                return Err(RequestError::field(format!("{at}.name"), "missing"));
-            }
-            Some(other) => {
-                return Err(RequestError::expected(
+/// Every container must be an object with a name unique in the Pod, for customization to find
+/// the one it means.
+fn check_containers(containers: &[Value], init_containers: &[Value]) -> Result<(), RequestError> {
+    let mut names = std::collections::HashSet::new();
+    let lists = [
+        ("containers", containers),
+        ("initContainers", init_containers),
+    ];
+    for (list, items) in lists {
+        for (i, container) in items.iter().enumerate() {
+            let at = format!("{OBJECT_PATH}.spec.{list}[{i}]");
+            let name = match as_object(container, &at)?.get("name") {
+                Some(Value::String(name)) => name,
+                None | Some(Value::Null) => {
+                    return Err(RequestError::field(format!("{at}.name"), "missing"));
+                }
+                Some(other) => {
+                    return Err(RequestError::expected(
+                        format!("{at}.name"),
+                        "a string",
+                        other,
+                    ));
+                }
+            };
+            if !names.insert(name) {
+                return Err(RequestError::field(
                     format!("{at}.name"),
-                    "a string",
-                    other,
+                    format!("{name:?} is the name of another container of the Pod"),
                 ));
             }
         }
@@ -793,6 +806,14 @@ mod tests {
             (
                 json!({"spec": {"containers": [{"name": 7}]}}),
                 "request.object.spec.containers[0].name: expected a string, got a number",
+            ),
+            (
+                json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}, {"name": "a"}]}}),
+                "request.object.spec.containers[2].name: \"a\" is the name of another container of the Pod",
+            ),
+            (
+                json!({"spec": {"containers": [{"name": "a"}], "initContainers": [{"name": "a"}]}}),
+                "request.object.spec.initContainers[0].name: \"a\" is the name of another container of the Pod",
             ),
             (
                 json!({"spec": {"containers": [], "volumes": 3}}),
