@@ -5,6 +5,11 @@
 //! accepted or rejected; the AdmissionResponse is printed on stdout), 1 when
 //! the settings are not valid, 2 on any other error (unreadable files, bad
 //! JSON, module that cannot be loaded or instantiated).
+//!
+//! `--raw-payload FILE` sends the file's bytes as they are to the guest's `validate`, without
+//! settings validation, and prints the guest's own answer (a Kubewarden ValidationResponse): the
+//! robustness tests use it for payloads the policy server never sends, such as invalid JSON. A
+//! guest error or trap then exits with status 3.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -38,6 +43,10 @@ struct Cli {
     /// Policy settings as a JSON document
     #[arg(long = "settings-json", value_name = "JSON")]
     settings_json: Option<String>,
+
+    /// Send this file's bytes unchanged to the guest's `validate` and print its raw answer
+    #[arg(long = "raw-payload", value_name = "PATH", conflicts_with_all = ["request_path", "settings_path", "settings_json"])]
+    raw_payload: Option<PathBuf>,
 
     /// The policy module (.wasm)
     #[arg(value_name = "MODULE.wasm")]
@@ -85,7 +94,26 @@ fn read_settings(cli: &Cli) -> Result<Value> {
     }
 }
 
+fn run_raw(path: &Path, module: &Path) -> Result<ExitCode> {
+    let payload = std::fs::read(path)
+        .with_context(|| format!("cannot read payload file {}", path.display()))?;
+    let module = PolicyModule::from_file(module)?;
+    match module.call("validate", &payload) {
+        Ok(answer) => {
+            println!("{}", String::from_utf8_lossy(&answer));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("policy-runner: the guest failed: {e:#}");
+            Ok(ExitCode::from(3))
+        }
+    }
+}
+
 fn run(cli: &Cli) -> Result<ExitCode> {
+    if let Some(path) = &cli.raw_payload {
+        return run_raw(path, &cli.module);
+    }
     let settings = read_settings(cli)?;
     let request = read_request(cli.request_path.as_deref())?;
     // Validate the input before the (slow) module compilation.
