@@ -19,7 +19,7 @@ KWCTL := $(shell command -v kwctl 2>/dev/null)
 # The module the e2e suite runs: kwctl runs the annotated one, as users do.
 E2E_POLICY := $(if $(KWCTL),annotated-policy.wasm,policy.wasm)
 
-.PHONY: all run test fmt-check lint unit-tests e2e-tests runner tools artifacthub push require-kwctl clean
+.PHONY: all run test fmt-check lint unit-tests e2e-tests fuzz fuzz-smoke runner tools artifacthub push require-kwctl clean
 
 all: policy.wasm
 
@@ -30,12 +30,13 @@ policy.wasm: $(SOURCES)
 run: policy.wasm runner tools
 	@scripts/run-example.sh examples/opt-in.yaml examples/pod.yaml
 
-## test: formatting, lints, unit tests, then the compiled module end to end.
-test: fmt-check lint unit-tests e2e-tests
+## test: formatting, lints, unit and property tests, the compiled module end to end, a fuzz smoke run.
+test: fmt-check lint unit-tests e2e-tests fuzz-smoke
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path e2e-tests/runner/Cargo.toml -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 
 lint:
 	$(CARGO_HOST) clippy --locked --all-targets -- -D warnings
@@ -57,6 +58,14 @@ tools:
 
 e2e-tests: $(E2E_POLICY) runner tools
 	POLICY=$(CURDIR)/$(E2E_POLICY) bats e2e-tests/
+
+## fuzz: each fuzz target for FUZZ_SECONDS (default 600); fuzz-smoke: 15 s each.
+FUZZ_SECONDS ?= 600
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	scripts/fuzz.sh 15
 
 annotated-policy.wasm: policy.wasm policy-metadata.yml README.md | require-kwctl
 	kwctl annotate -m policy-metadata.yml -u README.md -o $@ policy.wasm

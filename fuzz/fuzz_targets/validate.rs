@@ -1,0 +1,10 @@
+//! Any bytes as the payload of the waPC `validate` call: an outcome and a response, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|payload: &[u8]| {
+    let evaluation = sidecar_injector::admission::evaluate(payload);
+    let response = sidecar_injector::response(evaluation.outcome);
+    serde_json::to_vec(&response).expect("a response always serializes");
+});
