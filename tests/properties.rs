@@ -184,6 +184,39 @@ fn uninject(mut pod: Value) -> Value {
     pod
 }
 
+fn label_key() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["app", "tier", "mesh", "legacy", INJECT]).prop_map(str::to_string)
+}
+
+fn label_value() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["web", "db", "true", "false", ""]).prop_map(str::to_string)
+}
+
+/// Any valid label selector over a few keys and values, so that selectors do match pods.
+fn selector() -> impl Strategy<Value = Value> {
+    let expression = (
+        label_key(),
+        0..4usize,
+        prop::collection::vec(label_value(), 1..3),
+    )
+        .prop_map(|(key, operator, values)| match operator {
+            0 => json!({"key": key, "operator": "In", "values": values}),
+            1 => json!({"key": key, "operator": "NotIn", "values": values}),
+            2 => json!({"key": key, "operator": "Exists"}),
+            _ => json!({"key": key, "operator": "DoesNotExist"}),
+        });
+    (
+        prop::collection::btree_map(label_key(), label_value(), 0..2),
+        prop::collection::vec(expression, 0..3),
+    )
+        .prop_filter("a selector must not be empty", |(labels, expressions)| {
+            !labels.is_empty() || !expressions.is_empty()
+        })
+        .prop_map(
+            |(labels, expressions)| json!({"matchLabels": labels, "matchExpressions": expressions}),
+        )
+}
+
 fn override_value() -> impl Strategy<Value = Option<&'static str>> {
     prop::option::of(prop::sample::select(vec![
         "true", "false", "True", "yes", "",
@@ -198,28 +231,34 @@ proptest! {
     fn protected_namespaces_and_host_network_are_never_injected(
         pod in pod(),
         policy in prop::sample::select(vec!["enabled", "disabled"]),
+        never in prop::collection::vec(selector(), 0..3),
+        always in prop::collection::vec(selector(), 0..3),
+        ignored in prop::collection::vec("[a-z]{1,6}", 0..3),
         label in override_value(),
         annotation in override_value(),
-        always_matches in any::<bool>(),
+        pod_labels in prop::collection::btree_map(label_key(), label_value(), 0..4),
         namespace in prop::sample::select(vec!["kube-system", "kube-public", "ignored", "shop"]),
         host_network in any::<bool>(),
     ) {
         prop_assume!(namespace != "shop" || host_network);
         let mut pod = pod;
+        for (key, value) in pod_labels {
+            pod["metadata"]["labels"][key] = json!(value);
+        }
         if let Some(value) = label {
             pod["metadata"]["labels"][INJECT] = json!(value);
         }
         if let Some(value) = annotation {
             pod["metadata"]["annotations"][INJECT] = json!(value);
         }
-        if always_matches {
-            pod["metadata"]["labels"]["always"] = json!("yes");
-        }
         pod["spec"]["hostNetwork"] = json!(host_network);
+        let mut ignored = ignored;
+        ignored.push("ignored".to_string());
         let settings = json!({
             "policy": policy,
-            "ignoredNamespaces": ["ignored"],
-            "alwaysInjectSelector": [{"matchExpressions": [{"key": "always", "operator": "Exists"}]}],
+            "ignoredNamespaces": ignored,
+            "neverInjectSelector": never,
+            "alwaysInjectSelector": always,
             "template": template(),
         });
         let outcome = run(namespace, &pod, &settings);
