@@ -17,7 +17,7 @@ load helpers
   evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/pod-no-override.json"
   status=$(patch | jq -r '.[] | select(.path == "/metadata/annotations") | .value["sidecar.istio.io/status"]')
   expect_eq "$(jq -c 'del(.revision)' <<<"$status")" '{"initContainers":["mesh-init"],"containers":["sidecar"],"volumes":["sidecar-data"],"imagePullSecrets":[]}' "status"
-  [[ $(jq -r .revision <<<"$status") =~ ^[0-9a-f]{12}$ ]]
+  [[ $(jq -r .revision <<<"$status") =~ ^[0-9a-f]{16}$ ]]
 }
 
 @test "the exact sidecar is added after the Pod's container" {

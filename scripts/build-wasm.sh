@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Builds the policy for wasm32-wasip1 (release, LTO) and copies it to $1 (default policy.wasm).
+# $2, optional, is another crate's directory to build the same way (the benchmarks' baseline).
 #
 # Route 1: rustup's toolchain with its wasm32-wasip1 standard library, installed or added here.
 # Route 2, where rustup cannot download it (offline machines): Debian's rustc-web, cargo-web and
@@ -8,6 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-policy.wasm}
+crate=${2:-.}
+manifest="$crate/Cargo.toml"
+artifact=$(sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -n 1 | tr - _).wasm
 target=wasm32-wasip1
 target_dir=${WASM_TARGET_DIR:-${HOME}/.cache/sidecar-injector/target-wasm}
 unset CARGO_TARGET_DIR
@@ -26,17 +30,17 @@ elif command -v rustup >/dev/null 2>&1 && timeout 60 rustup target add "$target"
 else
   route="Debian's rustc-web with the standard library built from source (rustup cannot add $target here)"
 fi
-echo "policy.wasm: building with $route" >&2
+echo "$out: building with $route" >&2
 
 if [[ $route == rustup* ]]; then
-  cargo build --locked --release --lib --target "$target" --target-dir "$target_dir"
+  cargo build --locked --release --lib --manifest-path "$manifest" --target "$target" --target-dir "$target_dir"
 else
   scripts/ensure-debian-packages.sh rustc-web cargo-web rust-web-src lld-19 wasi-libc
   RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
     CARGO_TARGET_WASM32_WASIP1_LINKER=wasm-ld-19 \
     RUSTFLAGS="-C link-self-contained=no -L native=/usr/lib/wasm32-wasi" \
-    /usr/bin/cargo build --locked --release --lib --target "$target" --target-dir "$target_dir" \
+    /usr/bin/cargo build --locked --release --lib --manifest-path "$manifest" --target "$target" --target-dir "$target_dir" \
       -Z build-std=std,panic_abort
 fi
-cp "$target_dir/$target/release/sidecar_injector.wasm" "$out"
-echo "policy.wasm: $(stat -c %s "$out") bytes in $out" >&2
+cp "$target_dir/$target/release/$artifact" "$out"
+echo "$out: $(stat -c %s "$out") bytes" >&2

@@ -128,28 +128,38 @@ pub fn evaluate_request(mut request: AdmissionRequest, settings: &Settings) -> E
 }
 
 fn parse(payload: &[u8]) -> Result<(AdmissionRequest, Settings), RequestError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(payload);
-    let parsed: ValidationPayload =
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            if !error.inner().is_data() {
-                return RequestError::NotJson(error.inner().to_string());
-            }
-            let in_settings = error
-                .path()
-                .iter()
-                .next()
-                .is_some_and(|s| s.to_string() == "settings");
-            let located = SettingsError::from_serde(error, "");
-            match located.path.strip_prefix("settings") {
-                Some(rest) if in_settings => RequestError::Settings(SettingsError::new(
-                    rest.trim_start_matches('.'),
-                    located.problem,
-                )),
-                _ => RequestError::field(located.path, located.problem),
-            }
-        })?;
+    let parsed: ValidationPayload = match serde_json::from_slice(payload) {
+        Ok(parsed) => parsed,
+        Err(_) => return Err(explain(payload)),
+    };
     let settings = Settings::from_raw(parsed.settings).map_err(RequestError::Settings)?;
     Ok((parsed.request, settings))
+}
+
+/// Reads the payload again, tracking the path, to say where it is wrong: tracking costs, so only
+/// payloads that failed pay for it.
+fn explain(payload: &[u8]) -> RequestError {
+    let mut deserializer = serde_json::Deserializer::from_slice(payload);
+    let Err(error) = serde_path_to_error::deserialize::<_, ValidationPayload>(&mut deserializer)
+    else {
+        return RequestError::field("", "cannot be read");
+    };
+    if !error.inner().is_data() {
+        return RequestError::NotJson(error.inner().to_string());
+    }
+    let in_settings = error
+        .path()
+        .iter()
+        .next()
+        .is_some_and(|s| s.to_string() == "settings");
+    let located = SettingsError::from_serde(error, "");
+    match located.path.strip_prefix("settings") {
+        Some(rest) if in_settings => RequestError::Settings(SettingsError::new(
+            rest.trim_start_matches('.'),
+            located.problem,
+        )),
+        _ => RequestError::field(located.path, located.problem),
+    }
 }
 
 #[cfg(test)]

@@ -19,12 +19,13 @@
 //! `volumeMounts` and `ports` merge by `name`, `mountPath` and `containerPort`, the Pod winning
 //! each time, and a `null` removes the template's field. The Pod's copy leaves its old place.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::error::{RequestError, json_type};
 use crate::pod::{OBJECT_PATH, as_object};
-use crate::settings::{STATUS_KEY, Settings, Template};
+use crate::settings::{STATUS_KEY, Settings};
 use crate::template::Renderer;
 
 /// Container fields that hold lists merged entry by entry, with the field identifying an entry.
@@ -36,8 +37,8 @@ const KEYED_LISTS: [(&str, &str); 3] = [
 
 /// Returns `pod` with the sidecar injected. The decision must have been taken before: this
 /// function injects unconditionally.
-pub fn inject(mut pod: Value, settings: &Settings, namespace: &str) -> Result<Value, RequestError> {
-    let template = Rendered::new(&settings.template, &pod, namespace)?;
+pub fn inject(pod: Value, settings: &Settings, namespace: &str) -> Result<Value, RequestError> {
+    let (template, mut pod) = Rendered::new(settings, pod, namespace)?;
     let object = pod
         .as_object_mut()
         .ok_or_else(|| RequestError::field(OBJECT_PATH, "expected an object"))?;
@@ -92,7 +93,7 @@ pub fn inject(mut pod: Value, settings: &Settings, namespace: &str) -> Result<Va
         }
     }
     // Native sidecars are init containers: after the template's, before the Pod's own.
-    let (native_sidecars, sidecars) = if settings.native_sidecars {
+    let (native_sidecars, mut sidecars) = if settings.native_sidecars {
         (sidecars, Vec::new())
     } else {
         (Vec::new(), sidecars)
@@ -103,9 +104,11 @@ pub fn inject(mut pod: Value, settings: &Settings, namespace: &str) -> Result<Va
     let injected_containers = names(&sidecars);
     new_inits.append(&mut init_containers);
     let containers = if settings.hold_application_until_proxy_starts {
-        [sidecars, containers].concat()
+        sidecars.append(&mut containers);
+        sidecars
     } else {
-        [containers, sidecars].concat()
+        containers.append(&mut sidecars);
+        containers
     };
     put_list(spec, "containers", containers);
     put_list(spec, "initContainers", new_inits);
@@ -145,42 +148,48 @@ struct Rendered {
 }
 
 impl Rendered {
-    fn new(template: &Template, pod: &Value, namespace: &str) -> Result<Self, RequestError> {
-        let mut renderer = Renderer::new(pod, namespace);
-        let mut list = |items: &[Value], name: &str| {
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| renderer.render(item, &format!("template.{name}[{i}]")))
-                .collect::<Result<Vec<_>, _>>()
+    /// Renders the template for `pod`, which it gives back: the engine reads the Pod in place.
+    fn new(
+        settings: &Settings,
+        pod: Value,
+        namespace: &str,
+    ) -> Result<(Self, Value), RequestError> {
+        let mut template = settings.template().map_err(RequestError::Settings)?;
+        let mut renderer = Renderer::new(Arc::new(pod), namespace);
+        let mut rendered = || -> Result<(), crate::error::RenderError> {
+            let lists = [
+                ("containers", &mut template.containers),
+                ("initContainers", &mut template.init_containers),
+                ("volumes", &mut template.volumes),
+                ("imagePullSecrets", &mut template.image_pull_secrets),
+            ];
+            for (name, items) in lists {
+                for (i, item) in items.iter_mut().enumerate() {
+                    renderer.render(item, &format!("template.{name}[{i}]"))?;
+                }
+            }
+            for (name, map) in [
+                ("labels", &mut template.labels),
+                ("annotations", &mut template.annotations),
+            ] {
+                for (key, value) in map.iter_mut() {
+                    renderer.render(value, &format!("template.{name}.{key}"))?;
+                }
+            }
+            Ok(())
         };
-        let containers = list(&template.containers, "containers");
-        let init_containers = list(&template.init_containers, "initContainers");
-        let volumes = list(&template.volumes, "volumes");
-        let image_pull_secrets = list(&template.image_pull_secrets, "imagePullSecrets");
-        let mut map = |map: &Map<String, Value>, name: &str| {
-            map.iter()
-                .map(|(key, value)| {
-                    Ok((
-                        key.clone(),
-                        renderer.render(value, &format!("template.{name}.{key}"))?,
-                    ))
-                })
-                .collect::<Result<Map<_, _>, _>>()
+        let result = rendered();
+        let pod = renderer.into_pod();
+        result.map_err(RequestError::Render)?;
+        let rendered = Self {
+            containers: template.containers,
+            init_containers: template.init_containers,
+            volumes: template.volumes,
+            image_pull_secrets: template.image_pull_secrets,
+            labels: template.labels,
+            annotations: template.annotations,
         };
-        let labels = map(&template.labels, "labels");
-        let annotations = map(&template.annotations, "annotations");
-        let rendered = || -> Result<Self, crate::error::RenderError> {
-            Ok(Self {
-                containers: containers?,
-                init_containers: init_containers?,
-                volumes: volumes?,
-                image_pull_secrets: image_pull_secrets?,
-                labels: labels?,
-                annotations: annotations?,
-            })
-        };
-        rendered().map_err(RequestError::Render)
+        Ok((rendered, pod))
     }
 }
 
@@ -199,27 +208,10 @@ impl Status {
             "containers": self.containers,
             "volumes": self.volumes,
             "imagePullSecrets": self.image_pull_secrets,
-            "revision": revision(settings),
+            "revision": settings.revision(),
         })
         .to_string()
     }
-}
-
-/// A short hash of everything that shapes the injection, to tell which template a Pod got.
-pub fn revision(settings: &Settings) -> String {
-    let mut hasher = Sha256::new();
-    // Serializing a Template cannot fail: it holds only JSON values.
-    hasher.update(serde_json::to_vec(&settings.template).unwrap_or_default());
-    hasher.update([
-        u8::from(settings.native_sidecars),
-        u8::from(settings.hold_application_until_proxy_starts),
-    ]);
-    hasher
-        .finalize()
-        .iter()
-        .take(6)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 /// Takes the list at `spec[key]` out, leaving its slot in place; absent or null is empty.
@@ -451,7 +443,7 @@ mod tests {
     fn injects_every_part_of_the_template() {
         let settings = settings(json!({}), proxy_template());
         let pod = inject(app_pod(), &settings, "shop").unwrap();
-        let revision = revision(&settings);
+        let revision = settings.revision();
         assert_eq!(
             pod,
             json!({
@@ -481,7 +473,7 @@ mod tests {
                 }
             })
         );
-        assert_eq!(revision.len(), 12);
+        assert_eq!(revision.len(), 16);
     }
 
     #[test]
@@ -693,11 +685,11 @@ mod tests {
         let mut other = proxy_template();
         other["containers"][0]["image"] = json!("proxy:2");
         let other = settings(json!({}), other);
-        assert_eq!(revision(&one), revision(&same));
-        assert_ne!(revision(&one), revision(&native));
-        assert_ne!(revision(&one), revision(&other));
+        assert_eq!(one.revision(), same.revision());
+        assert_ne!(one.revision(), native.revision());
+        assert_ne!(one.revision(), other.revision());
         let injected = inject(app_pod(), &one, "shop").unwrap();
-        assert_eq!(status(&injected)["revision"], revision(&one));
+        assert_eq!(status(&injected)["revision"], one.revision());
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! The policy's settings (`spec.settings` of the ClusterAdmissionPolicy): what they mean, their
 //! defaults, and every check that refuses them.
 //!
-//! Settings are read in two depths. [`Settings::parse`] is what every admission request pays for:
-//! the shape of the settings, the selectors compiled, the template's names checked. It is enough
-//! because the policy server validates the settings once, at load, with [`Settings::validate`],
-//! which also checks the template against the Kubernetes types and compiles every template string.
+//! Settings are read in two depths. [`Settings::from_slice`] is what every admission request pays
+//! for: the decision's settings, with the selectors compiled; the template stays unparsed JSON
+//! until a Pod is injected ([`Settings::template`]), so a Pod that is not injected never pays for
+//! it. That is enough because the policy server validates the settings once, when it loads the
+//! policy, with [`Settings::validate`]: the template's shape and names, its objects against the
+//! Kubernetes types, and every template string compiled.
 
 use std::collections::HashSet;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::{Container, LocalObjectReference, Volume};
 use serde::{Deserialize, Deserializer, Serialize, de::DeserializeOwned};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::{SettingsError, json_type};
@@ -72,8 +75,8 @@ pub struct Settings {
     pub always_inject_selector: Vec<LabelSelector>,
     /// Namespaces never injected, on top of [`PROTECTED_NAMESPACES`].
     pub ignored_namespaces: Vec<String>,
-    /// The sidecar.
-    pub template: Template,
+    /// The sidecar, as written in the settings; see [`Settings::template`].
+    template: Box<RawValue>,
     /// Inject `template.containers` as init containers with `restartPolicy: Always` (Kubernetes ≥ 1.29).
     pub native_sidecars: bool,
     /// Put the sidecar containers before the application's, so they start first.
@@ -116,7 +119,7 @@ pub(crate) struct RawSettings {
     always_inject_selector: Vec<RawLabelSelector>,
     #[serde(default)]
     ignored_namespaces: Vec<String>,
-    template: Template,
+    template: Box<RawValue>,
     #[serde(default)]
     native_sidecars: bool,
     #[serde(default)]
@@ -126,19 +129,10 @@ pub(crate) struct RawSettings {
 impl Settings {
     /// Reads settings from JSON bytes, with the checks every request needs.
     pub fn from_slice(json: &[u8]) -> Result<Self, SettingsError> {
-        let mut deserializer = serde_json::Deserializer::from_slice(json);
-        let raw: RawSettings =
-            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-                if e.inner().is_data() {
-                    SettingsError::from_serde(e, "")
-                } else {
-                    SettingsError::new(
-                        "",
-                        format!("the settings are not valid JSON: {}", e.inner()),
-                    )
-                }
-            })?;
-        Self::from_raw(raw)
+        match serde_json::from_slice::<RawSettings>(json) {
+            Ok(raw) => Self::from_raw(raw),
+            Err(_) => Err(explain::<RawSettings>(json, "")),
+        }
     }
 
     /// Reads and fully validates settings: what `validate_settings` answers when the policy loads.
@@ -147,11 +141,29 @@ impl Settings {
             objects_where_objects_belong(&value)?;
         }
         let settings = Self::from_slice(json)?;
-        settings
-            .template
-            .validate_against_kubernetes(settings.native_sidecars)?;
-        settings.template.check_template_strings()?;
+        let template = settings.template()?;
+        template.check_shape()?;
+        template.validate_against_kubernetes(settings.native_sidecars)?;
+        template.check_template_strings()?;
         Ok(settings)
+    }
+
+    /// The sidecar template, parsed.
+    pub fn template(&self) -> Result<Template, SettingsError> {
+        serde_json::from_str(self.template.get())
+            .map_err(|_| explain::<Template>(self.template.get().as_bytes(), "template"))
+    }
+
+    /// A short hash of everything that shapes the injection, to tell which template a Pod got.
+    pub fn revision(&self) -> String {
+        // A name, not a security boundary: xxh3 is fast enough to run on every injection.
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(self.template.get().as_bytes());
+        hasher.update(&[
+            u8::from(self.native_sidecars),
+            u8::from(self.hold_application_until_proxy_starts),
+        ]);
+        format!("{:016x}", hasher.digest())
     }
 
     pub(crate) fn from_raw(raw: RawSettings) -> Result<Self, SettingsError> {
@@ -169,7 +181,6 @@ impl Settings {
                 ));
             }
         }
-        raw.template.check_shape()?;
         Ok(Self {
             policy: raw.policy,
             never_inject_selector: selectors(raw.never_inject_selector, "neverInjectSelector")?,
@@ -309,6 +320,19 @@ impl Template {
                 walk_strings(value, &format!("template.{list}.{key}"), visit);
             }
         }
+    }
+}
+
+/// Reads `json` again, tracking the path, to say where it is wrong. Only failures pay for this.
+fn explain<T: serde::de::DeserializeOwned>(json: &[u8], root: &str) -> SettingsError {
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Err(e) if e.inner().is_data() => SettingsError::from_serde(e, root),
+        Err(e) => SettingsError::new(
+            root,
+            format!("the settings are not valid JSON: {}", e.inner()),
+        ),
+        Ok(_) => SettingsError::new(root, "cannot be read"),
     }
 }
 

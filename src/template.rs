@@ -11,8 +11,11 @@
 //! Lookups of missing fields are "chainable" undefined values, so
 //! `pod.metadata.annotations['x'] | default('y')` works when the Pod has no annotations at all.
 
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::{Environment, UndefinedBehavior};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::RenderError;
 
@@ -29,20 +32,20 @@ pub fn check_syntax(text: &str) -> Result<(), String> {
         .map_err(|e| describe(&e))
 }
 
-/// Renders template strings against one Pod. The Pod is converted for the engine only when the
-/// first template string is met, so templates without any pay nothing.
-pub struct Renderer<'a> {
-    pod: &'a Value,
-    namespace: &'a str,
+/// Renders template strings against one Pod. The engine is set up when the first template string
+/// is met, so templates without any pay nothing.
+pub struct Renderer {
+    pod: Arc<Value>,
+    namespace: String,
     engine: Option<(Environment<'static>, minijinja::Value)>,
 }
 
-impl<'a> Renderer<'a> {
+impl Renderer {
     /// `namespace` is the request's: a Pod created by a controller often has none in its metadata.
-    pub fn new(pod: &'a Value, namespace: &'a str) -> Self {
+    pub fn new(pod: Arc<Value>, namespace: &str) -> Self {
         Self {
             pod,
-            namespace,
+            namespace: namespace.to_string(),
             engine: None,
         }
     }
@@ -50,16 +53,16 @@ impl<'a> Renderer<'a> {
     fn render_str(&mut self, text: &str) -> Result<String, String> {
         let (env, context) = self.engine.get_or_insert_with(|| {
             let context = minijinja::context! {
-                pod => minijinja::Value::from_serialize(self.pod),
-                namespace => self.namespace,
+                pod => minijinja::Value::from_object(JsonNode { root: Arc::clone(&self.pod), path: Vec::new() }),
+                namespace => self.namespace.as_str(),
             };
             (environment(), context)
         });
         env.render_str(text, &*context).map_err(|e| describe(&e))
     }
 
-    /// A copy of `value` with every template string rendered. `path` names `value` in errors.
-    pub fn render(&mut self, value: &Value, path: &str) -> Result<Value, RenderError> {
+    /// Renders every template string inside `value`, in place. `path` names `value` in errors.
+    pub fn render(&mut self, value: &mut Value, path: &str) -> Result<(), RenderError> {
         self.render_tree(value)
             .map_err(|(inner, message)| RenderError {
                 path: format!("{path}{inner}"),
@@ -68,34 +71,121 @@ impl<'a> Renderer<'a> {
     }
 
     /// On failure, the path below `value` (built on the way out, so success costs no strings).
-    fn render_tree(&mut self, value: &Value) -> Result<Value, (String, String)> {
-        Ok(match value {
-            Value::String(text) if is_template(text) => Value::String(
-                self.render_str(text)
-                    .map_err(|message| (String::new(), message))?,
-            ),
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| {
-                        self.render_tree(item)
-                            .map_err(|(path, message)| (format!("[{i}]{path}"), message))
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-            Value::Object(map) => {
-                let mut rendered = Map::with_capacity(map.len());
-                for (key, item) in map {
-                    let item = self
-                        .render_tree(item)
-                        .map_err(|(path, message)| (format!(".{key}{path}"), message))?;
-                    rendered.insert(key.clone(), item);
-                }
-                Value::Object(rendered)
+    fn render_tree(&mut self, value: &mut Value) -> Result<(), (String, String)> {
+        match value {
+            Value::String(text) if is_template(text) => {
+                *text = self
+                    .render_str(text)
+                    .map_err(|message| (String::new(), message))?;
             }
-            other => other.clone(),
+            Value::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    self.render_tree(item)
+                        .map_err(|(path, message)| (format!("[{i}]{path}"), message))?;
+                }
+            }
+            Value::Object(map) => {
+                for (key, item) in map.iter_mut() {
+                    self.render_tree(item)
+                        .map_err(|(path, message)| (format!(".{key}{path}"), message))?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Gives the Pod back once rendering is over.
+    pub fn into_pod(self) -> Value {
+        let Self { pod, engine, .. } = self;
+        // The engine's context holds the other references to the Pod.
+        drop(engine);
+        Arc::try_unwrap(pod).unwrap_or_else(|shared| (*shared).clone())
+    }
+}
+
+/// A node of the Pod as the template engine sees it, converted only where a template looks: a
+/// template that reads two annotations of a Pod with 2000 environment variables converts two
+/// strings, not the Pod.
+#[derive(Debug)]
+struct JsonNode {
+    root: Arc<Value>,
+    path: Vec<Step>,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl JsonNode {
+    fn node(&self) -> &Value {
+        self.path.iter().fold(&*self.root, |node, step| {
+            let next = match step {
+                Step::Key(key) => node.get(key.as_str()),
+                Step::Index(index) => node.get(*index),
+            };
+            next.unwrap_or(&Value::Null)
         })
+    }
+
+    fn child(&self, step: Step, value: &Value) -> minijinja::Value {
+        match value {
+            Value::Null => minijinja::Value::from(()),
+            Value::Bool(b) => minijinja::Value::from(*b),
+            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => minijinja::Value::from(i),
+                (_, Some(u), _) => minijinja::Value::from(u),
+                (_, _, f) => minijinja::Value::from(f.unwrap_or_default()),
+            },
+            Value::String(text) => minijinja::Value::from(text.as_str()),
+            Value::Array(_) | Value::Object(_) => {
+                let mut path = self.path.clone();
+                path.push(step);
+                minijinja::Value::from_object(JsonNode {
+                    root: Arc::clone(&self.root),
+                    path,
+                })
+            }
+        }
+    }
+}
+
+impl Object for JsonNode {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        match self.node() {
+            Value::Array(_) => ObjectRepr::Seq,
+            _ => ObjectRepr::Map,
+        }
+    }
+
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        match self.node() {
+            Value::Object(map) => {
+                let key = key.as_str()?;
+                let value = map.get(key)?;
+                Some(self.child(Step::Key(key.to_string()), value))
+            }
+            Value::Array(items) => {
+                let index = key.as_usize()?;
+                let value = items.get(index)?;
+                Some(self.child(Step::Index(index), value))
+            }
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        match self.node() {
+            Value::Object(map) => Enumerator::Values(
+                map.keys()
+                    .map(|key| minijinja::Value::from(key.as_str()))
+                    .collect(),
+            ),
+            Value::Array(items) => Enumerator::Seq(items.len()),
+            _ => Enumerator::Empty,
+        }
     }
 }
 
@@ -154,18 +244,17 @@ mod tests {
     )]
     #[case::yaml_syntax_stays_text("{{ pod.metadata.annotations.yaml }}", "a: b\n- c")]
     fn renders(#[case] text: &str, #[case] expected: &str) {
-        let pod = pod();
-        let mut renderer = Renderer::new(&pod, "shop");
-        let rendered = renderer.render(&json!(text), "t").unwrap();
+        let mut renderer = Renderer::new(Arc::new(pod()), "shop");
+        let mut rendered = json!(text);
+        renderer.render(&mut rendered, "t").unwrap();
         assert_eq!(rendered, json!(expected));
     }
 
     #[test]
     fn renders_inside_structures_and_leaves_other_values_alone() {
-        let pod = pod();
-        let mut renderer = Renderer::new(&pod, "shop");
-        let template = json!({"name": "proxy", "args": ["--id", "{{ pod.metadata.name }}.{{ namespace }}"], "port": 15001, "tty": false});
-        let rendered = renderer.render(&template, "t").unwrap();
+        let mut renderer = Renderer::new(Arc::new(pod()), "shop");
+        let mut rendered = json!({"name": "proxy", "args": ["--id", "{{ pod.metadata.name }}.{{ namespace }}"], "port": 15001, "tty": false});
+        renderer.render(&mut rendered, "t").unwrap();
         assert_eq!(
             rendered,
             json!({"name": "proxy", "args": ["--id", "web-1.shop"], "port": 15001, "tty": false})
@@ -174,15 +263,33 @@ mod tests {
 
     #[test]
     fn render_error_names_the_string() {
-        let pod = pod();
-        let mut renderer = Renderer::new(&pod, "shop");
-        let template =
+        let mut renderer = Renderer::new(Arc::new(pod()), "shop");
+        let mut template =
             json!({"env": [{"name": "A", "value": "{{ pod.metadata.name | nosuchfilter }}"}]});
         let error = renderer
-            .render(&template, "template.containers[0]")
+            .render(&mut template, "template.containers[0]")
             .unwrap_err();
         assert_eq!(error.path, "template.containers[0].env[0].value");
         assert!(error.message.contains("nosuchfilter"), "{}", error.message);
+    }
+
+    #[test]
+    fn loops_and_lengths_see_the_pod_lazily() {
+        let pod = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}], "x": {"k1": 1, "k2": 2.5, "k3": null, "k4": true}}});
+        let mut renderer = Renderer::new(Arc::new(pod.clone()), "shop");
+        let mut value = json!([
+            "{% for c in pod.spec.containers %}{{ c.name }}{% if not loop.last %},{% endif %}{% endfor %}",
+            "{{ pod.spec.containers | length }}",
+            "{{ pod.spec.x | list | join(' ') }}",
+            "{{ pod.spec.x.k1 + 1 }} {{ pod.spec.x.k2 }} {{ pod.spec.x.k3 is none }} {{ pod.spec.x.k4 }}",
+            "{{ pod.spec.containers[1].name }} {{ pod.spec.containers[7].name | default('none') }}",
+        ]);
+        renderer.render(&mut value, "t").unwrap();
+        assert_eq!(
+            value,
+            json!(["a,b", "2", "k1 k2 k3 k4", "2 2.5 True True", "b none"])
+        );
+        assert_eq!(renderer.into_pod(), pod);
     }
 
     #[rstest]

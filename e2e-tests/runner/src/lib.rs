@@ -260,17 +260,22 @@ pub fn format_log_event(payload: &[u8]) -> String {
     line
 }
 
-/// waPC host callback: only Kubewarden's logging is supported.
+type HostResult = std::result::Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>;
+
+/// waPC host callback: only Kubewarden's logging is supported; `print_logs` says whether log
+/// events go to stderr (benchmarks measure the call, not the terminal).
 fn host_callback(
-    _id: u64,
+    print_logs: bool,
     binding: &str,
     namespace: &str,
     operation: &str,
     payload: &[u8],
-) -> std::result::Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+) -> HostResult {
     match (binding, namespace, operation) {
         ("kubewarden", "tracing", "log") => {
-            eprintln!("{}", format_log_event(payload));
+            if print_logs {
+                eprintln!("{}", format_log_event(payload));
+            }
             Ok(Vec::new())
         }
         _ => Err(format!(
@@ -280,9 +285,17 @@ fn host_callback(
     }
 }
 
+/// What the guest's `validate` receives.
+#[derive(Serialize)]
+struct ValidatePayload<'a> {
+    request: &'a Value,
+    settings: &'a Value,
+}
+
 /// A policy module compiled once, evaluated on fresh instances.
 pub struct PolicyModule {
     pre: WasmtimeEngineProviderPre,
+    print_logs: bool,
 }
 
 impl std::fmt::Debug for PolicyModule {
@@ -307,7 +320,17 @@ impl PolicyModule {
             .wasi_params(wapc::WasiParams::default())
             .build_pre()
             .map_err(|e| anyhow!("cannot compile module: {e}"))?;
-        Ok(PolicyModule { pre })
+        Ok(PolicyModule {
+            pre,
+            print_logs: true,
+        })
+    }
+
+    /// Keeps the policy's log events off stderr (they are still received, as the policy server
+    /// receives them).
+    pub fn without_log_output(mut self) -> Self {
+        self.print_logs = false;
+        self
     }
 
     /// A fresh waPC instance: instantiates the pre-compiled module in a new
@@ -317,7 +340,12 @@ impl PolicyModule {
             .pre
             .rehydrate(None)
             .map_err(|e| anyhow!("cannot create module instance: {e}"))?;
-        WapcHost::new(Box::new(engine), Some(Box::new(host_callback)))
+        let print_logs = self.print_logs;
+        let callback =
+            move |_id: u64, binding: &str, namespace: &str, operation: &str, payload: &[u8]| {
+                host_callback(print_logs, binding, namespace, operation, payload)
+            };
+        WapcHost::new(Box::new(engine), Some(Box::new(callback)))
             .map_err(|e| anyhow!("cannot initialize module instance: {e}"))
     }
 
@@ -362,10 +390,12 @@ impl PolicyModule {
     ) -> Result<AdmissionResponse> {
         let request = extract_admission_request(request)?;
         let settings = normalize_settings(settings)?;
-        let payload = serde_json::to_vec(&json!({
-            "request": request,
-            "settings": settings,
-        }))?;
+        // Serialized from references: the policy server serializes its request too, but never
+        // copies it first (a copy would add the Pod's size to every measurement).
+        let payload = serde_json::to_vec(&ValidatePayload {
+            request,
+            settings: &settings,
+        })?;
         let host = self.instantiate()?;
         Ok(match host.call("validate", &payload) {
             Ok(answer) => admission_response_from_guest_bytes(request, &answer),

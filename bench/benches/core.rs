@@ -1,0 +1,48 @@
+//! The pure core, natively: settings parse and validation, the decision, and a whole evaluation
+//! (parse the payload, decide, inject) on each fixture.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sidecar_injector::admission::{AdmissionRequest, evaluate};
+use sidecar_injector::decision::decide;
+use sidecar_injector::settings::Settings;
+use sidecar_injector_bench::fixtures;
+
+fn core(c: &mut Criterion) {
+    let fixtures = fixtures();
+    let settings = sidecar_injector_bench::istio_like_settings().to_string();
+
+    let mut group = c.benchmark_group("settings");
+    group.bench_function("parse (every request)", |b| {
+        b.iter(|| Settings::from_slice(settings.as_bytes()).map(drop))
+    });
+    group.bench_function("validate (at load)", |b| {
+        b.iter(|| Settings::validate(settings.as_bytes()).map(drop))
+    });
+    group.finish();
+
+    let parsed = Settings::from_slice(settings.as_bytes()).expect("valid settings");
+    let mut group = c.benchmark_group("decision");
+    for fixture in fixtures
+        .iter()
+        .filter(|f| f.name == "typical" || f.name == "size-1MB")
+    {
+        let request: AdmissionRequest =
+            serde_json::from_value(fixture.request.clone()).expect("a request");
+        group.bench_function(fixture.name.as_str(), |b| {
+            b.iter(|| decide(&request, &parsed))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("evaluate");
+    group.sample_size(20);
+    for fixture in &fixtures {
+        let payload = fixture.payload();
+        group.throughput(Throughput::Bytes(payload.len() as u64));
+        group.bench_function(fixture.name.as_str(), |b| b.iter(|| evaluate(&payload)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, core);
+criterion_main!(benches);
