@@ -19,7 +19,7 @@ KWCTL := $(shell command -v kwctl 2>/dev/null)
 # The module the e2e suite runs: kwctl runs the annotated one, as users do.
 E2E_POLICY := $(if $(KWCTL),annotated-policy.wasm,policy.wasm)
 
-.PHONY: all run test fmt-check lint unit-tests e2e-tests fuzz fuzz-smoke runner tools artifacthub push require-kwctl clean
+.PHONY: all run test fmt-check lint unit-tests e2e-tests fuzz fuzz-smoke bench runner tools artifacthub push require-kwctl clean
 
 all: policy.wasm
 
@@ -54,10 +54,14 @@ $(RUNNER_BIN)/policy-runner: $(RUNNER_SOURCES)
 	@touch $@
 
 tools:
-	@scripts/ensure-debian-packages.sh bats jq yq wabt
+	@scripts/ensure-debian-packages.sh bats jq yq wabt binaryen
 
 e2e-tests: $(E2E_POLICY) runner tools
 	POLICY=$(CURDIR)/$(E2E_POLICY) bats e2e-tests/
+
+## bench: the native core, then the module against a no-op baseline module, then sizes.
+bench: policy.wasm tools
+	scripts/bench.sh
 
 ## fuzz: each fuzz target for FUZZ_SECONDS (default 600); fuzz-smoke: 15 s each.
 FUZZ_SECONDS ?= 600
