@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{RequestError, json_type};
 use crate::pod::{OBJECT_PATH, as_object};
-use crate::settings::{STATUS_KEY, Settings};
+use crate::settings::{STATUS_KEY, Settings, Template};
 use crate::template::Renderer;
 
 /// Container fields that hold lists merged entry by entry, with the field identifying an entry.
@@ -38,7 +38,7 @@ const KEYED_LISTS: [(&str, &str); 3] = [
 /// Returns `pod` with the sidecar injected. The decision must have been taken before: this
 /// function injects unconditionally.
 pub fn inject(pod: Value, settings: &Settings, namespace: &str) -> Result<Value, RequestError> {
-    let (template, mut pod) = Rendered::new(settings, pod, namespace)?;
+    let (template, mut pod) = render_template(settings, pod, namespace)?;
     let object = pod
         .as_object_mut()
         .ok_or_else(|| RequestError::field(OBJECT_PATH, "expected an object"))?;
@@ -137,60 +137,41 @@ pub fn inject(pod: Value, settings: &Settings, namespace: &str) -> Result<Value,
     Ok(pod)
 }
 
-/// The template with its strings rendered for one Pod.
-struct Rendered {
-    containers: Vec<Value>,
-    init_containers: Vec<Value>,
-    volumes: Vec<Value>,
-    image_pull_secrets: Vec<Value>,
-    labels: Map<String, Value>,
-    annotations: Map<String, Value>,
-}
-
-impl Rendered {
-    /// Renders the template for `pod`, which it gives back: the engine reads the Pod in place.
-    fn new(
-        settings: &Settings,
-        pod: Value,
-        namespace: &str,
-    ) -> Result<(Self, Value), RequestError> {
-        let mut template = settings.template().map_err(RequestError::Settings)?;
-        let mut renderer = Renderer::new(Arc::new(pod), namespace);
-        let mut rendered = || -> Result<(), crate::error::RenderError> {
-            let lists = [
-                ("containers", &mut template.containers),
-                ("initContainers", &mut template.init_containers),
-                ("volumes", &mut template.volumes),
-                ("imagePullSecrets", &mut template.image_pull_secrets),
-            ];
-            for (name, items) in lists {
-                for (i, item) in items.iter_mut().enumerate() {
-                    renderer.render(item, &format!("template.{name}[{i}]"))?;
-                }
+/// The template with its strings rendered for `pod`, and the Pod given back: the template engine
+/// reads the Pod in place rather than a copy.
+fn render_template(
+    settings: &Settings,
+    pod: Value,
+    namespace: &str,
+) -> Result<(Template, Value), RequestError> {
+    let mut template = settings.template().map_err(RequestError::Settings)?;
+    let mut renderer = Renderer::new(Arc::new(pod), namespace);
+    let mut render = || -> Result<(), crate::error::RenderError> {
+        let lists = [
+            ("containers", &mut template.containers),
+            ("initContainers", &mut template.init_containers),
+            ("volumes", &mut template.volumes),
+            ("imagePullSecrets", &mut template.image_pull_secrets),
+        ];
+        for (name, items) in lists {
+            for (i, item) in items.iter_mut().enumerate() {
+                renderer.render(item, &format!("template.{name}[{i}]"))?;
             }
-            for (name, map) in [
-                ("labels", &mut template.labels),
-                ("annotations", &mut template.annotations),
-            ] {
-                for (key, value) in map.iter_mut() {
-                    renderer.render(value, &format!("template.{name}.{key}"))?;
-                }
+        }
+        for (name, map) in [
+            ("labels", &mut template.labels),
+            ("annotations", &mut template.annotations),
+        ] {
+            for (key, value) in map.iter_mut() {
+                renderer.render(value, &format!("template.{name}.{key}"))?;
             }
-            Ok(())
-        };
-        let result = rendered();
-        let pod = renderer.into_pod();
-        result.map_err(RequestError::Render)?;
-        let rendered = Self {
-            containers: template.containers,
-            init_containers: template.init_containers,
-            volumes: template.volumes,
-            image_pull_secrets: template.image_pull_secrets,
-            labels: template.labels,
-            annotations: template.annotations,
-        };
-        Ok((rendered, pod))
-    }
+        }
+        Ok(())
+    };
+    let rendered = render();
+    let pod = renderer.into_pod();
+    rendered.map_err(RequestError::Render)?;
+    Ok((template, pod))
 }
 
 /// What the status annotation records.
