@@ -3,6 +3,10 @@
 //! answer. Each fixture is evaluated by sidecar-injector and by the no-op baseline module in the
 //! same run; the ratio of their medians is the figure we track, absolute times being noisy.
 //!
+//! The "guest" columns time the guest's `validate` call alone (a fresh instance included): what the
+//! module costs, without the policy server's own work around it (serializing the request, then
+//! parsing the mutated Pod and diffing it into a JSONPatch, which no-op policies never pay).
+//!
 //! POLICY_WASM and BASELINE_WASM name the modules (defaults: policy.wasm, bench/baseline.wasm).
 
 use std::path::PathBuf;
@@ -71,8 +75,18 @@ fn main() {
     let policy = module("POLICY_WASM", "policy.wasm");
     let baseline = module("BASELINE_WASM", "bench/baseline.wasm");
     println!(
-        "\n{:<11} {:>9} {:>11} {:>10} {:>13} {:>7} {:>9} {:>9}",
-        "fixture", "request", "median", "p99", "baseline", "ratio", "µs/KB", "requests"
+        "\n{:<11} {:>9} {:>11} {:>10} {:>11} {:>7} {:>10} {:>10} {:>7} {:>8} {:>8}",
+        "fixture",
+        "request",
+        "median",
+        "p99",
+        "baseline",
+        "ratio",
+        "guest",
+        "b. guest",
+        "ratio",
+        "µs/KB",
+        "requests"
     );
     let mut rows = Vec::new();
     for fixture in fixtures() {
@@ -84,7 +98,7 @@ fn main() {
             "{}: settings refused: {:?}",
             fixture.name, verdict.message
         );
-        let (ours, response) = measure(&policy, &fixture);
+        let (ours, our_guest, response) = measure(&policy, &fixture);
         assert_eq!(response["allowed"], true, "{}: {response}", fixture.name);
         assert_eq!(
             response.get("patch").is_some(),
@@ -92,18 +106,22 @@ fn main() {
             "{}: {response}",
             fixture.name
         );
-        let (theirs, _) = measure(&baseline, &fixture);
+        let (theirs, their_guest, _) = measure(&baseline, &fixture);
         let kb = fixture.request_kb();
         let ratio = ours.median.as_secs_f64() / theirs.median.as_secs_f64();
+        let guest_ratio = our_guest.median.as_secs_f64() / their_guest.median.as_secs_f64();
         let per_kb = ours.median.as_secs_f64() * 1e6 / kb;
         println!(
-            "{:<11} {:>6.1} KB {:>8.3} ms {:>7.3} ms {:>10.3} ms {:>6.2}x {:>9.2} {:>9}",
+            "{:<11} {:>6.1} KB {:>8.3} ms {:>7.3} ms {:>8.3} ms {:>6.2}x {:>7.3} ms {:>7.3} ms {:>6.2}x {:>8.2} {:>8}",
             fixture.name,
             kb,
             ms(ours.median),
             ms(ours.p99),
             ms(theirs.median),
             ratio,
+            ms(our_guest.median),
+            ms(their_guest.median),
+            guest_ratio,
             per_kb,
             ours.requests
         );
