@@ -34,33 +34,39 @@ fn module(variable: &str, default: &str) -> PolicyModule {
         .without_log_output()
 }
 
-fn measure(module: &PolicyModule, fixture: &Fixture) -> (Timing, Value) {
+/// Times `run` over fresh requests, after two to warm up.
+fn time<T>(run: impl Fn() -> T) -> Timing {
+    for _ in 0..2 {
+        std::hint::black_box(run());
+    }
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < MAX_REQUESTS && (times.len() < MIN_REQUESTS || start.elapsed() < BUDGET) {
+        let begin = Instant::now();
+        std::hint::black_box(run());
+        times.push(begin.elapsed());
+    }
+    times.sort();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    Timing {
+        median: at(0.5),
+        p99: at(0.99),
+        requests: times.len(),
+    }
+}
+
+/// The whole evaluation as the policy server does it, and the guest's call alone.
+fn measure(module: &PolicyModule, fixture: &Fixture) -> (Timing, Timing, Value) {
     let evaluate = || {
         module
             .evaluate(&fixture.settings, &fixture.request)
             .expect("an evaluation")
     };
     let response = evaluate();
-    for _ in 0..2 {
-        evaluate();
-    }
-    let mut times = Vec::new();
-    let start = Instant::now();
-    while times.len() < MAX_REQUESTS && (times.len() < MIN_REQUESTS || start.elapsed() < BUDGET) {
-        let begin = Instant::now();
-        std::hint::black_box(evaluate());
-        times.push(begin.elapsed());
-    }
-    times.sort();
-    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-    (
-        Timing {
-            median: at(0.5),
-            p99: at(0.99),
-            requests: times.len(),
-        },
-        response,
-    )
+    let payload = fixture.payload();
+    let whole = time(evaluate);
+    let guest = time(|| module.call("validate", &payload).expect("a guest answer"));
+    (whole, guest, response)
 }
 
 fn ms(duration: Duration) -> f64 {
