@@ -37,6 +37,8 @@ fmt-check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path e2e-tests/runner/Cargo.toml -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
+	$(CARGO) fmt --manifest-path bench/Cargo.toml -- --check
+	$(CARGO) fmt --manifest-path bench/baseline-policy/Cargo.toml -- --check
 
 lint:
 	$(CARGO_HOST) clippy --locked --all-targets -- -D warnings

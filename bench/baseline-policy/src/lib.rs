@@ -4,7 +4,8 @@
 
 use kubewarden_policy_sdk::wapc_guest::{CallResult, prelude::register_function};
 use kubewarden_policy_sdk::{
-    accept_request, protocol_version_guest, request::ValidationRequest, settings::SettingsValidationResponse,
+    accept_request, protocol_version_guest, request::ValidationRequest,
+    settings::SettingsValidationResponse,
 };
 
 #[unsafe(no_mangle)]
