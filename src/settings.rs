@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::{Container, LocalObjectReference, Volume};
-use serde::{Deserialize, Deserializer, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -28,8 +28,7 @@ pub const STATUS_KEY: &str = "sidecar.istio.io/status";
 pub const PROTECTED_NAMESPACES: [&str; 2] = ["kube-system", "kube-public"];
 
 /// The injection default for Pods that do not choose for themselves.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum InjectionPolicy {
     #[default]
     Enabled,
@@ -85,7 +84,7 @@ pub struct Settings {
 
 /// What is added to every injected Pod. Kubernetes objects stay raw JSON so that they are injected
 /// exactly as written (fields newer than this build's Kubernetes types included).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Template {
     /// Sidecar containers, appended to `spec.containers` (or, with `nativeSidecars`, to `spec.initContainers`).
@@ -411,39 +410,70 @@ fn required_string<'a>(item: &'a Value, at: &str, field: &str) -> Result<&'a str
 }
 
 /// Parses `value` as the Kubernetes type `T` and refuses fields that `T` does not have.
-fn typed<T: DeserializeOwned + Serialize>(value: &Value, at: &str) -> Result<(), SettingsError> {
-    let parsed: T =
-        serde_path_to_error::deserialize(value).map_err(|e| SettingsError::from_serde(e, at))?;
-    let known = serde_json::to_value(&parsed)
-        .map_err(|e| SettingsError::new(at, format!("cannot be represented: {e}")))?;
-    match unknown_field(value, &known, at) {
+fn typed<T: DeserializeOwned>(value: &Value, at: &str) -> Result<(), SettingsError> {
+    // One pass records both the path of a type error and the fields the Kubernetes types skip
+    // (they ignore what they do not know); a single pass also keeps the module small.
+    let mut unknown = None;
+    let mut track = serde_path_to_error::Track::new();
+    let mut skipped = |path: serde_ignored::Path| {
+        let path = json_path(&path);
+        // An explicit null is the same as an absent field to the API server.
+        if unknown.is_none() && !pointer(value, &path).is_none_or(Value::is_null) {
+            unknown = Some(path);
+        }
+    };
+    let ignored = serde_ignored::Deserializer::new(value, &mut skipped);
+    let parsed = T::deserialize(serde_path_to_error::Deserializer::new(ignored, &mut track));
+    if let Err(error) = parsed {
+        let error = serde_path_to_error::Error::new(track.path(), error);
+        return Err(SettingsError::from_serde(error, at));
+    }
+    match unknown {
         Some(path) => Err(SettingsError::new(
-            path,
+            format!("{at}{}", display_path(&path)),
             "unknown field (not in the Kubernetes v1.36 API); check its spelling",
         )),
         None => Ok(()),
     }
 }
 
-/// The path of the first field of `given` that the typed round trip `known` lost.
-fn unknown_field(given: &Value, known: &Value, path: &str) -> Option<String> {
-    match (given, known) {
-        (Value::Object(given), Value::Object(known)) => given.iter().find_map(|(key, value)| {
-            let at = format!("{path}.{key}");
-            match known.get(key) {
-                // An explicit null is the same as an absent field to the API server.
-                None if value.is_null() => None,
-                None => Some(at),
-                Some(known) => unknown_field(value, known, &at),
-            }
-        }),
-        (Value::Array(given), Value::Array(known)) => given
-            .iter()
-            .zip(known)
-            .enumerate()
-            .find_map(|(i, (value, known))| unknown_field(value, known, &format!("{path}[{i}]"))),
-        _ => None,
+/// A path below a value, as keys and indices.
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+fn json_path(path: &serde_ignored::Path) -> Vec<Segment> {
+    let mut segments = match path {
+        serde_ignored::Path::Root => return Vec::new(),
+        serde_ignored::Path::Seq { parent, .. }
+        | serde_ignored::Path::Map { parent, .. }
+        | serde_ignored::Path::Some { parent }
+        | serde_ignored::Path::NewtypeStruct { parent }
+        | serde_ignored::Path::NewtypeVariant { parent } => json_path(parent),
+    };
+    match path {
+        serde_ignored::Path::Seq { index, .. } => segments.push(Segment::Index(*index)),
+        serde_ignored::Path::Map { key, .. } => segments.push(Segment::Key(key.clone())),
+        _ => {}
     }
+    segments
+}
+
+fn pointer<'a>(value: &'a Value, path: &[Segment]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |node, segment| match segment {
+        Segment::Key(key) => node.get(key.as_str()),
+        Segment::Index(index) => node.get(*index),
+    })
+}
+
+fn display_path(path: &[Segment]) -> String {
+    path.iter()
+        .map(|segment| match segment {
+            Segment::Key(key) => format!(".{key}"),
+            Segment::Index(index) => format!("[{index}]"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
