@@ -13,7 +13,15 @@ cache=${CACHE:-$HOME/.cache/sidecar-injector}
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz: installing rustup's nightly toolchain" >&2
-  timeout 300 rustup toolchain install nightly --profile minimal >&2
+  if ! timeout 300 rustup toolchain install nightly --profile minimal >&2; then
+    # The smoke run in `make test` (FUZZ_OPTIONAL=1) must not fail CI on a machine that cannot
+    # download a toolchain; it says so loudly instead. `make fuzz` fails.
+    if [ "${FUZZ_OPTIONAL:-}" = 1 ]; then
+      echo "fuzz: SKIPPED: rustup's nightly toolchain is not installed and cannot be downloaded here" >&2
+      exit 0
+    fi
+    exit 1
+  fi
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz" >&2
