@@ -155,7 +155,7 @@ fn render_template(
         ];
         for (name, items) in lists {
             for (i, item) in items.iter_mut().enumerate() {
-                renderer.render(item, &format!("template.{name}[{i}]"))?;
+                renderer.render(item, &|| format!("template.{name}[{i}]"))?;
             }
         }
         for (name, map) in [
@@ -163,7 +163,7 @@ fn render_template(
             ("annotations", &mut template.annotations),
         ] {
             for (key, value) in map.iter_mut() {
-                renderer.render(value, &format!("template.{name}.{key}"))?;
+                renderer.render(value, &|| format!("template.{name}.{key}"))?;
             }
         }
         Ok(())

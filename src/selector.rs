@@ -51,14 +51,17 @@ struct RawRequirement {
 }
 
 impl LabelSelector {
-    /// Validates a selector from the settings; `path` names it in error messages
-    /// (for example `neverInjectSelector[0]`).
-    pub(crate) fn from_raw(raw: RawLabelSelector, path: &str) -> Result<Self, SettingsError> {
+    /// Validates a selector from the settings; `path` names it in error messages (for example
+    /// `neverInjectSelector[0]`), built only on error since selectors are read on every request.
+    pub(crate) fn from_raw(
+        raw: RawLabelSelector,
+        path: &dyn Fn() -> String,
+    ) -> Result<Self, SettingsError> {
         if raw.match_labels.is_empty() && raw.match_expressions.is_empty() {
             // Istio skips empty selectors, so one would match nothing: almost certainly not what
             // the person who wrote it meant, whichever of "all" or "nothing" they expected.
             return Err(SettingsError::new(
-                path,
+                path(),
                 "empty selector; give matchLabels or matchExpressions",
             ));
         }
@@ -69,7 +72,7 @@ impl LabelSelector {
                 Value::String(value) => value,
                 other => {
                     return Err(SettingsError::new(
-                        format!("{path}.matchLabels.{key}"),
+                        format!("{}.matchLabels.{key}", path()),
                         format!("expected a string, got {}", crate::error::json_type(&other)),
                     ));
                 }
@@ -80,22 +83,25 @@ impl LabelSelector {
             });
         }
         for (index, raw) in raw.match_expressions.into_iter().enumerate() {
-            let at = format!("{path}.matchExpressions[{index}]");
+            let at = || format!("{}.matchExpressions[{index}]", path());
             if raw.key.is_empty() {
-                return Err(SettingsError::new(format!("{at}.key"), "must not be empty"));
+                return Err(SettingsError::new(
+                    format!("{}.key", at()),
+                    "must not be empty",
+                ));
             }
             let operator = match (raw.operator.as_str(), raw.values) {
                 ("In", Some(values)) if !values.is_empty() => Operator::In(values),
                 ("NotIn", Some(values)) if !values.is_empty() => Operator::NotIn(values),
                 ("In" | "NotIn", _) => {
                     return Err(SettingsError::new(
-                        format!("{at}.values"),
+                        format!("{}.values", at()),
                         format!("operator {} needs at least one value", raw.operator),
                     ));
                 }
                 ("Exists" | "DoesNotExist", Some(values)) if !values.is_empty() => {
                     return Err(SettingsError::new(
-                        format!("{at}.values"),
+                        format!("{}.values", at()),
                         format!("operator {} takes no values", raw.operator),
                     ));
                 }
@@ -103,7 +109,7 @@ impl LabelSelector {
                 ("DoesNotExist", _) => Operator::DoesNotExist,
                 (other, _) => {
                     return Err(SettingsError::new(
-                        format!("{at}.operator"),
+                        format!("{}.operator", at()),
                         format!("expected one of In, NotIn, Exists, DoesNotExist, got {other:?}"),
                     ));
                 }
@@ -141,7 +147,7 @@ mod tests {
 
     fn selector(raw: Value) -> Result<LabelSelector, String> {
         let raw: RawLabelSelector = serde_json::from_value(raw).map_err(|e| e.to_string())?;
-        LabelSelector::from_raw(raw, "sel").map_err(|e| e.to_string())
+        LabelSelector::from_raw(raw, &|| "sel".to_string()).map_err(|e| e.to_string())
     }
 
     fn labels(value: Value) -> Map<String, Value> {

@@ -169,7 +169,7 @@ impl Settings {
         let selectors = |raws: Vec<RawLabelSelector>, name: &str| {
             raws.into_iter()
                 .enumerate()
-                .map(|(i, raw)| LabelSelector::from_raw(raw, &format!("{name}[{i}]")))
+                .map(|(i, raw)| LabelSelector::from_raw(raw, &|| format!("{name}[{i}]")))
                 .collect::<Result<Vec<_>, _>>()
         };
         for (i, namespace) in raw.ignored_namespaces.iter().enumerate() {

@@ -61,11 +61,16 @@ impl Renderer {
         env.render_str(text, &*context).map_err(|e| describe(&e))
     }
 
-    /// Renders every template string inside `value`, in place. `path` names `value` in errors.
-    pub fn render(&mut self, value: &mut Value, path: &str) -> Result<(), RenderError> {
+    /// Renders every template string inside `value`, in place. `path` names `value` in errors;
+    /// it is only built when one occurs.
+    pub fn render(
+        &mut self,
+        value: &mut Value,
+        path: &dyn Fn() -> String,
+    ) -> Result<(), RenderError> {
         self.render_tree(value)
             .map_err(|(inner, message)| RenderError {
-                path: format!("{path}{inner}"),
+                path: format!("{}{inner}", path()),
                 message,
             })
     }
@@ -246,7 +251,7 @@ mod tests {
     fn renders(#[case] text: &str, #[case] expected: &str) {
         let mut renderer = Renderer::new(Arc::new(pod()), "shop");
         let mut rendered = json!(text);
-        renderer.render(&mut rendered, "t").unwrap();
+        renderer.render(&mut rendered, &|| "t".to_string()).unwrap();
         assert_eq!(rendered, json!(expected));
     }
 
@@ -254,7 +259,7 @@ mod tests {
     fn renders_inside_structures_and_leaves_other_values_alone() {
         let mut renderer = Renderer::new(Arc::new(pod()), "shop");
         let mut rendered = json!({"name": "proxy", "args": ["--id", "{{ pod.metadata.name }}.{{ namespace }}"], "port": 15001, "tty": false});
-        renderer.render(&mut rendered, "t").unwrap();
+        renderer.render(&mut rendered, &|| "t".to_string()).unwrap();
         assert_eq!(
             rendered,
             json!({"name": "proxy", "args": ["--id", "web-1.shop"], "port": 15001, "tty": false})
@@ -267,7 +272,7 @@ mod tests {
         let mut template =
             json!({"env": [{"name": "A", "value": "{{ pod.metadata.name | nosuchfilter }}"}]});
         let error = renderer
-            .render(&mut template, "template.containers[0]")
+            .render(&mut template, &|| "template.containers[0]".to_string())
             .unwrap_err();
         assert_eq!(error.path, "template.containers[0].env[0].value");
         assert!(error.message.contains("nosuchfilter"), "{}", error.message);
@@ -284,7 +289,7 @@ mod tests {
             "{{ pod.spec.x.k1 + 1 }} {{ pod.spec.x.k2 }} {{ pod.spec.x.k3 is none }} {{ pod.spec.x.k4 }}",
             "{{ pod.spec.containers[1].name }} {{ pod.spec.containers[7].name | default('none') }}",
         ]);
-        renderer.render(&mut value, "t").unwrap();
+        renderer.render(&mut value, &|| "t".to_string()).unwrap();
         assert_eq!(
             value,
             json!(["a,b", "2", "k1 k2 k3 k4", "2 2.5 True True", "b none"])
