@@ -501,15 +501,7 @@ pub fn check_pod_rules(pod: &k8s_openapi::api::core::v1::Pod) -> Result<()> {
     for (list, containers) in lists {
         for (i, c) in containers.iter().enumerate() {
             let at = format!("spec.{list}[{i}]");
-            if c.name.is_empty() {
-                bail!("not a valid Pod at `{at}.name`: required");
-            }
-            if !names.insert(c.name.as_str()) {
-                bail!(
-                    "not a valid Pod at `{at}.name`: duplicate container name {:?}",
-                    c.name
-                );
-            }
+            unique_name(&mut names, &c.name, &at)?;
             if c.image.as_deref().unwrap_or_default().is_empty() {
                 bail!("not a valid Pod at `{at}.image`: required");
             }
@@ -524,16 +516,26 @@ pub fn check_pod_rules(pod: &k8s_openapi::api::core::v1::Pod) -> Result<()> {
         }
     }
     for (i, c) in spec.ephemeral_containers.iter().flatten().enumerate() {
-        let at = format!("spec.ephemeralContainers[{i}]");
-        if c.name.is_empty() {
-            bail!("not a valid Pod at `{at}.name`: required");
-        }
-        if !names.insert(c.name.as_str()) {
-            bail!(
-                "not a valid Pod at `{at}.name`: duplicate container name {:?}",
-                c.name
-            );
-        }
+        unique_name(
+            &mut names,
+            &c.name,
+            &format!("spec.ephemeralContainers[{i}]"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Container names are required and unique across all the Pod's containers.
+fn unique_name<'a>(
+    names: &mut std::collections::HashSet<&'a str>,
+    name: &'a str,
+    at: &str,
+) -> Result<()> {
+    if name.is_empty() {
+        bail!("not a valid Pod at `{at}.name`: required");
+    }
+    if !names.insert(name) {
+        bail!("not a valid Pod at `{at}.name`: duplicate container name {name:?}");
     }
     Ok(())
 }
