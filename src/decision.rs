@@ -114,7 +114,7 @@ impl Override {
     }
 
     /// Only the exact strings count; "True", "yes" or "" make no choice (Istio ≥ 1.27).
-    fn choice(&self) -> Option<bool> {
+    pub fn choice(&self) -> Option<bool> {
         match self.value.as_str() {
             "true" => Some(true),
             "false" => Some(false),
@@ -208,6 +208,44 @@ fn untouched(reason: Reason) -> Decision {
     Decision {
         inject: false,
         reason,
+    }
+}
+
+impl Reason {
+    /// The step of the decision table (this module's documentation) that decided.
+    pub fn step(&self) -> u8 {
+        match self {
+            Self::NotCreate { .. } | Self::NotPod { .. } => 1,
+            Self::ProtectedNamespace { .. } | Self::IgnoredNamespace { .. } => 2,
+            Self::HostNetwork { .. } => 3,
+            Self::AlreadyInjected => 4,
+            Self::PodChoice(_) => 5,
+            Self::NeverInjectSelector { .. } | Self::AlwaysInjectSelector { .. } => 6,
+            Self::DefaultPolicy { .. } => 7,
+        }
+    }
+
+    /// The Pod's `sidecar.istio.io/inject` as it counted in the decision: `Some(true)` or
+    /// `Some(false)` when it decided, `None` when it is absent, did not count, or was not reached.
+    pub fn pod_override(&self) -> Option<bool> {
+        match self {
+            Self::PodChoice(found) => found.choice(),
+            _ => None,
+        }
+    }
+
+    /// The override the Pod gave, whether or not it counted.
+    pub fn override_found(&self) -> Option<&Override> {
+        match self {
+            Self::ProtectedNamespace { asked, .. }
+            | Self::IgnoredNamespace { asked, .. }
+            | Self::HostNetwork { asked } => asked.as_ref(),
+            Self::PodChoice(found) => Some(found),
+            Self::NeverInjectSelector { ignored, .. }
+            | Self::AlwaysInjectSelector { ignored, .. }
+            | Self::DefaultPolicy { ignored, .. } => ignored.as_ref(),
+            Self::NotCreate { .. } | Self::NotPod { .. } | Self::AlreadyInjected => None,
+        }
     }
 }
 

@@ -8,11 +8,13 @@
 pub mod admission;
 pub mod decision;
 pub mod error;
+pub mod explain;
 pub mod inject;
 pub mod pod;
 pub mod selector;
 pub mod settings;
 pub mod template;
+pub mod workload;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;

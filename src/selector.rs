@@ -4,6 +4,8 @@
 //! `metav1.LabelSelector`s. They are parsed here into a form whose every state is valid (an `In`
 //! without values cannot be represented), so matching cannot fail and needs no error path.
 
+use std::fmt;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -122,20 +124,80 @@ impl LabelSelector {
         Ok(Self { requirements })
     }
 
+    /// Reads a selector written outside the settings, such as a ClusterAdmissionPolicy's
+    /// `namespaceSelector`. There, as in Kubernetes, an empty selector selects everything: `None`.
+    pub fn from_value(value: &Value, path: &str) -> Result<Option<Self>, SettingsError> {
+        if value.is_null() || value.as_object().is_some_and(Map::is_empty) {
+            return Ok(None);
+        }
+        let raw = RawLabelSelector::deserialize(value)
+            .map_err(|error| SettingsError::new(path, error.to_string()))?;
+        Self::from_raw(raw, &|| path.to_string()).map(Some)
+    }
+
     /// True when the labels satisfy every requirement.
     pub fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
-        self.requirements.iter().all(|requirement| {
-            let value = labels
-                .and_then(|l| l.get(&requirement.key))
-                .and_then(Value::as_str);
-            match &requirement.operator {
-                Operator::In(values) => value.is_some_and(|v| values.iter().any(|x| x == v)),
-                // As in Kubernetes: NotIn also matches when the label is absent.
-                Operator::NotIn(values) => value.is_none_or(|v| values.iter().all(|x| x != v)),
-                Operator::Exists => value.is_some(),
-                Operator::DoesNotExist => value.is_none(),
+        self.unmet(labels).is_none()
+    }
+
+    /// The first requirement the labels do not satisfy.
+    pub fn unmet(&self, labels: Option<&Map<String, Value>>) -> Option<&Requirement> {
+        self.requirements
+            .iter()
+            .find(|requirement| !requirement.holds(labels))
+    }
+}
+
+impl Requirement {
+    fn holds(&self, labels: Option<&Map<String, Value>>) -> bool {
+        let value = label(labels, &self.key);
+        match &self.operator {
+            Operator::In(values) => value.is_some_and(|v| values.iter().any(|x| x == v)),
+            // As in Kubernetes: NotIn also matches when the label is absent.
+            Operator::NotIn(values) => value.is_none_or(|v| values.iter().all(|x| x != v)),
+            Operator::Exists => value.is_some(),
+            Operator::DoesNotExist => value.is_none(),
+        }
+    }
+
+    /// Why these labels fail this requirement, in words: "label istio-injection is absent, and
+    /// istio-injection=enabled is required".
+    pub fn explain_miss(&self, labels: Option<&Map<String, Value>>) -> String {
+        let found = match label(labels, &self.key) {
+            Some(value) => format!("label {} is {value:?}", self.key),
+            None => format!("label {} is absent", self.key),
+        };
+        format!("{found}, and {self} is required")
+    }
+}
+
+fn label<'a>(labels: Option<&'a Map<String, Value>>, key: &str) -> Option<&'a str> {
+    labels.and_then(|l| l.get(key)).and_then(Value::as_str)
+}
+
+/// kubectl's selector syntax: `a=b,c in (d,e),!f`.
+impl fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, requirement) in self.requirements.iter().enumerate() {
+            if index > 0 {
+                f.write_str(",")?;
             }
-        })
+            write!(f, "{requirement}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = &self.key;
+        match &self.operator {
+            Operator::In(values) if values.len() == 1 => write!(f, "{key}={}", values[0]),
+            Operator::In(values) => write!(f, "{key} in ({})", values.join(",")),
+            Operator::NotIn(values) => write!(f, "{key} notin ({})", values.join(",")),
+            Operator::Exists => write!(f, "{key}"),
+            Operator::DoesNotExist => write!(f, "!{key}"),
+        }
     }
 }
 
@@ -193,6 +255,49 @@ mod tests {
     #[case::label_not_string(json!({"matchLabels": {"a": 1}}), "sel.matchLabels.a: expected a string, got a number")]
     fn refusals(#[case] raw: Value, #[case] message: &str) {
         assert_eq!(selector(raw).unwrap_err(), message);
+    }
+
+    #[rstest]
+    #[case::label(json!({"matchLabels": {"istio-injection": "enabled"}}), "istio-injection=enabled")]
+    #[case::all_operators(json!({"matchExpressions": [
+        {"key": "a", "operator": "In", "values": ["x", "y"]},
+        {"key": "b", "operator": "NotIn", "values": ["z"]},
+        {"key": "c", "operator": "Exists"},
+        {"key": "d", "operator": "DoesNotExist"}]}), "a in (x,y),b notin (z),c,!d")]
+    fn written_as_kubectl_does(#[case] raw: Value, #[case] text: &str) {
+        assert_eq!(selector(raw).unwrap().to_string(), text);
+    }
+
+    #[rstest]
+    #[case::absent(json!({}), Some("label istio-injection is absent, and istio-injection=enabled is required"))]
+    #[case::other_value(json!({"istio-injection": "true"}), Some("label istio-injection is \"true\", and istio-injection=enabled is required"))]
+    #[case::met(json!({"istio-injection": "enabled"}), None)]
+    fn misses_are_explained(#[case] namespace_labels: Value, #[case] expected: Option<&str>) {
+        let selector = selector(json!({"matchLabels": {"istio-injection": "enabled"}})).unwrap();
+        let labels = labels(namespace_labels);
+        let miss = selector
+            .unmet(Some(&labels))
+            .map(|r| r.explain_miss(Some(&labels)));
+        assert_eq!(miss.as_deref(), expected);
+    }
+
+    #[test]
+    fn an_empty_namespace_selector_selects_everything() {
+        assert_eq!(
+            LabelSelector::from_value(&json!({}), "spec.namespaceSelector"),
+            Ok(None)
+        );
+        assert_eq!(
+            LabelSelector::from_value(&Value::Null, "spec.namespaceSelector"),
+            Ok(None)
+        );
+        let err =
+            LabelSelector::from_value(&json!({"matchLabels": {"a": 1}}), "spec.namespaceSelector")
+                .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "spec.namespaceSelector.matchLabels.a: expected a string, got a number"
+        );
     }
 
     #[test]

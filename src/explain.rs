@@ -1,0 +1,586 @@
+//! "Why was (or wasn't) my sidecar injected?", answered offline for the CLI and the playground.
+//!
+//! The decision and the injection are the policy's own functions. Around them this adds what only
+//! the policy server knows at admission, whether it calls the policy at all (namespaceSelector,
+//! objectSelector, rules), and the mistakes people commonly make: the override on the workload
+//! instead of its pod template, a value that is not exactly "true" or "false".
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::decision::{Decision, Reason, decide_for_pod};
+use crate::error::{RequestError, SettingsError, json_type};
+use crate::inject::inject;
+use crate::pod::PodView;
+use crate::selector::LabelSelector;
+use crate::settings::{INJECT_KEY, InjectionPolicy, Settings};
+use crate::workload::PodSource;
+
+/// Kubernetes sets this label on every namespace, so selectors may use it.
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// The policy as deployed: its settings, and what decides whether the policy server calls it.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub settings: Settings,
+    pub scope: Scope,
+    /// Problems in the policy's manifest that stop injection wherever it applies.
+    pub warnings: Vec<String>,
+}
+
+/// Which Pods the policy server sends to the policy.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Only the settings were given: which namespaces call the policy is not known.
+    Unknown,
+    /// A ClusterAdmissionPolicy; `None` selectors select everything.
+    Cluster {
+        namespace_selector: Option<LabelSelector>,
+        object_selector: Option<LabelSelector>,
+    },
+    /// An AdmissionPolicy: the Pods of its own namespace.
+    Namespaced {
+        namespace: String,
+        object_selector: Option<LabelSelector>,
+    },
+}
+
+/// Settings or a policy manifest that cannot be used, with the same message the module gives.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("invalid settings: {0}")]
+    Settings(SettingsError),
+    #[error("invalid {kind}: {error}")]
+    Manifest { kind: String, error: SettingsError },
+}
+
+impl Policy {
+    /// Reads either plain settings or a ClusterAdmissionPolicy / AdmissionPolicy manifest, whose
+    /// `spec.settings`, selectors, `rules` and `mutating` are read.
+    pub fn from_value(value: &Value) -> Result<Self, PolicyError> {
+        let kind = value
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let is_kubewarden = value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.starts_with("policies.kubewarden.io/"));
+        if !is_kubewarden || !matches!(kind, "ClusterAdmissionPolicy" | "AdmissionPolicy") {
+            return Ok(Self {
+                settings: validated(value).map_err(PolicyError::Settings)?,
+                scope: Scope::Unknown,
+                warnings: Vec::new(),
+            });
+        }
+        let in_manifest = |error| PolicyError::Manifest {
+            kind: kind.to_string(),
+            error,
+        };
+        let spec = value.get("spec").unwrap_or(&Value::Null);
+        let settings = validated(spec.get("settings").unwrap_or(&Value::Null)).map_err(|e| {
+            in_manifest(SettingsError::new(
+                prefixed("spec.settings", &e.path),
+                e.problem,
+            ))
+        })?;
+        let selector = |key: &str| {
+            LabelSelector::from_value(
+                spec.get(key).unwrap_or(&Value::Null),
+                &format!("spec.{key}"),
+            )
+            .map_err(in_manifest)
+        };
+        let object_selector = selector("objectSelector")?;
+        let scope = if kind == "ClusterAdmissionPolicy" {
+            Scope::Cluster {
+                namespace_selector: selector("namespaceSelector")?,
+                object_selector,
+            }
+        } else {
+            Scope::Namespaced {
+                namespace: value
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("default")
+                    .to_string(),
+                object_selector,
+            }
+        };
+        Ok(Self {
+            settings,
+            scope,
+            warnings: manifest_warnings(kind, spec),
+        })
+    }
+}
+
+fn validated(settings: &Value) -> Result<Settings, SettingsError> {
+    let json = serde_json::to_vec(settings).map_err(|e| SettingsError::new("", e.to_string()))?;
+    Settings::validate(&json)
+}
+
+fn prefixed(prefix: &str, path: &str) -> String {
+    if path.is_empty() {
+        prefix.to_string()
+    } else {
+        format!("{prefix}.{path}")
+    }
+}
+
+/// A policy that is not mutating, or whose rules do not include Pod creation, never injects.
+fn manifest_warnings(kind: &str, spec: &Value) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if spec.get("mutating") != Some(&Value::Bool(true)) {
+        warnings.push(format!(
+            "the {kind} does not set spec.mutating: true, so the policy server rejects every Pod the policy mutates instead of injecting"
+        ));
+    }
+    let listed = |rule: &Value, key: &str, wanted: &[&str]| {
+        rule.get(key)
+            .and_then(Value::as_array)
+            .is_some_and(|items| {
+                items
+                    .iter()
+                    .any(|item| item.as_str().is_some_and(|s| wanted.contains(&s)))
+            })
+    };
+    let sends_pod_creation = spec
+        .get("rules")
+        .and_then(Value::as_array)
+        .is_some_and(|rules| {
+            rules.iter().any(|rule| {
+                listed(rule, "apiGroups", &["", "*"])
+                    && listed(rule, "resources", &["pods", "*"])
+                    && listed(rule, "operations", &["CREATE", "*"])
+            })
+        });
+    if !sends_pod_creation {
+        warnings.push(format!(
+            "no rule in the {kind}'s spec.rules covers the CREATE of core pods, so the policy server never calls the policy for a new Pod"
+        ));
+    }
+    warnings
+}
+
+/// The labels of the namespaces people told us about.
+#[derive(Debug, Clone, Default)]
+pub struct Namespaces {
+    labels: BTreeMap<String, Map<String, Value>>,
+}
+
+impl Namespaces {
+    /// Records a namespace's labels, with the name label Kubernetes adds to every namespace.
+    pub fn insert(&mut self, name: &str, mut labels: Map<String, Value>) {
+        labels.insert(NAMESPACE_NAME_LABEL.into(), name.into());
+        self.labels.insert(name.to_string(), labels);
+    }
+
+    /// Records a Namespace manifest; false for any other object.
+    pub fn insert_manifest(&mut self, object: &Value) -> bool {
+        let text = |pointer| object.pointer(pointer).and_then(Value::as_str);
+        if text("/kind") != Some("Namespace") || text("/apiVersion") != Some("v1") {
+            return false;
+        }
+        let Some(name) = text("/metadata/name") else {
+            return false;
+        };
+        let labels = object
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        self.insert(name, labels);
+        true
+    }
+
+    fn get(&self, name: &str) -> Option<&Map<String, Value>> {
+        self.labels.get(name)
+    }
+}
+
+/// Whether the policy server calls the policy for this Pod, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Called(String),
+    NotCalled(String),
+    /// Not known from the input; the decision is given as if the policy were called.
+    Unknown(String),
+}
+
+impl Call {
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Called(why) | Self::NotCalled(why) | Self::Unknown(why) => why,
+        }
+    }
+}
+
+/// The object a report is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = if self.name.is_empty() {
+            "(unnamed)"
+        } else {
+            &self.name
+        };
+        write!(f, "{} {}/{name}", self.kind, self.namespace)
+    }
+}
+
+/// The row of the seed truth table (DESIGN §3) that applies, or the decision step that decided
+/// outside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The step of the decision table in `decision`; 0 when the policy is not called.
+    pub step: u8,
+    /// `None` when the namespace's labels are not known.
+    pub namespace_selected: Option<bool>,
+    pub policy: InjectionPolicy,
+    pub pod_override: Option<bool>,
+    pub injected: bool,
+}
+
+impl fmt::Display for Row {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let yes_no = |b: bool| if b { "yes" } else { "no" };
+        if self.namespace_selected == Some(false) {
+            return f.write_str("namespaceSelector match: no, policy: any, pod override: any → no (the policy is not called)");
+        }
+        let selected = match self.namespace_selected {
+            Some(selected) => yes_no(selected),
+            None => "assumed yes",
+        };
+        match self.step {
+            5 | 7 => write!(
+                f,
+                "namespaceSelector match: {selected}, policy: {}, pod override: {} → {}",
+                self.policy,
+                self.pod_override
+                    .map_or("absent".to_string(), |o| o.to_string()),
+                yes_no(self.injected)
+            ),
+            step => write!(
+                f,
+                "outside the seed table: step {step} of the decision ({}) → {}",
+                step_name(step),
+                yes_no(self.injected)
+            ),
+        }
+    }
+}
+
+fn step_name(step: u8) -> &'static str {
+    match step {
+        1 => "not a Pod creation",
+        2 => "a namespace where sidecars are never injected",
+        3 => "hostNetwork, a security rule",
+        4 => "already injected",
+        6 => "neverInjectSelector or alwaysInjectSelector",
+        _ => "the policy's default",
+    }
+}
+
+/// Everything known about one object's sidecar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub object: ObjectRef,
+    pub call: Call,
+    /// The policy's decision for the Pod, as if it were called.
+    pub decision: Decision,
+    /// The sidecar is injected when this Pod is created.
+    pub injected: bool,
+    /// The Pod already carries the sidecar (its status annotation).
+    pub already_injected: bool,
+    pub row: Row,
+    /// Likely mistakes, each a sentence that says what to change.
+    pub hints: Vec<String>,
+}
+
+impl Report {
+    /// The Pod ends up with the sidecar, injected now or before.
+    pub fn has_sidecar(&self) -> bool {
+        self.injected || self.already_injected
+    }
+
+    /// The one sentence that answers "why?": the policy server's reason when it does not call the
+    /// policy, else the policy's.
+    pub fn reason(&self) -> String {
+        match &self.call {
+            Call::NotCalled(why) => format!("the policy is not called: {why}"),
+            _ => self.decision.reason.to_string(),
+        }
+    }
+}
+
+/// An object that cannot be evaluated; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{object}: {message}")]
+pub struct ObjectError {
+    pub object: String,
+    pub message: String,
+}
+
+/// The report for one object; `None` when it holds no Pod (a Service, a ConfigMap…).
+/// `namespace` is used for objects that do not name their own, as kubectl does.
+pub fn check(
+    object: &Value,
+    policy: &Policy,
+    namespaces: &Namespaces,
+    namespace: &str,
+) -> Result<Option<Report>, ObjectError> {
+    Ok(evaluate(object, policy, namespaces, namespace)?.map(|(report, _)| report))
+}
+
+/// As [`check`], and injects the sidecar into the object when the Pod would get it, exactly as
+/// the policy injects the Pod.
+pub fn inject_object(
+    object: &mut Value,
+    policy: &Policy,
+    namespaces: &Namespaces,
+    namespace: &str,
+) -> Result<Option<Report>, ObjectError> {
+    let Some((report, source)) = evaluate(object, policy, namespaces, namespace)? else {
+        return Ok(None);
+    };
+    if report.injected {
+        let Some(pod) = source.pod(object) else {
+            return Ok(Some(report));
+        };
+        let injected =
+            inject(pod, &policy.settings, &report.object.namespace).map_err(|e| ObjectError {
+                object: report.object.to_string(),
+                message: relocated(&e, &source),
+            })?;
+        source.put_back(object, injected);
+    }
+    Ok(Some(report))
+}
+
+fn evaluate(
+    object: &Value,
+    policy: &Policy,
+    namespaces: &Namespaces,
+    default_namespace: &str,
+) -> Result<Option<(Report, PodSource)>, ObjectError> {
+    let Some(source) = PodSource::of(object) else {
+        return Ok(None);
+    };
+    let object_ref = ObjectRef {
+        kind: source.kind.clone(),
+        namespace: source
+            .namespace
+            .clone()
+            .unwrap_or_else(|| default_namespace.to_string()),
+        name: source.name.clone(),
+    };
+    let failed = |message: String| ObjectError {
+        object: object_ref.to_string(),
+        message,
+    };
+    let pod = source.pod(object).ok_or_else(|| {
+        failed(format!(
+            "{}: expected an object with the pod template",
+            source.template_location()
+        ))
+    })?;
+    if let Some(message) = non_string_override(&pod, &source) {
+        return Err(failed(message));
+    }
+    let view = PodView::read(&pod).map_err(|e| failed(relocated(&e, &source)))?;
+    let decision = decide_for_pod(&view, &object_ref.namespace, &policy.settings);
+    let call = call(policy, namespaces, &object_ref.namespace, &view);
+    let called = !matches!(call, Call::NotCalled(_));
+    let row = Row {
+        step: if called { decision.reason.step() } else { 0 },
+        namespace_selected: match &call {
+            Call::Called(_) => Some(true),
+            Call::NotCalled(_) => Some(false),
+            Call::Unknown(_) => None,
+        },
+        policy: policy.settings.policy,
+        pod_override: decision.reason.pod_override(),
+        injected: called && decision.inject,
+    };
+    let hints = hints(object, &source, &view, &decision, &call);
+    let report = Report {
+        object: object_ref,
+        injected: row.injected,
+        already_injected: decision.reason == Reason::AlreadyInjected,
+        call,
+        decision,
+        row,
+        hints,
+    };
+    Ok(Some((report, source)))
+}
+
+fn call(policy: &Policy, namespaces: &Namespaces, namespace: &str, pod: &PodView) -> Call {
+    let (by_namespace, object_selector) = match &policy.scope {
+        Scope::Unknown => {
+            return Call::Unknown(
+                "the settings alone do not say in which namespaces the policy server calls the policy; give the ClusterAdmissionPolicy".into(),
+            );
+        }
+        Scope::Cluster {
+            namespace_selector,
+            object_selector,
+        } => (
+            namespace_call(namespace_selector.as_ref(), namespaces, namespace),
+            object_selector,
+        ),
+        Scope::Namespaced {
+            namespace: own,
+            object_selector,
+        } if own == namespace => (
+            Call::Called(format!("the AdmissionPolicy is in namespace {namespace}")),
+            object_selector,
+        ),
+        Scope::Namespaced { namespace: own, .. } => {
+            return Call::NotCalled(format!(
+                "the AdmissionPolicy is in namespace {own}, and an AdmissionPolicy only sees the Pods of its own namespace"
+            ));
+        }
+    };
+    if let Call::NotCalled(_) = by_namespace {
+        return by_namespace;
+    }
+    match object_selector
+        .as_ref()
+        .and_then(|selector| Some((selector, selector.unmet(pod.labels)?)))
+    {
+        Some((selector, unmet)) => Call::NotCalled(format!(
+            "the Pod's labels do not match the policy's objectSelector {selector}: {}",
+            unmet.explain_miss(pod.labels)
+        )),
+        None => by_namespace,
+    }
+}
+
+fn namespace_call(
+    selector: Option<&LabelSelector>,
+    namespaces: &Namespaces,
+    namespace: &str,
+) -> Call {
+    let Some(selector) = selector else {
+        return Call::Called("the ClusterAdmissionPolicy has no namespaceSelector".into());
+    };
+    let Some(labels) = namespaces.get(namespace) else {
+        return Call::Unknown(format!(
+            "the labels of namespace {namespace} are not given, so whether it matches the namespaceSelector {selector} is not known"
+        ));
+    };
+    match selector.unmet(Some(labels)) {
+        None => Call::Called(format!(
+            "namespace {namespace} matches the namespaceSelector {selector}"
+        )),
+        Some(unmet) => Call::NotCalled(format!(
+            "namespace {namespace} does not match the namespaceSelector {selector}: {}",
+            unmet.explain_miss(Some(labels))
+        )),
+    }
+}
+
+/// `sidecar.istio.io/inject: true` unquoted in YAML is a boolean, which Kubernetes refuses.
+fn non_string_override(pod: &Value, source: &PodSource) -> Option<String> {
+    ["labels", "annotations"].into_iter().find_map(|map| {
+        let value = pod.get("metadata")?.get(map)?.get(INJECT_KEY)?;
+        if value.is_string() {
+            return None;
+        }
+        Some(format!(
+            "{}.{map}.{INJECT_KEY}: expected a string, got {}; Kubernetes refuses it too: quote the value, as in \"true\"",
+            prefixed(&source.template_location(), "metadata"),
+            json_type(value)
+        ))
+    })
+}
+
+/// The core's messages name the admission request's Pod; here they should name the manifest.
+fn relocated(error: &RequestError, source: &PodSource) -> String {
+    match error {
+        RequestError::Field { path, problem } => {
+            let rest = path
+                .strip_prefix(crate::pod::OBJECT_PATH)
+                .unwrap_or(path)
+                .trim_start_matches('.');
+            let at = match (source.template_location(), rest) {
+                (template, "") => template,
+                (template, rest) if template.is_empty() => rest.to_string(),
+                (template, rest) => format!("{template}.{rest}"),
+            };
+            if at.is_empty() {
+                problem.clone()
+            } else {
+                format!("{at}: {problem}")
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+fn hints(
+    object: &Value,
+    source: &PodSource,
+    pod: &PodView,
+    decision: &Decision,
+    call: &Call,
+) -> Vec<String> {
+    let mut hints = Vec::new();
+    let on_pod = pod.label(INJECT_KEY).or_else(|| pod.annotation(INJECT_KEY));
+    if !source.is_pod() {
+        for (map, kind) in [("labels", "label"), ("annotations", "annotation")] {
+            let Some(value) = object
+                .get("metadata")
+                .and_then(|metadata| metadata.get(map))
+                .and_then(|map| map.get(INJECT_KEY))
+            else {
+                continue;
+            };
+            if on_pod != value.as_str() {
+                hints.push(format!(
+                    "the {}'s own metadata has the {kind} {INJECT_KEY}: {value}, which the policy never sees: it reads the Pod's, so set it in {}.metadata.labels",
+                    source.kind,
+                    source.template_location()
+                ));
+            }
+        }
+    }
+    let ignored = match &decision.reason {
+        Reason::NeverInjectSelector { ignored, .. }
+        | Reason::AlwaysInjectSelector { ignored, .. }
+        | Reason::DefaultPolicy { ignored, .. } => ignored.as_ref(),
+        _ => None,
+    };
+    if let Some(ignored) = ignored {
+        let meant = match ignored.value.to_ascii_lowercase().as_str() {
+            "yes" | "y" | "on" | "enabled" | "enable" | "1" | "true" => Some("true"),
+            "no" | "n" | "off" | "disabled" | "disable" | "0" | "false" => Some("false"),
+            _ => None,
+        };
+        let suggestion = meant.map_or(String::new(), |meant| format!("; write \"{meant}\""));
+        hints.push(format!(
+            "the Pod's {ignored} makes no choice: only exactly \"true\" or \"false\" count{suggestion}"
+        ));
+    }
+    if let Call::NotCalled(_) = call
+        && on_pod == Some("true")
+    {
+        hints.push(format!(
+            "the Pod asks for the sidecar with {INJECT_KEY}: \"true\", but a Pod's choice only counts where the policy server calls the policy"
+        ));
+    }
+    hints
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,334 @@
+use super::*;
+use rstest::rstest;
+use serde_json::json;
+
+fn settings() -> Value {
+    json!({"policy": "enabled", "template": {"containers": [{"name": "istio-proxy", "image": "proxy:1"}]}})
+}
+
+fn cluster_policy(namespace_selector: Value) -> Value {
+    json!({
+        "apiVersion": "policies.kubewarden.io/v1",
+        "kind": "ClusterAdmissionPolicy",
+        "metadata": {"name": "sidecar"},
+        "spec": {
+            "module": "registry://example/sidecar-injector:v0.1.0",
+            "mutating": true,
+            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"]}],
+            "namespaceSelector": namespace_selector,
+            "settings": settings()
+        }
+    })
+}
+
+fn opt_in() -> Policy {
+    Policy::from_value(&cluster_policy(
+        json!({"matchLabels": {"istio-injection": "enabled"}}),
+    ))
+    .unwrap()
+}
+
+fn deployment(pod_labels: Value, own_labels: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "labels": own_labels},
+        "spec": {"replicas": 1, "template": {
+            "metadata": {"labels": pod_labels},
+            "spec": {"containers": [{"name": "app", "image": "web:1"}]}}}
+    })
+}
+
+fn namespaces(labels: Value) -> Namespaces {
+    let mut namespaces = Namespaces::default();
+    namespaces.insert("shop", labels.as_object().cloned().unwrap_or_default());
+    namespaces
+}
+
+fn report(object: &Value, policy: &Policy, namespaces: &Namespaces) -> Report {
+    check(object, policy, namespaces, "default")
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn plain_settings_leave_the_namespace_unknown() {
+    let policy = Policy::from_value(&settings()).unwrap();
+    let report = report(
+        &deployment(json!({"app": "web"}), json!({})),
+        &policy,
+        &Namespaces::default(),
+    );
+    assert!(matches!(report.call, Call::Unknown(_)));
+    assert!(report.injected);
+    assert_eq!(
+        report.row.to_string(),
+        "namespaceSelector match: assumed yes, policy: enabled, pod override: absent → yes"
+    );
+}
+
+#[rstest]
+#[case::selected(json!({"istio-injection": "enabled"}), true, "namespace shop matches the namespaceSelector istio-injection=enabled")]
+#[case::other_value(json!({"istio-injection": "true"}), false,
+    "namespace shop does not match the namespaceSelector istio-injection=enabled: label istio-injection is \"true\", and istio-injection=enabled is required")]
+#[case::unlabelled(json!({}), false,
+    "namespace shop does not match the namespaceSelector istio-injection=enabled: label istio-injection is absent, and istio-injection=enabled is required")]
+fn the_namespace_selector_decides_whether_the_policy_is_called(
+    #[case] labels: Value,
+    #[case] called: bool,
+    #[case] why: &str,
+) {
+    let report = report(
+        &deployment(json!({"app": "web"}), json!({})),
+        &opt_in(),
+        &namespaces(labels),
+    );
+    assert_eq!(report.call.reason(), why);
+    assert_eq!(report.injected, called);
+    assert_eq!(matches!(report.call, Call::Called(_)), called);
+}
+
+#[test]
+fn a_selector_can_use_the_name_label_kubernetes_adds() {
+    let policy = Policy::from_value(&cluster_policy(
+        json!({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["shop"]}]}),
+    ))
+    .unwrap();
+    let report = report(
+        &deployment(json!({}), json!({})),
+        &policy,
+        &namespaces(json!({})),
+    );
+    assert!(report.injected, "{report:?}");
+}
+
+#[test]
+fn not_called_is_the_seed_tables_last_row_and_wins_over_the_pods_choice() {
+    let report = report(
+        &deployment(json!({"sidecar.istio.io/inject": "true"}), json!({})),
+        &opt_in(),
+        &namespaces(json!({})),
+    );
+    assert!(!report.injected);
+    assert!(report.decision.inject, "the policy itself would inject");
+    assert_eq!(
+        report.row.to_string(),
+        "namespaceSelector match: no, policy: any, pod override: any → no (the policy is not called)"
+    );
+    assert!(
+        report
+            .reason()
+            .starts_with("the policy is not called: namespace shop does not match")
+    );
+    assert_eq!(
+        report.hints,
+        [
+            "the Pod asks for the sidecar with sidecar.istio.io/inject: \"true\", but a Pod's choice only counts where the policy server calls the policy"
+        ]
+    );
+}
+
+#[test]
+fn the_override_on_the_deployment_itself_is_pointed_out() {
+    let policy = Policy::from_value(
+        &json!({"policy": "disabled", "template": {"containers": [{"name": "p", "image": "p"}]}}),
+    )
+    .unwrap();
+    let report = report(
+        &deployment(
+            json!({"app": "web"}),
+            json!({"sidecar.istio.io/inject": "true"}),
+        ),
+        &policy,
+        &Namespaces::default(),
+    );
+    assert!(!report.injected);
+    assert_eq!(
+        report.hints,
+        [
+            "the Deployment's own metadata has the label sidecar.istio.io/inject: \"true\", which the policy never sees: it reads the Pod's, so set it in spec.template.metadata.labels"
+        ]
+    );
+}
+
+#[rstest]
+#[case::yes("yes", "; write \"true\"")]
+#[case::capital("True", "; write \"true\"")]
+#[case::enabled("enabled", "; write \"true\"")]
+#[case::off("off", "; write \"false\"")]
+#[case::other("maybe", "")]
+fn values_that_do_not_count_get_a_suggestion(#[case] value: &str, #[case] suggestion: &str) {
+    let report = report(
+        &deployment(json!({"sidecar.istio.io/inject": value}), json!({})),
+        &opt_in(),
+        &namespaces(json!({"istio-injection": "enabled"})),
+    );
+    assert_eq!(
+        report.hints,
+        [format!(
+            "the Pod's label sidecar.istio.io/inject is {value:?} makes no choice: only exactly \"true\" or \"false\" count{suggestion}"
+        )]
+    );
+    assert_eq!(
+        report.row.to_string(),
+        "namespaceSelector match: yes, policy: enabled, pod override: absent → yes"
+    );
+}
+
+#[test]
+fn an_unquoted_boolean_is_an_error_that_says_to_quote_it() {
+    let mut object = deployment(json!({}), json!({}));
+    object["spec"]["template"]["metadata"]["annotations"] =
+        json!({"sidecar.istio.io/inject": true});
+    let error = check(&object, &opt_in(), &Namespaces::default(), "default").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "Deployment shop/web: spec.template.metadata.annotations.sidecar.istio.io/inject: expected a string, got a boolean; Kubernetes refuses it too: quote the value, as in \"true\""
+    );
+}
+
+#[test]
+fn malformed_templates_are_named_by_their_place_in_the_manifest() {
+    let mut object = deployment(json!({}), json!({}));
+    object["spec"]["template"]["spec"]["hostNetwork"] = json!("yes");
+    let error = check(&object, &opt_in(), &Namespaces::default(), "default").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "Deployment shop/web: spec.template.spec.hostNetwork: expected a boolean, got a string"
+    );
+}
+
+#[test]
+fn security_rules_are_outside_the_seed_table() {
+    let mut object = deployment(json!({"sidecar.istio.io/inject": "true"}), json!({}));
+    object["spec"]["template"]["spec"]["hostNetwork"] = json!(true);
+    let report = report(
+        &object,
+        &opt_in(),
+        &namespaces(json!({"istio-injection": "enabled"})),
+    );
+    assert!(!report.injected);
+    assert_eq!(
+        report.row.to_string(),
+        "outside the seed table: step 3 of the decision (hostNetwork, a security rule) → no"
+    );
+}
+
+#[test]
+fn injection_into_a_cron_job_uses_the_policys_injection() {
+    let mut object = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
+        "spec": {"schedule": "@daily", "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "job", "image": "j"}]}}}}}});
+    let report = inject_object(
+        &mut object,
+        &opt_in(),
+        &namespaces(json!({"istio-injection": "enabled"})),
+        "shop",
+    )
+    .unwrap()
+    .unwrap();
+    assert!(report.injected);
+    assert_eq!(report.object.to_string(), "CronJob shop/nightly");
+    let template = &object["spec"]["jobTemplate"]["spec"]["template"];
+    assert_eq!(template["spec"]["containers"][1]["name"], "istio-proxy");
+    assert!(template["metadata"]["annotations"]["sidecar.istio.io/status"].is_string());
+
+    let again = inject_object(
+        &mut object.clone(),
+        &opt_in(),
+        &namespaces(json!({"istio-injection": "enabled"})),
+        "shop",
+    )
+    .unwrap()
+    .unwrap();
+    assert!(!again.injected && again.already_injected && again.has_sidecar());
+}
+
+#[test]
+fn a_pod_the_policy_server_does_not_send_is_left_alone() {
+    let mut object = deployment(json!({}), json!({}));
+    let original = object.clone();
+    let report = inject_object(&mut object, &opt_in(), &namespaces(json!({})), "default")
+        .unwrap()
+        .unwrap();
+    assert!(!report.injected);
+    assert_eq!(object, original);
+}
+
+#[test]
+fn objects_without_pods_have_no_report() {
+    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}});
+    assert_eq!(
+        check(&service, &opt_in(), &Namespaces::default(), "default"),
+        Ok(None)
+    );
+}
+
+#[test]
+fn namespace_manifests_give_labels() {
+    let mut namespaces = Namespaces::default();
+    assert!(namespaces.insert_manifest(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"istio-injection": "enabled"}}})));
+    assert!(!namespaces.insert_manifest(
+        &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop"}})
+    ));
+    let report = report(&deployment(json!({}), json!({})), &opt_in(), &namespaces);
+    assert!(matches!(report.call, Call::Called(_)));
+}
+
+#[rstest]
+#[case::object_selector(json!({"objectSelector": {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}}),
+    "the Pod's labels do not match the policy's objectSelector app notin (web): label app is \"web\", and app notin (web) is required")]
+fn the_object_selector_applies_to_the_pods_labels(#[case] extra: Value, #[case] why: &str) {
+    let mut manifest = cluster_policy(json!({}));
+    for (key, value) in extra.as_object().unwrap() {
+        manifest["spec"][key] = value.clone();
+    }
+    let policy = Policy::from_value(&manifest).unwrap();
+    let report = report(
+        &deployment(json!({"app": "web"}), json!({})),
+        &policy,
+        &Namespaces::default(),
+    );
+    assert_eq!(report.call, Call::NotCalled(why.to_string()));
+}
+
+#[test]
+fn an_admission_policy_sees_its_own_namespace_only() {
+    let mut manifest = cluster_policy(json!({}));
+    manifest["kind"] = json!("AdmissionPolicy");
+    manifest["metadata"]["namespace"] = json!("shop");
+    let policy = Policy::from_value(&manifest).unwrap();
+    let in_shop = report(
+        &deployment(json!({}), json!({})),
+        &policy,
+        &Namespaces::default(),
+    );
+    assert!(in_shop.injected);
+    let mut elsewhere = deployment(json!({}), json!({}));
+    elsewhere["metadata"]["namespace"] = json!("bank");
+    assert!(!report(&elsewhere, &policy, &Namespaces::default()).injected);
+}
+
+#[test]
+fn manifest_mistakes_are_warned_about() {
+    let mut manifest = cluster_policy(json!({}));
+    manifest["spec"]["mutating"] = json!(false);
+    manifest["spec"]["rules"][0]["operations"] = json!(["UPDATE"]);
+    let policy = Policy::from_value(&manifest).unwrap();
+    assert_eq!(policy.warnings.len(), 2, "{:?}", policy.warnings);
+    assert!(opt_in().warnings.is_empty());
+}
+
+#[test]
+fn invalid_settings_in_a_manifest_are_located() {
+    let mut manifest = cluster_policy(json!({}));
+    manifest["spec"]["settings"]["policy"] = json!("Enabled");
+    let error = Policy::from_value(&manifest).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid ClusterAdmissionPolicy: spec.settings.policy: expected \"enabled\" or \"disabled\", got \"Enabled\""
+    );
+    let error = Policy::from_value(&json!({"policy": "Enabled", "template": {}})).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid settings: policy: expected \"enabled\" or \"disabled\", got \"Enabled\""
+    );
+}
