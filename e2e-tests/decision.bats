@@ -78,7 +78,7 @@ expect_not_injected() {
 
 @test "only the exact value true counts" {
   evaluate "$(settings_with '.policy = "disabled"')" "$E2E_DIR/requests/pod-label-not-exact.json"
-  expect_not_injected "the Pod does not choose, and the policy's default is disabled; its label sidecar.istio.io/inject is \"True\" does not count, only \"true\" or \"false\" do"
+  expect_not_injected "the Pod does not choose, and the policy's default is disabled; its label sidecar.istio.io/inject is \"True\", which does not count: only \"true\" or \"false\" do"
 }
 
 @test "kube-system is never injected, even when the Pod asks" {

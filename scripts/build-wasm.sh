@@ -34,13 +34,13 @@ fi
 echo "$out: building with $route" >&2
 
 if [[ $route == rustup* ]]; then
-  cargo build --locked --release --lib --manifest-path "$manifest" --target "$target" --target-dir "$target_dir"
+  cargo build --locked --release --lib --no-default-features --manifest-path "$manifest" --target "$target" --target-dir "$target_dir"
 else
   scripts/ensure-debian-packages.sh rustc-web cargo-web rust-web-src lld-19 wasi-libc
   RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
     CARGO_TARGET_WASM32_WASIP1_LINKER=wasm-ld-19 \
     RUSTFLAGS="-C link-self-contained=no -L native=/usr/lib/wasm32-wasi" \
-    /usr/bin/cargo build --locked --release --lib --manifest-path "$manifest" --target "$target" --target-dir "$target_dir" \
+    /usr/bin/cargo build --locked --release --lib --no-default-features --manifest-path "$manifest" --target "$target" --target-dir "$target_dir" \
       -Z build-std=std,panic_abort
 fi
 built="$target_dir/$target/release/$artifact"

@@ -340,7 +340,7 @@ fn ignored_note(f: &mut fmt::Formatter<'_>, ignored: &Option<Override>) -> fmt::
     match ignored {
         Some(found) => write!(
             f,
-            "; its {found} does not count, only \"true\" or \"false\" do"
+            "; its {found}, which does not count: only \"true\" or \"false\" do"
         ),
         None => Ok(()),
     }
@@ -471,7 +471,7 @@ mod tests {
         assert_eq!(
             decision.to_string(),
             "sidecar not injected: the Pod does not choose, and the policy's default is disabled; \
-             its label sidecar.istio.io/inject is \"yes\" does not count, only \"true\" or \"false\" do"
+             its label sidecar.istio.io/inject is \"yes\", which does not count: only \"true\" or \"false\" do"
         );
     }
 

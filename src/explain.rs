@@ -94,9 +94,13 @@ impl Policy {
             .map_err(in_manifest)
         };
         let object_selector = selector("objectSelector")?;
+        let mut warnings = manifest_warnings(kind, spec);
         let scope = if kind == "ClusterAdmissionPolicy" {
+            let (effective, warning) = effective_namespace_selector(spec);
+            warnings.extend(warning);
             Scope::Cluster {
-                namespace_selector: selector("namespaceSelector")?,
+                namespace_selector: LabelSelector::from_value(&effective, "spec.namespaceSelector")
+                    .map_err(in_manifest)?,
                 object_selector,
             }
         } else {
@@ -112,7 +116,7 @@ impl Policy {
         Ok(Self {
             settings,
             scope,
-            warnings: manifest_warnings(kind, spec),
+            warnings,
         })
     }
 }
@@ -122,12 +126,52 @@ fn validated(settings: &Value) -> Result<Settings, SettingsError> {
     Settings::validate(&json)
 }
 
+/// `a.b`, either of which may be empty.
 fn prefixed(prefix: &str, path: &str) -> String {
-    if path.is_empty() {
-        prefix.to_string()
-    } else {
-        format!("{prefix}.{path}")
+    match (prefix, path) {
+        ("", path) => path.to_string(),
+        (prefix, "") => prefix.to_string(),
+        (prefix, path) => format!("{prefix}.{path}"),
     }
+}
+
+/// The namespace where Kubewarden runs, which its controller keeps out of every policy's reach.
+const KUBEWARDEN_NAMESPACE: &str = "kubewarden";
+
+/// The namespaceSelector the Kubewarden controller actually writes into the webhook: unless the
+/// policy sets `allowInsideAdmissionControllerNamespace`, it keeps only the `matchExpressions`
+/// (dropping `matchLabels` without a word) and adds one that excludes its own namespace.
+fn effective_namespace_selector(spec: &Value) -> (Value, Option<String>) {
+    let written = spec.get("namespaceSelector").unwrap_or(&Value::Null);
+    if spec.get("allowInsideAdmissionControllerNamespace") == Some(&Value::Bool(true)) {
+        return (written.clone(), None);
+    }
+    let mut expressions = written
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    expressions.push(serde_json::json!({
+        "key": NAMESPACE_NAME_LABEL, "operator": "NotIn", "values": [KUBEWARDEN_NAMESPACE]
+    }));
+    let dropped = written
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .filter(|labels| !labels.is_empty())
+        .map(|labels| {
+            format!(
+                "the Kubewarden controller drops spec.namespaceSelector.matchLabels ({}) and keeps only matchExpressions: write each label as a matchExpression with operator In",
+                labels
+                    .iter()
+                    .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        });
+    (
+        serde_json::json!({ "matchExpressions": expressions }),
+        dropped,
+    )
 }
 
 /// A policy that is not mutating, or whose rules do not include Pod creation, never injects.
@@ -513,11 +557,7 @@ fn relocated(error: &RequestError, source: &PodSource) -> String {
                 .strip_prefix(crate::pod::OBJECT_PATH)
                 .unwrap_or(path)
                 .trim_start_matches('.');
-            let at = match (source.template_location(), rest) {
-                (template, "") => template,
-                (template, rest) if template.is_empty() => rest.to_string(),
-                (template, rest) => format!("{template}.{rest}"),
-            };
+            let at = prefixed(&source.template_location(), rest);
             if at.is_empty() {
                 problem.clone()
             } else {
@@ -569,7 +609,7 @@ fn hints(
         };
         let suggestion = meant.map_or(String::new(), |meant| format!("; write \"{meant}\""));
         hints.push(format!(
-            "the Pod's {ignored} makes no choice: only exactly \"true\" or \"false\" count{suggestion}"
+            "the Pod's {ignored}, which makes no choice: only exactly \"true\" or \"false\" count{suggestion}"
         ));
     }
     if let Call::NotCalled(_) = call

@@ -10,6 +10,8 @@ pub mod decision;
 pub mod error;
 pub mod explain;
 pub mod inject;
+#[cfg(feature = "yaml")]
+pub mod manifest;
 pub mod pod;
 pub mod selector;
 pub mod settings;

@@ -23,10 +23,12 @@ fn cluster_policy(namespace_selector: Value) -> Value {
 
 fn opt_in() -> Policy {
     Policy::from_value(&cluster_policy(
-        json!({"matchLabels": {"istio-injection": "enabled"}}),
+        json!({"matchExpressions": [{"key": "istio-injection", "operator": "In", "values": ["enabled"]}]}),
     ))
     .unwrap()
 }
+
+const SELECTOR: &str = "istio-injection=enabled,kubernetes.io/metadata.name notin (kubewarden)";
 
 fn deployment(pod_labels: Value, own_labels: Value) -> Value {
     json!({
@@ -67,11 +69,11 @@ fn plain_settings_leave_the_namespace_unknown() {
 }
 
 #[rstest]
-#[case::selected(json!({"istio-injection": "enabled"}), true, "namespace shop matches the namespaceSelector istio-injection=enabled")]
+#[case::selected(json!({"istio-injection": "enabled"}), true, "namespace shop matches the namespaceSelector {SELECTOR}")]
 #[case::other_value(json!({"istio-injection": "true"}), false,
-    "namespace shop does not match the namespaceSelector istio-injection=enabled: label istio-injection is \"true\", and istio-injection=enabled is required")]
+    "namespace shop does not match the namespaceSelector {SELECTOR}: label istio-injection is \"true\", and istio-injection=enabled is required")]
 #[case::unlabelled(json!({}), false,
-    "namespace shop does not match the namespaceSelector istio-injection=enabled: label istio-injection is absent, and istio-injection=enabled is required")]
+    "namespace shop does not match the namespaceSelector {SELECTOR}: label istio-injection is absent, and istio-injection=enabled is required")]
 fn the_namespace_selector_decides_whether_the_policy_is_called(
     #[case] labels: Value,
     #[case] called: bool,
@@ -82,9 +84,55 @@ fn the_namespace_selector_decides_whether_the_policy_is_called(
         &opt_in(),
         &namespaces(labels),
     );
-    assert_eq!(report.call.reason(), why);
+    assert_eq!(report.call.reason(), why.replace("{SELECTOR}", SELECTOR));
     assert_eq!(report.injected, called);
     assert_eq!(matches!(report.call, Call::Called(_)), called);
+}
+
+#[test]
+fn match_labels_are_dropped_as_the_kubewarden_controller_does() {
+    let policy = Policy::from_value(&cluster_policy(
+        json!({"matchLabels": {"istio-injection": "enabled"}}),
+    ))
+    .unwrap();
+    assert_eq!(
+        policy.warnings,
+        [
+            "the Kubewarden controller drops spec.namespaceSelector.matchLabels (istio-injection=enabled) and keeps only matchExpressions: write each label as a matchExpression with operator In"
+        ]
+    );
+    let in_shop = report(
+        &deployment(json!({}), json!({})),
+        &policy,
+        &namespaces(json!({})),
+    );
+    assert!(
+        in_shop.injected,
+        "every namespace but kubewarden's is selected: {in_shop:?}"
+    );
+
+    let mut manifest = cluster_policy(json!({"matchLabels": {"istio-injection": "enabled"}}));
+    manifest["spec"]["allowInsideAdmissionControllerNamespace"] = json!(true);
+    let policy = Policy::from_value(&manifest).unwrap();
+    assert!(policy.warnings.is_empty());
+    assert!(
+        !report(
+            &deployment(json!({}), json!({})),
+            &policy,
+            &namespaces(json!({}))
+        )
+        .injected
+    );
+}
+
+#[test]
+fn the_kubewarden_namespace_is_kept_out() {
+    let mut object = deployment(json!({}), json!({}));
+    object["metadata"]["namespace"] = json!("kubewarden");
+    let mut namespaces = Namespaces::default();
+    namespaces.insert("kubewarden", Map::new());
+    let policy = Policy::from_value(&cluster_policy(json!({}))).unwrap();
+    assert!(!report(&object, &policy, &namespaces).injected);
 }
 
 #[test]
@@ -165,7 +213,7 @@ fn values_that_do_not_count_get_a_suggestion(#[case] value: &str, #[case] sugges
     assert_eq!(
         report.hints,
         [format!(
-            "the Pod's label sidecar.istio.io/inject is {value:?} makes no choice: only exactly \"true\" or \"false\" count{suggestion}"
+            "the Pod's label sidecar.istio.io/inject is {value:?}, which makes no choice: only exactly \"true\" or \"false\" count{suggestion}"
         )]
     );
     assert_eq!(

@@ -1,0 +1,325 @@
+//! `sidecar-injector`: the policy's decision and injection, offline.
+//!
+//! `check` says for each Pod and workload whether it gets the sidecar and why; `inject` writes the
+//! manifests with the sidecar injected as the policy would inject it. Both call the policy's own
+//! functions (`sidecar_injector::explain`), so what they say is what the policy server does.
+
+mod report;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::Map;
+use sidecar_injector::explain::{self, Namespaces, Policy, Report};
+use sidecar_injector::manifest::{self, Document};
+use sidecar_injector::workload::objects_mut;
+
+/// Exit codes, as documented in the README.
+const OK: u8 = 0;
+const NOT_INJECTED: u8 = 1;
+const BAD_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "sidecar-injector",
+    version,
+    about = "Explain and apply the sidecar-injector policy's decision offline",
+    after_help = "Exit status: 0 when every input was read; 1 with --fail-if-not-injected when a Pod \
+                  or workload does not get the sidecar; 2 for invalid settings, manifests or arguments."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Say for each Pod and workload whether the sidecar is injected, and why.
+    Check {
+        #[command(flatten)]
+        input: Input,
+        /// How to print the reports.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        output: Format,
+    },
+    /// Write the manifests with the sidecar injected into each Pod and pod template that gets it.
+    Inject {
+        #[command(flatten)]
+        input: Input,
+        /// Where to write the manifests; stdout when not given.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Do not print what happened to each object on stderr.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+}
+
+#[derive(Args)]
+struct Input {
+    /// The policy's settings (YAML or JSON), or its ClusterAdmissionPolicy manifest, whose
+    /// spec.settings and spec.namespaceSelector are read.
+    #[arg(long, value_name = "FILE")]
+    settings: PathBuf,
+    /// The namespace of objects that do not name their own.
+    #[arg(short, long, default_value = "default")]
+    namespace: String,
+    /// The labels of that namespace, as key=value,key=value ("" for none), to check the
+    /// policy's namespaceSelector. Namespace manifests in the input give labels too.
+    #[arg(long, value_name = "LABELS")]
+    namespace_labels: Option<String>,
+    /// Exit with status 1 when a Pod or workload does not get the sidecar.
+    #[arg(long)]
+    fail_if_not_injected: bool,
+    /// Manifests: Pods, workloads, Lists, multi-document YAML or JSON. Stdin when none is given,
+    /// or for "-".
+    #[arg(value_name = "MANIFEST")]
+    manifests: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// Input that cannot be used: printed as `sidecar-injector: {0}`, exit status 2.
+struct Failure(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure(message)) => {
+            eprintln!("sidecar-injector: {message}");
+            ExitCode::from(BAD_INPUT)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<u8, Failure> {
+    match command {
+        Command::Check { input, output } => {
+            let loaded = Loaded::read(&input)?;
+            let mut reports = Vec::new();
+            let mut failed = false;
+            for document in &loaded.documents {
+                let Some(value) = &document.document.value else {
+                    continue;
+                };
+                let mut value = value.clone();
+                for object in objects_mut(&mut value) {
+                    match explain::check(
+                        object,
+                        &loaded.policy,
+                        &loaded.namespaces,
+                        &input.namespace,
+                    ) {
+                        Ok(Some(report)) => reports.push(Ok(report)),
+                        Ok(None) => {}
+                        Err(error) => {
+                            failed = true;
+                            reports.push(Err(format!("{}: {error}", document.place)));
+                        }
+                    }
+                }
+            }
+            let text = match output {
+                Format::Text => report::text(&reports),
+                Format::Json => report::json(&reports),
+            };
+            write_out(None, &text)?;
+            print_errors(&reports);
+            Ok(status(failed, input.fail_if_not_injected, &reports))
+        }
+        Command::Inject {
+            input,
+            output,
+            quiet,
+        } => {
+            let mut loaded = Loaded::read(&input)?;
+            let mut reports = Vec::new();
+            let mut failed = false;
+            let mut text = String::new();
+            for document in &mut loaded.documents {
+                let place = &document.place;
+                let mut changed = false;
+                if let Some(value) = &mut document.document.value {
+                    for object in objects_mut(value) {
+                        match explain::inject_object(
+                            object,
+                            &loaded.policy,
+                            &loaded.namespaces,
+                            &input.namespace,
+                        ) {
+                            Ok(Some(report)) => {
+                                changed |= report.injected;
+                                reports.push(Ok(report));
+                            }
+                            Ok(None) => {}
+                            Err(error) => {
+                                failed = true;
+                                reports.push(Err(format!("{place}: {error}")));
+                            }
+                        }
+                    }
+                }
+                let written = if changed {
+                    document
+                        .document
+                        .rewritten()
+                        .map_err(|e| Failure(format!("{place}: {e}")))?
+                } else {
+                    document.document.original()
+                };
+                join(&mut text, &written, document.first_of_file);
+            }
+            if !quiet {
+                eprint!("{}", report::summary(&reports));
+            }
+            if failed {
+                // Half-injected output would be worse than none.
+                print_errors(&reports);
+                return Ok(BAD_INPUT);
+            }
+            write_out(output.as_deref(), &text)?;
+            Ok(status(false, input.fail_if_not_injected, &reports))
+        }
+    }
+}
+
+fn print_errors(reports: &[Result<Report, String>]) {
+    for message in reports.iter().filter_map(|r| r.as_ref().err()) {
+        eprintln!("sidecar-injector: {message}");
+    }
+}
+
+fn status(failed: bool, fail_if_not_injected: bool, reports: &[Result<Report, String>]) -> u8 {
+    if failed {
+        BAD_INPUT
+    } else if fail_if_not_injected
+        && reports
+            .iter()
+            .any(|r| r.as_ref().is_ok_and(|report| !report.has_sidecar()))
+    {
+        NOT_INJECTED
+    } else {
+        OK
+    }
+}
+
+/// Documents from several files, written back one after the other: a file that does not start
+/// with `---` gets one, so that its first document stays a document of its own.
+fn join(text: &mut String, document: &str, first_of_file: bool) {
+    if first_of_file && !text.is_empty() && !document.starts_with("---") {
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("---\n");
+    }
+    text.push_str(document);
+}
+
+/// Everything read before evaluating: the policy, the documents and the namespaces' labels.
+struct Loaded {
+    policy: Policy,
+    documents: Vec<SourcedDocument>,
+    namespaces: Namespaces,
+}
+
+struct SourcedDocument {
+    document: Document,
+    /// "FILE, document N", for messages.
+    place: String,
+    first_of_file: bool,
+}
+
+impl Loaded {
+    fn read(input: &Input) -> Result<Self, Failure> {
+        let (name, text) = read_file(&input.settings)?;
+        let policy = manifest::read_policy(&text).map_err(|e| Failure(format!("{name}: {e}")))?;
+        for warning in &policy.warnings {
+            eprintln!("sidecar-injector: warning: {name}: {warning}");
+        }
+        let stdin = [PathBuf::from("-")];
+        let paths = if input.manifests.is_empty() {
+            &stdin[..]
+        } else {
+            &input.manifests[..]
+        };
+        let mut documents = Vec::new();
+        for path in paths {
+            let (file, text) = read_file(path)?;
+            let read = manifest::read_stream(&text).map_err(|e| Failure(format!("{file}: {e}")))?;
+            documents.extend(read.into_iter().enumerate().map(|(index, document)| {
+                SourcedDocument {
+                    document,
+                    place: format!("{file}, document {}", index + 1),
+                    first_of_file: index == 0,
+                }
+            }));
+        }
+        let mut namespaces = Namespaces::default();
+        for document in &documents {
+            if let Some(value) = &document.document.value {
+                namespaces.insert_manifest(value);
+            }
+        }
+        if let Some(labels) = &input.namespace_labels {
+            namespaces.insert(&input.namespace, parse_labels(labels)?);
+        }
+        Ok(Self {
+            policy,
+            documents,
+            namespaces,
+        })
+    }
+}
+
+fn parse_labels(text: &str) -> Result<Map<String, serde_json::Value>, Failure> {
+    let mut labels = Map::new();
+    for pair in text.split(',').filter(|pair| !pair.trim().is_empty()) {
+        match pair.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                labels.insert(key.trim().to_string(), value.trim().into());
+            }
+            _ => {
+                return Err(Failure(format!(
+                    "--namespace-labels: expected key=value pairs separated by commas, got {pair:?}"
+                )));
+            }
+        }
+    }
+    Ok(labels)
+}
+
+/// A file's name for messages and its text; "-" is stdin.
+fn read_file(path: &Path) -> Result<(String, String), Failure> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Failure(format!("<stdin>: {e}")))?;
+        return Ok(("<stdin>".into(), text));
+    }
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Failure(format!("{name}: {e}")))?;
+    Ok((name, text))
+}
+
+fn write_out(path: Option<&Path>, text: &str) -> Result<(), Failure> {
+    match path {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| Failure(format!("{}: {e}", path.display())))
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|e| Failure(format!("<stdout>: {e}")))
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! How reports are printed: one line per object for people (with the policy server's verdict and
+//! hints below it), or JSON for programs.
+
+use std::fmt::Write;
+
+use serde_json::{Value, json};
+use sidecar_injector::explain::{Call, Report};
+
+/// Each object's report, or the message of an object that could not be evaluated.
+pub type Reports = [Result<Report, String>];
+
+fn verdict(report: &Report) -> &'static str {
+    if report.already_injected {
+        "already injected"
+    } else if report.injected {
+        "injected"
+    } else {
+        "not injected"
+    }
+}
+
+/// `check`'s output for people: a line per object, then what the policy server does and hints.
+pub fn text(reports: &Reports) -> String {
+    let mut out = String::new();
+    for report in reports {
+        // Objects that could not be evaluated are told on stderr.
+        let Ok(report) = report else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "{}: {}: {} [{}]",
+            report.object,
+            verdict(report),
+            report.reason(),
+            report.row
+        );
+        match &report.call {
+            Call::Called(why) => {
+                let _ = writeln!(out, "  policy server: calls the policy: {why}");
+            }
+            Call::Unknown(why) => {
+                let _ = writeln!(out, "  policy server: assumed to call the policy: {why}");
+            }
+            Call::NotCalled(_) => {}
+        }
+        for hint in &report.hints {
+            let _ = writeln!(out, "  hint: {hint}");
+        }
+    }
+    if reports.is_empty() {
+        out.push_str("no Pod or workload in the input\n");
+    }
+    out
+}
+
+/// `check --output json`: one object per Pod or workload.
+pub fn json(reports: &Reports) -> String {
+    let reports: Vec<Value> = reports
+        .iter()
+        .map(|report| match report {
+            Err(message) => json!({"error": message}),
+            Ok(report) => json!({
+                "kind": report.object.kind,
+                "namespace": report.object.namespace,
+                "name": report.object.name,
+                "injected": report.injected,
+                "alreadyInjected": report.already_injected,
+                "reason": report.reason(),
+                "policyServer": {
+                    "calls": match report.call {
+                        Call::Called(_) => Some(true),
+                        Call::NotCalled(_) => Some(false),
+                        Call::Unknown(_) => None,
+                    },
+                    "reason": report.call.reason(),
+                },
+                "decision": {
+                    "inject": report.decision.inject,
+                    "step": report.decision.reason.step(),
+                    "reason": report.decision.reason.to_string(),
+                },
+                "row": {
+                    "namespaceSelectorMatch": report.row.namespace_selected,
+                    "policy": report.row.policy.to_string(),
+                    "podOverride": report.row.pod_override,
+                    "injected": report.row.injected,
+                    "text": report.row.to_string(),
+                },
+                "hints": report.hints,
+            }),
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&reports).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// What `inject` tells on stderr: one line per object.
+pub fn summary(reports: &Reports) -> String {
+    let mut out = String::new();
+    for report in reports.iter().filter_map(|r| r.as_ref().ok()) {
+        let _ = writeln!(
+            out,
+            "{}: {}: {}",
+            report.object,
+            verdict(report),
+            report.reason()
+        );
+    }
+    out
+}

@@ -1,0 +1,344 @@
+//! The `sidecar-injector` binary on the manifests under tests/cli/manifests: its output against
+//! golden files (`UPDATE_GOLDEN=1 cargo test --test cli` rewrites them after a deliberate change),
+//! and its exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use std::io::Write;
+
+const OPT_IN: &str = "examples/opt-in.yaml";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sidecar-injector"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input
+        .write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn manifest(name: &str) -> String {
+    format!("tests/cli/manifests/{name}")
+}
+
+/// Compares with tests/cli/golden/NAME, or writes it when UPDATE_GOLDEN is set.
+fn golden(name: &str, actual: &str) {
+    let path = root().join("tests/cli/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert!(
+        expected == actual,
+        "{} differs from the output:\n{actual}",
+        path.display()
+    );
+}
+
+fn succeeds(args: &[&str]) -> String {
+    let output = run(args, None);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+#[test]
+fn check_explains_each_object() {
+    for name in ["deployment", "cronjob", "multi"] {
+        let text = succeeds(&[
+            "check",
+            "--settings",
+            OPT_IN,
+            &manifest(&format!("{name}.yaml")),
+        ]);
+        golden(&format!("{name}.check.txt"), &text);
+    }
+}
+
+#[test]
+fn check_speaks_json_for_programs() {
+    let text = succeeds(&[
+        "check",
+        "--settings",
+        OPT_IN,
+        "--output",
+        "json",
+        &manifest("multi.yaml"),
+    ]);
+    let reports: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(reports.as_array().map(Vec::len), Some(3));
+    golden("multi.check.json", &text);
+}
+
+#[test]
+fn namespace_labels_come_from_the_command_line() {
+    let args = |labels: &str| {
+        succeeds(&[
+            "check",
+            "--settings",
+            OPT_IN,
+            "-n",
+            "shop",
+            "--namespace-labels",
+            labels,
+            &manifest("deployment.yaml"),
+        ])
+    };
+    let selected = args("istio-injection=enabled,team=web");
+    assert!(selected.contains(": injected:"), "{selected}");
+    let not_selected = args("istio-injection=disabled");
+    assert!(
+        not_selected
+            .contains(": not injected: the policy is not called: namespace shop does not match"),
+        "{not_selected}"
+    );
+}
+
+#[test]
+fn inject_writes_the_manifests_with_the_sidecar() {
+    let injected = succeeds(&[
+        "inject",
+        "--settings",
+        OPT_IN,
+        "-n",
+        "shop",
+        "--namespace-labels",
+        "istio-injection=enabled",
+        &manifest("deployment.yaml"),
+    ]);
+    golden("deployment.inject.yaml", &injected);
+    let multi = succeeds(&["inject", "--settings", OPT_IN, &manifest("multi.yaml")]);
+    golden("multi.inject.yaml", &multi);
+}
+
+#[test]
+fn documents_without_injection_pass_through_byte_for_byte() {
+    let original = std::fs::read_to_string(root().join(manifest("cronjob.yaml"))).unwrap();
+    assert_eq!(
+        succeeds(&["inject", "--settings", OPT_IN, &manifest("cronjob.yaml")]),
+        original
+    );
+    let multi = std::fs::read_to_string(root().join(manifest("multi.yaml"))).unwrap();
+    let injected = succeeds(&["inject", "--settings", OPT_IN, &manifest("multi.yaml")]);
+    // Namespaces, the Service and the Deployment in the unlabelled namespace are untouched.
+    let untouched: Vec<&str> = multi.split("\n---\n").take(4).collect();
+    assert!(
+        injected.starts_with(&untouched.join("\n---\n")),
+        "{injected}"
+    );
+}
+
+#[test]
+fn injecting_again_changes_nothing() {
+    for name in ["deployment.yaml", "cronjob.yaml", "multi.yaml"] {
+        let once = succeeds(&[
+            "inject",
+            "--settings",
+            OPT_IN,
+            "--namespace-labels",
+            "istio-injection=enabled",
+            &manifest(name),
+        ]);
+        let output = run(
+            &[
+                "inject",
+                "--settings",
+                OPT_IN,
+                "--namespace-labels",
+                "istio-injection=enabled",
+                "--fail-if-not-injected",
+            ],
+            Some(&once),
+        );
+        let twice = stdout(&output);
+        assert_eq!(twice, once, "{name}");
+    }
+}
+
+#[test]
+fn reads_stdin_and_writes_a_file() {
+    let pod = std::fs::read_to_string(root().join("examples/pod.yaml")).unwrap();
+    let out =
+        std::env::temp_dir().join(format!("sidecar-injector-cli-{}.yaml", std::process::id()));
+    let output = run(
+        &[
+            "inject",
+            "--settings",
+            OPT_IN,
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        Some(&pod),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "");
+    assert_eq!(stderr(&output), "", "--quiet");
+    let written = std::fs::read_to_string(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    assert!(written.contains("name: istio-proxy"), "{written}");
+}
+
+#[test]
+fn fail_if_not_injected_exits_1() {
+    let check = run(
+        &[
+            "check",
+            "--settings",
+            OPT_IN,
+            "--fail-if-not-injected",
+            &manifest("cronjob.yaml"),
+        ],
+        None,
+    );
+    assert_eq!(check.status.code(), Some(1));
+    let inject = run(
+        &[
+            "inject",
+            "--settings",
+            OPT_IN,
+            "--fail-if-not-injected",
+            &manifest("cronjob.yaml"),
+        ],
+        None,
+    );
+    assert_eq!(inject.status.code(), Some(1));
+    assert_eq!(
+        stdout(&inject),
+        std::fs::read_to_string(root().join(manifest("cronjob.yaml"))).unwrap()
+    );
+    let injected = run(
+        &[
+            "check",
+            "--settings",
+            OPT_IN,
+            "--fail-if-not-injected",
+            &manifest("deployment.yaml"),
+        ],
+        None,
+    );
+    assert_eq!(injected.status.code(), Some(0));
+}
+
+/// Bad input of every kind exits 2 with a message that says where.
+#[test]
+fn bad_input_exits_2() {
+    let dir = std::env::temp_dir().join(format!("sidecar-injector-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str, text: &str| -> String {
+        let path: &Path = &dir.join(name);
+        std::fs::write(path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let bad_settings = file(
+        "settings.yaml",
+        "policy: Enabled\ntemplate:\n  containers: [{name: p, image: p}]\n",
+    );
+    let bad_yaml = file("bad.yaml", "apiVersion: v1\nkind: Pod\nmetadata: [oops\n");
+    let boolean = file(
+        "bool.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    sidecar.istio.io/inject: true\nspec:\n  containers: [{name: a, image: a}]\n",
+    );
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[
+                "check",
+                "--settings",
+                &bad_settings,
+                &manifest("deployment.yaml"),
+            ],
+            "settings.yaml: invalid settings: policy: expected \"enabled\" or \"disabled\", got \"Enabled\"",
+        ),
+        (
+            &["check", "--settings", OPT_IN, &bad_yaml],
+            "bad.yaml: error: line 3",
+        ),
+        (
+            &["check", "--settings", OPT_IN, &boolean],
+            "bool.yaml, document 1: Pod default/p: metadata.annotations.sidecar.istio.io/inject: expected a string, got a boolean; Kubernetes refuses it too: quote the value, as in \"true\"",
+        ),
+        (
+            &[
+                "check",
+                "--settings",
+                OPT_IN,
+                "--namespace-labels",
+                "istio-injection",
+                &manifest("deployment.yaml"),
+            ],
+            "--namespace-labels: expected key=value pairs separated by commas, got \"istio-injection\"",
+        ),
+        (
+            &[
+                "check",
+                "--settings",
+                "no/such/file.yaml",
+                &manifest("deployment.yaml"),
+            ],
+            "no/such/file.yaml: ",
+        ),
+        (
+            &["check", "--settings", OPT_IN, "--no-such-flag"],
+            "unexpected argument '--no-such-flag'",
+        ),
+    ];
+    for (args, message) in cases {
+        let output = run(args, None);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&output).contains(message),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    let inject = run(&["inject", "--settings", OPT_IN, &boolean], None);
+    assert_eq!(inject.status.code(), Some(2));
+    assert_eq!(
+        stdout(&inject),
+        "",
+        "nothing is written when an object cannot be injected"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn settings_files_as_json_are_read() {
+    let text = succeeds(&[
+        "check",
+        "--settings",
+        "e2e-tests/settings/sidecar.json",
+        "examples/pod.yaml",
+    ]);
+    assert!(
+        text.starts_with("Pod default/shop-web-7c9d8b5f4-: injected:"),
+        "{text}"
+    );
+}
