@@ -8,6 +8,8 @@ HOST_TARGET_DIR := $(CACHE)/target-host
 RUNNER_TARGET_DIR := $(CACHE)/target-runner
 export WASM_TARGET_DIR := $(CACHE)/target-wasm
 export RUNNER_BIN := $(RUNNER_TARGET_DIR)/release
+# The CLI as `cargo test` builds it (debug): the e2e suite compares it with the module.
+export CLI_BIN := $(HOST_TARGET_DIR)/debug/sidecar-injector
 CARGO ?= cargo
 CARGO_HOST := CARGO_TARGET_DIR=$(HOST_TARGET_DIR) $(CARGO)
 
@@ -19,12 +21,16 @@ KWCTL := $(shell command -v kwctl 2>/dev/null)
 # The module the e2e suite runs: kwctl runs the annotated one, as users do.
 E2E_POLICY := $(if $(KWCTL),annotated-policy.wasm,policy.wasm)
 
-.PHONY: all run test fmt-check lint unit-tests e2e-tests fuzz fuzz-smoke bench runner tools artifacthub push require-kwctl clean
+.PHONY: all cli run test fmt-check lint unit-tests e2e-tests fuzz fuzz-smoke bench runner tools artifacthub push require-kwctl clean
 
 all: policy.wasm
 
 policy.wasm: $(SOURCES)
 	scripts/build-wasm.sh $@
+
+## cli: the sidecar-injector command (release build in target/); `cargo install --path .` installs it.
+cli:
+	$(CARGO) build --locked --release --bin sidecar-injector
 
 ## run: evaluate the example Pod with the opt-in example's Istio-like settings.
 run: policy.wasm runner tools
@@ -49,6 +55,10 @@ unit-tests:
 	$(CARGO_HOST) test --locked
 	CARGO_TARGET_DIR=$(RUNNER_TARGET_DIR) $(CARGO) test --locked --release --manifest-path e2e-tests/runner/Cargo.toml
 
+$(CLI_BIN): $(SOURCES)
+	$(CARGO_HOST) build --locked --bin sidecar-injector
+	@touch $@
+
 runner: $(RUNNER_BIN)/policy-runner
 
 $(RUNNER_BIN)/policy-runner: $(RUNNER_SOURCES)
@@ -58,7 +68,7 @@ $(RUNNER_BIN)/policy-runner: $(RUNNER_SOURCES)
 tools:
 	@scripts/ensure-debian-packages.sh bats jq yq wabt binaryen
 
-e2e-tests: $(E2E_POLICY) runner tools
+e2e-tests: $(E2E_POLICY) runner tools $(CLI_BIN)
 	POLICY=$(CURDIR)/$(E2E_POLICY) bats e2e-tests/
 
 ## bench: the native core, then the module against a no-op baseline module, then sizes.
