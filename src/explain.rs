@@ -151,9 +151,19 @@ fn effective_namespace_selector(spec: &Value) -> (Value, Option<String>) {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    expressions.push(serde_json::json!({
-        "key": NAMESPACE_NAME_LABEL, "operator": "NotIn", "values": [KUBEWARDEN_NAMESPACE]
-    }));
+    let excluded_already = expressions.iter().any(|expression| {
+        expression.get("key").and_then(Value::as_str) == Some(NAMESPACE_NAME_LABEL)
+            && expression.get("operator").and_then(Value::as_str) == Some("NotIn")
+            && expression
+                .get("values")
+                .and_then(Value::as_array)
+                .is_some_and(|values| values.iter().any(|v| v == KUBEWARDEN_NAMESPACE))
+    });
+    if !excluded_already {
+        expressions.push(serde_json::json!({
+            "key": NAMESPACE_NAME_LABEL, "operator": "NotIn", "values": [KUBEWARDEN_NAMESPACE]
+        }));
+    }
     let dropped = written
         .get("matchLabels")
         .and_then(Value::as_object)

@@ -342,3 +342,45 @@ fn settings_files_as_json_are_read() {
         "{text}"
     );
 }
+
+/// The README's `$ sidecar-injector ...` examples print what the README shows ("..." ends a
+/// shortened output).
+#[test]
+fn readme_examples_print_what_the_readme_shows() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut examples = 0;
+    for block in readme.split("```console\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        let mut lines = block.lines();
+        let Some(command) = lines
+            .next()
+            .and_then(|l| l.strip_prefix("$ sidecar-injector "))
+        else {
+            continue;
+        };
+        let (command, heredoc) = match command.split_once(" <<'YAML'") {
+            Some((command, _)) => {
+                let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "YAML").collect();
+                (command, Some(body.join("\n") + "\n"))
+            }
+            None => (command, None),
+        };
+        let args: Vec<&str> = command.split_whitespace().collect();
+        let output = run(&args, heredoc.as_deref());
+        let actual = stdout(&output);
+        let expected: Vec<&str> = lines.collect();
+        match expected.split_last() {
+            Some((&"...", shown)) => assert!(
+                actual.starts_with(&(shown.join("\n") + "\n")),
+                "README example `{command}` prints:\n{actual}"
+            ),
+            _ => assert_eq!(
+                actual,
+                expected.join("\n") + "\n",
+                "README example `{command}`"
+            ),
+        }
+        examples += 1;
+    }
+    assert_eq!(examples, 3, "README examples found");
+}

@@ -126,6 +126,22 @@ fn match_labels_are_dropped_as_the_kubewarden_controller_does() {
 }
 
 #[test]
+fn a_selector_that_already_keeps_kubewarden_out_is_shown_as_written() {
+    let policy = Policy::from_value(&cluster_policy(json!({"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "kubewarden"]}]})))
+    .unwrap();
+    let report = report(
+        &deployment(json!({}), json!({})),
+        &policy,
+        &namespaces(json!({})),
+    );
+    assert_eq!(
+        report.call.reason(),
+        "namespace shop matches the namespaceSelector kubernetes.io/metadata.name notin (kube-system,kubewarden)"
+    );
+}
+
+#[test]
 fn the_kubewarden_namespace_is_kept_out() {
     let mut object = deployment(json!({}), json!({}));
     object["metadata"]["namespace"] = json!("kubewarden");
