@@ -19,6 +19,8 @@ use serde_json::Value;
 
 use crate::error::RenderError;
 
+mod simple;
+
 /// True when `text` holds template syntax; other strings are copied as they are.
 pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
@@ -51,6 +53,13 @@ impl Renderer {
     }
 
     fn render_str(&mut self, text: &str) -> Result<String, String> {
+        match simple::render(text, &self.pod, &self.namespace) {
+            Some(rendered) => Ok(rendered),
+            None => self.engine_render(text),
+        }
+    }
+
+    fn engine_render(&mut self, text: &str) -> Result<String, String> {
         let (env, context) = self.engine.get_or_insert_with(|| {
             let context = minijinja::context! {
                 pod => minijinja::Value::from_object(JsonNode { root: Arc::clone(&self.pod), path: Vec::new() }),
