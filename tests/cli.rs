@@ -384,3 +384,41 @@ fn readme_examples_print_what_the_readme_shows() {
     }
     assert_eq!(examples, 3, "README examples found");
 }
+
+/// A policy manifest that would keep the policy from injecting is warned about on stderr.
+#[test]
+fn policy_manifest_mistakes_are_warned_about() {
+    let opt_in = std::fs::read_to_string(root().join(OPT_IN)).unwrap();
+    let mistaken = opt_in
+        .replace("  mutating: true\n", "")
+        .replace(
+            "    matchExpressions:\n      - key: istio-injection\n        operator: In\n        values: [enabled]\n",
+            "    matchLabels:\n      istio-injection: enabled\n",
+        );
+    assert_ne!(mistaken, opt_in, "the example changed: update this test");
+    let path = std::env::temp_dir().join(format!(
+        "sidecar-injector-cli-cap-{}.yaml",
+        std::process::id()
+    ));
+    std::fs::write(&path, mistaken).unwrap();
+    let output = run(
+        &[
+            "check",
+            "--settings",
+            path.to_str().unwrap(),
+            &manifest("deployment.yaml"),
+        ],
+        None,
+    );
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let warnings = stderr(&output);
+    assert!(
+        warnings.contains("warning: ") && warnings.contains("does not set spec.mutating: true"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("drops spec.namespaceSelector.matchLabels (istio-injection=enabled)"),
+        "{warnings}"
+    );
+}
