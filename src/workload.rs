@@ -114,18 +114,29 @@ impl PodSource {
 /// The objects in a document: the document itself, or the items of a `List` (`v1/List`,
 /// `PodList`, `DeploymentList`…), recursively.
 pub fn objects_mut(document: &mut Value) -> Vec<&mut Value> {
-    let is_list = document
-        .get("kind")
-        .and_then(Value::as_str)
-        .is_some_and(|kind| kind.ends_with("List"))
-        && document.get("items").is_some_and(Value::is_array);
-    if !is_list {
+    if !is_list(document) {
         return vec![document];
     }
     match document.get_mut("items") {
         Some(Value::Array(items)) => items.iter_mut().flat_map(objects_mut).collect(),
         _ => Vec::new(),
     }
+}
+
+/// [`objects_mut`], to read.
+pub fn objects(document: &Value) -> Vec<&Value> {
+    match document.get("items") {
+        Some(Value::Array(items)) if is_list(document) => items.iter().flat_map(objects).collect(),
+        _ => vec![document],
+    }
+}
+
+fn is_list(document: &Value) -> bool {
+    document
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|kind| kind.ends_with("List"))
+        && document.get("items").is_some_and(Value::is_array)
 }
 
 #[cfg(test)]
@@ -183,5 +194,7 @@ mod tests {
             .map(|o| o["kind"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(kinds, ["Pod", "Deployment"]);
+        let read: Vec<_> = objects(&list).into_iter().map(|o| &o["kind"]).collect();
+        assert_eq!(read, ["Pod", "Deployment"]);
     }
 }

@@ -422,3 +422,26 @@ fn policy_manifest_mistakes_are_warned_about() {
         "{warnings}"
     );
 }
+
+/// Namespaces as `kubectl get namespaces -o yaml` prints them give their labels.
+#[test]
+fn namespace_lists_give_labels() {
+    let namespaces = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata:\n    name: shop\n    labels: {istio-injection: enabled}\n";
+    let path = std::env::temp_dir().join(format!(
+        "sidecar-injector-cli-ns-{}.yaml",
+        std::process::id()
+    ));
+    std::fs::write(&path, namespaces).unwrap();
+    let text = succeeds(&[
+        "check",
+        "--settings",
+        OPT_IN,
+        path.to_str().unwrap(),
+        &manifest("deployment.yaml"),
+    ]);
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        text.contains("  policy server: calls the policy: namespace shop matches"),
+        "{text}"
+    );
+}

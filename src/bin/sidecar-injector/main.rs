@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Map;
 use sidecar_injector::explain::{self, Namespaces, Policy, Report};
 use sidecar_injector::manifest::{self, Document};
-use sidecar_injector::workload::objects_mut;
+use sidecar_injector::workload::{objects, objects_mut};
 
 /// Exit codes, as documented in the README.
 const OK: u8 = 0;
@@ -262,9 +262,10 @@ impl Loaded {
             }));
         }
         let mut namespaces = Namespaces::default();
-        for document in &documents {
-            if let Some(value) = &document.document.value {
-                namespaces.insert_manifest(value);
+        // `kubectl get namespace NAME -o yaml` and `kubectl get namespaces -o yaml` both work.
+        for value in documents.iter().filter_map(|d| d.document.value.as_ref()) {
+            for object in objects(value) {
+                namespaces.insert_manifest(object);
             }
         }
         if let Some(labels) = &input.namespace_labels {
