@@ -376,6 +376,65 @@ impl Report {
     }
 }
 
+impl Report {
+    /// The report for programs (the CLI's `--output json`, the playground): every field above,
+    /// with the sentences as they are printed for people.
+    pub fn to_json(&self) -> Value {
+        let called = !matches!(self.call, Call::NotCalled(_));
+        serde_json::json!({
+            "kind": self.object.kind,
+            "namespace": self.object.namespace,
+            "name": self.object.name,
+            "injected": self.injected,
+            "alreadyInjected": self.already_injected,
+            "reason": self.reason(),
+            "policyServer": {
+                "calls": match self.call {
+                    Call::Called(_) => Some(true),
+                    Call::NotCalled(_) => Some(false),
+                    Call::Unknown(_) => None,
+                },
+                "reason": self.call.reason(),
+            },
+            "decision": {
+                "inject": self.decision.inject,
+                "step": self.decision.reason.step(),
+                "reason": self.decision.reason.to_string(),
+            },
+            // What kubectl shows the person creating the Pod, when the policy is called.
+            "warning": if called { self.decision.warning() } else { None },
+            "row": {
+                "step": self.row.step,
+                "namespaceSelectorMatch": self.row.namespace_selected,
+                "policy": self.row.policy.to_string(),
+                "podOverride": self.row.pod_override,
+                "injected": self.row.injected,
+                "text": self.row.to_string(),
+            },
+            "hints": self.hints,
+        })
+    }
+}
+
+/// Labels written `key=value,key=value`, as kubectl's `--show-labels` prints them; empty text is
+/// no labels.
+pub fn parse_label_pairs(text: &str) -> Result<Map<String, Value>, String> {
+    let mut labels = Map::new();
+    for pair in text.split(',').filter(|pair| !pair.trim().is_empty()) {
+        match pair.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                labels.insert(key.trim().to_string(), value.trim().into());
+            }
+            _ => {
+                return Err(format!(
+                    "expected key=value pairs separated by commas, got {pair:?}"
+                ));
+            }
+        }
+    }
+    Ok(labels)
+}
+
 /// An object that cannot be evaluated; the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{object}: {message}")]

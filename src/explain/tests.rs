@@ -396,3 +396,31 @@ fn invalid_settings_in_a_manifest_are_located() {
         "invalid settings: policy: expected \"enabled\" or \"disabled\", got \"Enabled\""
     );
 }
+
+#[test]
+fn label_pairs_are_read_as_kubectl_prints_them() {
+    let labels = parse_label_pairs("istio-injection=enabled, team=web,,empty=").unwrap();
+    assert_eq!(
+        Value::Object(labels),
+        json!({"istio-injection": "enabled", "team": "web", "empty": ""})
+    );
+    assert_eq!(parse_label_pairs("").unwrap(), Map::new());
+    assert_eq!(
+        parse_label_pairs("a=b,istio-injection").unwrap_err(),
+        "expected key=value pairs separated by commas, got \"istio-injection\""
+    );
+}
+
+#[test]
+fn reports_for_programs_carry_the_sentences_people_read() {
+    let report = report(
+        &deployment(json!({}), json!({})),
+        &opt_in(),
+        &namespaces(json!({})),
+    );
+    let json = report.to_json();
+    assert_eq!(json["reason"], report.reason());
+    assert_eq!(json["row"]["text"], report.row.to_string());
+    assert_eq!(json["policyServer"]["calls"], false);
+    assert_eq!(json["decision"]["step"], 7);
+}

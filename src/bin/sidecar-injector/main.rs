@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde_json::Map;
 use sidecar_injector::explain::{self, Namespaces, Policy, Report};
 use sidecar_injector::manifest::{self, Document};
 use sidecar_injector::workload::{objects, objects_mut};
@@ -269,7 +268,9 @@ impl Loaded {
             }
         }
         if let Some(labels) = &input.namespace_labels {
-            namespaces.insert(&input.namespace, parse_labels(labels)?);
+            let labels = explain::parse_label_pairs(labels)
+                .map_err(|e| Failure(format!("--namespace-labels: {e}")))?;
+            namespaces.insert(&input.namespace, labels);
         }
         Ok(Self {
             policy,
@@ -277,23 +278,6 @@ impl Loaded {
             namespaces,
         })
     }
-}
-
-fn parse_labels(text: &str) -> Result<Map<String, serde_json::Value>, Failure> {
-    let mut labels = Map::new();
-    for pair in text.split(',').filter(|pair| !pair.trim().is_empty()) {
-        match pair.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() => {
-                labels.insert(key.trim().to_string(), value.trim().into());
-            }
-            _ => {
-                return Err(Failure(format!(
-                    "--namespace-labels: expected key=value pairs separated by commas, got {pair:?}"
-                )));
-            }
-        }
-    }
-    Ok(labels)
 }
 
 /// A file's name for messages and its text; "-" is stdin.

@@ -54,41 +54,13 @@ pub fn text(reports: &Reports) -> String {
     out
 }
 
-/// `check --output json`: one object per Pod or workload.
+/// `check --output json`: one object per Pod or workload, or `{"error": ...}`.
 pub fn json(reports: &Reports) -> String {
     let reports: Vec<Value> = reports
         .iter()
         .map(|report| match report {
             Err(message) => json!({"error": message}),
-            Ok(report) => json!({
-                "kind": report.object.kind,
-                "namespace": report.object.namespace,
-                "name": report.object.name,
-                "injected": report.injected,
-                "alreadyInjected": report.already_injected,
-                "reason": report.reason(),
-                "policyServer": {
-                    "calls": match report.call {
-                        Call::Called(_) => Some(true),
-                        Call::NotCalled(_) => Some(false),
-                        Call::Unknown(_) => None,
-                    },
-                    "reason": report.call.reason(),
-                },
-                "decision": {
-                    "inject": report.decision.inject,
-                    "step": report.decision.reason.step(),
-                    "reason": report.decision.reason.to_string(),
-                },
-                "row": {
-                    "namespaceSelectorMatch": report.row.namespace_selected,
-                    "policy": report.row.policy.to_string(),
-                    "podOverride": report.row.pod_override,
-                    "injected": report.row.injected,
-                    "text": report.row.to_string(),
-                },
-                "hints": report.hints,
-            }),
+            Ok(report) => report.to_json(),
         })
         .collect();
     let mut text = serde_json::to_string_pretty(&reports).unwrap_or_default();
