@@ -22,6 +22,7 @@ KWCTL := $(shell command -v kwctl 2>/dev/null)
 E2E_POLICY := $(if $(KWCTL),annotated-policy.wasm,policy.wasm)
 
 .PHONY: all cli run test fmt-check lint unit-tests e2e-tests fuzz fuzz-smoke bench runner tools artifacthub push require-kwctl clean
+.PHONY: playground playground-build playground-node playground-tests playground-screenshot
 
 all: policy.wasm
 
@@ -37,7 +38,7 @@ run: policy.wasm runner tools
 	@scripts/run-example.sh examples/opt-in.yaml examples/pod.yaml
 
 ## test: formatting, lints, unit and property tests, the compiled module end to end, a fuzz smoke run.
-test: fmt-check lint unit-tests e2e-tests fuzz-smoke
+test: fmt-check lint unit-tests e2e-tests fuzz-smoke playground-tests
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -45,6 +46,7 @@ fmt-check:
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) fmt --manifest-path bench/Cargo.toml -- --check
 	$(CARGO) fmt --manifest-path bench/baseline-policy/Cargo.toml -- --check
+	$(CARGO) fmt --manifest-path playground/wasm/Cargo.toml -- --check
 
 lint:
 	$(CARGO_HOST) clippy --locked --all-targets -- -D warnings
@@ -82,6 +84,49 @@ fuzz:
 
 fuzz-smoke:
 	FUZZ_OPTIONAL=1 scripts/fuzz.sh 15
+
+## playground: the policy in the browser (playground/), served on 127.0.0.1:$(PLAYGROUND_PORT).
+PLAYGROUND_PORT ?= 8000
+PLAYGROUND_DIST := playground/dist
+PLAYGROUND_WASM := $(PLAYGROUND_DIST)/pkg/sidecar_injector_playground_bg.wasm
+PLAYGROUND_SOURCES := $(shell find playground/wasm/src -name '*.rs') playground/wasm/Cargo.toml \
+  playground/wasm/Cargo.lock playground/build-wasm.sh
+PLAYGROUND_NODE_MODULES := playground/node_modules/.package-lock.json
+export PLAYGROUND_TARGET_DIR := $(CACHE)/target-playground
+
+playground: playground-build playground-node
+	node playground/serve.mjs --port $(PLAYGROUND_PORT)
+
+# Node 20 or later serves the page and runs its tests (Debian's when there is none).
+playground-node:
+	@command -v node >/dev/null && command -v npm >/dev/null || scripts/ensure-debian-packages.sh nodejs npm
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || \
+	  { echo "playground: node $$(node --version) is too old: Node.js 20 or later is needed" >&2; exit 1; }
+
+$(PLAYGROUND_WASM): $(SOURCES) $(PLAYGROUND_SOURCES)
+	CACHE=$(CACHE) playground/build-wasm.sh $(PLAYGROUND_DIST)/pkg
+	@touch $@
+
+playground-build: $(PLAYGROUND_WASM)
+	@mkdir -p $(PLAYGROUND_DIST)/examples $(PLAYGROUND_DIST)/samples
+	@cp playground/www/*.html playground/www/*.css playground/www/*.js $(PLAYGROUND_DIST)/
+	@cp playground/www/samples/*.yaml $(PLAYGROUND_DIST)/samples/
+	@cp examples/*.yaml $(PLAYGROUND_DIST)/examples/
+
+$(PLAYGROUND_NODE_MODULES): playground/package.json playground/package-lock.json | playground-node
+	cd playground && npm ci --no-audit --no-fund
+	@touch $@
+
+## playground-tests: the page in headless Chromium, the bindings, their parity with policy.wasm and the CLI.
+playground-tests: playground-build playground-node $(PLAYGROUND_NODE_MODULES) policy.wasm runner $(CLI_BIN)
+	@scripts/ensure-debian-packages.sh chromium
+	CARGO_TARGET_DIR=$(PLAYGROUND_TARGET_DIR) $(CARGO) clippy --locked --all-targets \
+	  --manifest-path playground/wasm/Cargo.toml -- -D warnings
+	cd playground && POLICY=$(CURDIR)/policy.wasm node --test --test-reporter=tap tests/
+
+## playground-screenshot: playground/screenshot.png (in the README) from the tests' screenshot.
+playground-screenshot: playground-tests
+	cp $(PLAYGROUND_DIST)/screenshots/playground.png playground/screenshot.png
 
 annotated-policy.wasm: policy.wasm policy-metadata.yml README.md | require-kwctl
 	kwctl annotate -m policy-metadata.yml -u README.md -o $@ policy.wasm

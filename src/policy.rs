@@ -1,0 +1,168 @@
+//! The waPC layer: the entry points the Kubewarden policy server calls, and the one place where
+//! an outcome becomes the response it reads. Everything else in the crate is pure.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use kubewarden_policy_sdk::wapc_guest::{CallResult, prelude::register_function};
+use kubewarden_policy_sdk::{
+    logging, protocol_version_guest, response::ValidationResponse,
+    settings::SettingsValidationResponse,
+};
+use slog::{Drain, Logger, info, o, warn};
+
+use crate::admission::{self, Evaluation, Outcome};
+use crate::decision::Decision;
+use crate::settings::Settings;
+
+static LOG: LazyLock<Logger> = LazyLock::new(|| {
+    Logger::root(
+        logging::KubewardenDrain::new().fuse(),
+        o!("policy" => "sidecar-injector"),
+    )
+});
+
+#[unsafe(no_mangle)]
+pub extern "C" fn wapc_init() {
+    register_function("validate", validate);
+    register_function("validate_settings", validate_settings);
+    register_function("protocol_version", protocol_version_guest);
+}
+
+fn validate(payload: &[u8]) -> CallResult {
+    let evaluation = admission::evaluate(payload);
+    log(&evaluation);
+    Ok(serde_json::to_vec(&response(evaluation.outcome))?)
+}
+
+fn validate_settings(payload: &[u8]) -> CallResult {
+    let response = match Settings::validate(payload) {
+        Ok(_) => SettingsValidationResponse {
+            valid: true,
+            message: None,
+        },
+        Err(error) => SettingsValidationResponse {
+            valid: false,
+            message: Some(error.to_string()),
+        },
+    };
+    Ok(serde_json::to_vec(&response)?)
+}
+
+/// The one place where an outcome becomes what the policy server reads.
+pub fn response(outcome: Outcome) -> ValidationResponse {
+    let accepted = |decision: &Decision, mutated_object| ValidationResponse {
+        accepted: true,
+        message: None,
+        code: None,
+        mutated_object,
+        audit_annotations: Some(HashMap::from([
+            ("injected".to_string(), decision.inject.to_string()),
+            ("reason".to_string(), decision.reason.to_string()),
+        ])),
+        warnings: decision.warning().map(|warning| vec![warning]),
+    };
+    match outcome {
+        Outcome::Accept(decision) => accepted(&decision, None),
+        Outcome::Mutate { decision, pod } => accepted(&decision, Some(pod)),
+        Outcome::Reject(error) => ValidationResponse {
+            accepted: false,
+            message: Some(error.to_string()),
+            code: Some(error.code()),
+            mutated_object: None,
+            audit_annotations: None,
+            warnings: None,
+        },
+    }
+}
+
+fn log(evaluation: &Evaluation) {
+    let Evaluation {
+        namespace,
+        name,
+        outcome,
+    } = evaluation;
+    match outcome {
+        Outcome::Accept(decision) | Outcome::Mutate { decision, .. } => {
+            info!(LOG, "{}", decision; "namespace" => namespace, "pod" => name, "injected" => decision.inject);
+        }
+        Outcome::Reject(error) => {
+            warn!(LOG, "request rejected: {}", error; "namespace" => namespace, "object" => name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn respond(pod: Value, namespace: &str) -> Value {
+        let payload = json!({
+            "request": {"uid": "1", "kind": {"kind": "Pod", "version": "v1"}, "namespace": namespace, "operation": "CREATE", "object": pod},
+            "settings": {"template": {"containers": [{"name": "proxy", "image": "proxy:1"}]}}
+        });
+        let bytes = validate(payload.to_string().as_bytes()).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn injection_answers_with_the_mutated_pod_and_the_reason() {
+        let response = respond(
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "app", "image": "a"}]}}),
+            "shop",
+        );
+        assert_eq!(response["accepted"], true);
+        assert_eq!(
+            response["mutated_object"]["spec"]["containers"][1]["name"],
+            "proxy"
+        );
+        assert_eq!(
+            response["audit_annotations"],
+            json!({"injected": "true", "reason": "the Pod does not choose, and the policy's default is enabled"})
+        );
+        assert_eq!(response["warnings"], Value::Null);
+    }
+
+    #[test]
+    fn no_injection_accepts_without_a_mutated_object() {
+        let pod = json!({"metadata": {"name": "p", "labels": {"sidecar.istio.io/inject": "true"}}, "spec": {"hostNetwork": true, "containers": []}});
+        let response = respond(pod, "shop");
+        assert_eq!(response["accepted"], true);
+        assert_eq!(response["mutated_object"], Value::Null);
+        assert_eq!(response["audit_annotations"]["injected"], "false");
+        assert_eq!(response["warnings"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn malformed_requests_are_rejected_with_a_message() {
+        let response = respond(json!({"spec": {"containers": "app"}}), "shop");
+        assert_eq!(response["accepted"], false);
+        assert_eq!(response["code"], 400);
+        assert_eq!(
+            response["message"],
+            "invalid admission request: request.object.spec.containers: expected an array, got a string"
+        );
+    }
+
+    #[test]
+    fn settings_validation_answers() {
+        let answer = |settings: &str| -> Value {
+            serde_json::from_slice(&validate_settings(settings.as_bytes()).unwrap()).unwrap()
+        };
+        assert_eq!(
+            answer(r#"{"template": {"containers": [{"name": "p", "image": "i"}]}}"#),
+            json!({"valid": true, "message": null})
+        );
+        assert_eq!(
+            answer(
+                r#"{"policy": "Enabled", "template": {"containers": [{"name": "p", "image": "i"}]}}"#
+            ),
+            json!({"valid": false, "message": "policy: expected \"enabled\" or \"disabled\", got \"Enabled\""})
+        );
+        assert_eq!(
+            answer("not json"),
+            json!({"valid": false, "message": "the settings are not valid JSON: expected ident at line 1 column 2"})
+        );
+    }
+}
