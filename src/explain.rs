@@ -232,6 +232,15 @@ impl Namespaces {
         self.labels.insert(name.to_string(), labels);
     }
 
+    /// Records the Namespaces in a document: a Namespace manifest, or a List of them, as
+    /// `kubectl get namespace NAME -o yaml` and `kubectl get namespaces -o yaml` print them.
+    /// Other objects are left alone.
+    pub fn insert_manifests(&mut self, document: &Value) {
+        for object in crate::workload::objects(document) {
+            self.insert_manifest(object);
+        }
+    }
+
     /// Records a Namespace manifest; false for any other object.
     pub fn insert_manifest(&mut self, object: &Value) -> bool {
         let text = |pointer| object.pointer(pointer).and_then(Value::as_str);

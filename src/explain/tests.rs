@@ -327,6 +327,16 @@ fn objects_without_pods_have_no_report() {
 }
 
 #[test]
+fn namespace_lists_give_labels() {
+    let mut namespaces = Namespaces::default();
+    namespaces.insert_manifests(&json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"istio-injection": "enabled"}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "bank"}}]}));
+    let report = report(&deployment(json!({}), json!({})), &opt_in(), &namespaces);
+    assert!(matches!(report.call, Call::Called(_)));
+}
+
+#[test]
 fn namespace_manifests_give_labels() {
     let mut namespaces = Namespaces::default();
     assert!(namespaces.insert_manifest(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"istio-injection": "enabled"}}})));

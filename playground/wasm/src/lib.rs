@@ -91,7 +91,7 @@ fn evaluate_json(
     // As the CLI: Namespace manifests give labels, and the given labels win for `namespace`.
     let mut namespaces = Namespaces::default();
     for value in documents.iter().filter_map(|d| d.value.as_ref()) {
-        namespaces.insert_manifest(value);
+        namespaces.insert_manifests(value);
     }
     namespaces.insert(namespace, labels);
 

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sidecar_injector::explain::{self, Namespaces, Policy, Report};
 use sidecar_injector::manifest::{self, Document};
-use sidecar_injector::workload::{objects, objects_mut};
+use sidecar_injector::workload::objects_mut;
 
 /// Exit codes, as documented in the README.
 const OK: u8 = 0;
@@ -261,11 +261,8 @@ impl Loaded {
             }));
         }
         let mut namespaces = Namespaces::default();
-        // `kubectl get namespace NAME -o yaml` and `kubectl get namespaces -o yaml` both work.
         for value in documents.iter().filter_map(|d| d.document.value.as_ref()) {
-            for object in objects(value) {
-                namespaces.insert_manifest(object);
-            }
+            namespaces.insert_manifests(value);
         }
         if let Some(labels) = &input.namespace_labels {
             let labels = explain::parse_label_pairs(labels)
