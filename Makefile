@@ -37,7 +37,8 @@ cli:
 run: policy.wasm runner tools
 	@scripts/run-example.sh examples/opt-in.yaml examples/pod.yaml
 
-## test: formatting, lints, unit and property tests, the compiled module end to end, a fuzz smoke run.
+## test: formatting, lints, unit and property tests, the compiled module and the CLI end to end, a fuzz
+## smoke run, the playground in headless Chromium.
 test: fmt-check lint unit-tests e2e-tests fuzz-smoke playground-tests
 
 fmt-check:
@@ -143,4 +144,5 @@ require-kwctl:
 
 clean:
 	rm -f policy.wasm annotated-policy.wasm
+	rm -rf $(PLAYGROUND_DIST)
 	$(CARGO_HOST) clean
