@@ -445,3 +445,33 @@ fn namespace_lists_give_labels() {
         "{text}"
     );
 }
+
+/// A template string that fails for a Pod is an error in `check` too, as the module refuses the Pod.
+#[test]
+fn a_template_that_fails_for_the_pod_fails_check() {
+    let settings = r#"{"template": {"containers": [{"name": "proxy", "image": "proxy:1",
+        "env": [{"name": "ID", "value": "{{ pod.metadata.name | nosuchfilter }}"}]}]}}"#;
+    let path = std::env::temp_dir().join(format!(
+        "sidecar-injector-cli-render-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&path, settings).unwrap();
+    let output = run(
+        &[
+            "check",
+            "--settings",
+            path.to_str().unwrap(),
+            "examples/pod.yaml",
+        ],
+        None,
+    );
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("examples/pod.yaml, document 1: Pod default/shop-web-7c9d8b5f4-: ")
+            && message.contains("template.containers[0].env[0].value")
+            && message.contains("nosuchfilter"),
+        "{message}"
+    );
+}

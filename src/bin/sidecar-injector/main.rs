@@ -101,37 +101,16 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<u8, Failure> {
     match command {
         Command::Check { input, output } => {
-            let loaded = Loaded::read(&input)?;
-            let mut reports = Vec::new();
-            let mut failed = false;
-            for document in &loaded.documents {
-                let Some(value) = &document.document.value else {
-                    continue;
-                };
-                let mut value = value.clone();
-                for object in objects_mut(&mut value) {
-                    match explain::check(
-                        object,
-                        &loaded.policy,
-                        &loaded.namespaces,
-                        &input.namespace,
-                    ) {
-                        Ok(Some(report)) => reports.push(Ok(report)),
-                        Ok(None) => {}
-                        Err(error) => {
-                            failed = true;
-                            reports.push(Err(format!("{}: {error}", document.place)));
-                        }
-                    }
-                }
-            }
+            let mut loaded = Loaded::read(&input)?;
+            // Injected too, so that a template that fails for a Pod fails here as in the module.
+            let (reports, _) = evaluate(&mut loaded, &input.namespace);
             let text = match output {
                 Format::Text => report::text(&reports),
                 Format::Json => report::json(&reports),
             };
             write_out(None, &text)?;
             print_errors(&reports);
-            Ok(status(failed, input.fail_if_not_injected, &reports))
+            Ok(status(input.fail_if_not_injected, &reports))
         }
         Command::Inject {
             input,
@@ -139,54 +118,56 @@ fn run(command: Command) -> Result<u8, Failure> {
             quiet,
         } => {
             let mut loaded = Loaded::read(&input)?;
-            let mut reports = Vec::new();
-            let mut failed = false;
+            let (reports, changed) = evaluate(&mut loaded, &input.namespace);
+            if !quiet {
+                eprint!("{}", report::summary(&reports));
+            }
+            if reports.iter().any(Result::is_err) {
+                // Half-injected output would be worse than none.
+                print_errors(&reports);
+                return Ok(BAD_INPUT);
+            }
             let mut text = String::new();
-            for document in &mut loaded.documents {
-                let place = &document.place;
-                let mut changed = false;
-                if let Some(value) = &mut document.document.value {
-                    for object in objects_mut(value) {
-                        match explain::inject_object(
-                            object,
-                            &loaded.policy,
-                            &loaded.namespaces,
-                            &input.namespace,
-                        ) {
-                            Ok(Some(report)) => {
-                                changed |= report.injected;
-                                reports.push(Ok(report));
-                            }
-                            Ok(None) => {}
-                            Err(error) => {
-                                failed = true;
-                                reports.push(Err(format!("{place}: {error}")));
-                            }
-                        }
-                    }
-                }
+            for (document, changed) in loaded.documents.iter().zip(changed) {
                 let written = if changed {
                     document
                         .document
                         .rewritten()
-                        .map_err(|e| Failure(format!("{place}: {e}")))?
+                        .map_err(|e| Failure(format!("{}: {e}", document.place)))?
                 } else {
                     document.document.original()
                 };
                 join(&mut text, &written, document.first_of_file);
             }
-            if !quiet {
-                eprint!("{}", report::summary(&reports));
-            }
-            if failed {
-                // Half-injected output would be worse than none.
-                print_errors(&reports);
-                return Ok(BAD_INPUT);
-            }
             write_out(output.as_deref(), &text)?;
-            Ok(status(false, input.fail_if_not_injected, &reports))
+            Ok(status(input.fail_if_not_injected, &reports))
         }
     }
+}
+
+/// Injects into every Pod and workload of every document as the policy would: each object's
+/// report (or the message of one that cannot be evaluated), and whether each document changed.
+fn evaluate(loaded: &mut Loaded, namespace: &str) -> (Vec<Result<Report, String>>, Vec<bool>) {
+    let mut reports = Vec::new();
+    let mut changed = Vec::new();
+    for document in &mut loaded.documents {
+        let mut injected = false;
+        if let Some(value) = &mut document.document.value {
+            for object in objects_mut(value) {
+                match explain::inject_object(object, &loaded.policy, &loaded.namespaces, namespace)
+                {
+                    Ok(Some(report)) => {
+                        injected |= report.injected;
+                        reports.push(Ok(report));
+                    }
+                    Ok(None) => {}
+                    Err(error) => reports.push(Err(format!("{}: {error}", document.place))),
+                }
+            }
+        }
+        changed.push(injected);
+    }
+    (reports, changed)
 }
 
 fn print_errors(reports: &[Result<Report, String>]) {
@@ -195,8 +176,8 @@ fn print_errors(reports: &[Result<Report, String>]) {
     }
 }
 
-fn status(failed: bool, fail_if_not_injected: bool, reports: &[Result<Report, String>]) -> u8 {
-    if failed {
+fn status(fail_if_not_injected: bool, reports: &[Result<Report, String>]) -> u8 {
+    if reports.iter().any(Result::is_err) {
         BAD_INPUT
     } else if fail_if_not_injected
         && reports
