@@ -2,7 +2,7 @@
 //! golden files (`UPDATE_GOLDEN=1 cargo test --test cli` rewrites them after a deliberate change),
 //! and its exit codes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use std::io::Write;
@@ -40,6 +40,31 @@ fn stderr(output: &Output) -> String {
 
 fn manifest(name: &str) -> String {
     format!("tests/cli/manifests/{name}")
+}
+
+/// A file under the temporary directory, removed when dropped (also when a test fails).
+struct TempFile(PathBuf);
+
+impl TempFile {
+    /// `name` is made unique to this test run; the file holds `text`.
+    fn new(name: &str, text: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "sidecar-injector-cli-{}-{name}",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).unwrap();
+        Self(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Compares with tests/cli/golden/NAME, or writes it when UPDATE_GOLDEN is set.
@@ -186,24 +211,15 @@ fn injecting_again_changes_nothing() {
 #[test]
 fn reads_stdin_and_writes_a_file() {
     let pod = std::fs::read_to_string(root().join("examples/pod.yaml")).unwrap();
-    let out =
-        std::env::temp_dir().join(format!("sidecar-injector-cli-{}.yaml", std::process::id()));
+    let out = TempFile::new("out.yaml", "");
     let output = run(
-        &[
-            "inject",
-            "--settings",
-            OPT_IN,
-            "-q",
-            "-o",
-            out.to_str().unwrap(),
-        ],
+        &["inject", "--settings", OPT_IN, "-q", "-o", out.path()],
         Some(&pod),
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(stdout(&output), "");
     assert_eq!(stderr(&output), "", "--quiet");
-    let written = std::fs::read_to_string(&out).unwrap();
-    std::fs::remove_file(&out).unwrap();
+    let written = std::fs::read_to_string(out.path()).unwrap();
     assert!(written.contains("name: istio-proxy"), "{written}");
 }
 
@@ -251,13 +267,7 @@ fn fail_if_not_injected_exits_1() {
 /// Bad input of every kind exits 2 with a message that says where.
 #[test]
 fn bad_input_exits_2() {
-    let dir = std::env::temp_dir().join(format!("sidecar-injector-cli-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = |name: &str, text: &str| -> String {
-        let path: &Path = &dir.join(name);
-        std::fs::write(path, text).unwrap();
-        path.to_str().unwrap().to_string()
-    };
+    let file = TempFile::new;
     let bad_settings = file(
         "settings.yaml",
         "policy: Enabled\ntemplate:\n  containers: [{name: p, image: p}]\n",
@@ -272,17 +282,17 @@ fn bad_input_exits_2() {
             &[
                 "check",
                 "--settings",
-                &bad_settings,
+                bad_settings.path(),
                 &manifest("deployment.yaml"),
             ],
             "settings.yaml: invalid settings: policy: expected \"enabled\" or \"disabled\", got \"Enabled\"",
         ),
         (
-            &["check", "--settings", OPT_IN, &bad_yaml],
+            &["check", "--settings", OPT_IN, bad_yaml.path()],
             "bad.yaml: error: line 3",
         ),
         (
-            &["check", "--settings", OPT_IN, &boolean],
+            &["check", "--settings", OPT_IN, boolean.path()],
             "bool.yaml, document 1: Pod default/p: metadata.annotations.sidecar.istio.io/inject: expected a string, got a boolean; Kubernetes refuses it too: quote the value, as in \"true\"",
         ),
         (
@@ -319,14 +329,13 @@ fn bad_input_exits_2() {
             stderr(&output)
         );
     }
-    let inject = run(&["inject", "--settings", OPT_IN, &boolean], None);
+    let inject = run(&["inject", "--settings", OPT_IN, boolean.path()], None);
     assert_eq!(inject.status.code(), Some(2));
     assert_eq!(
         stdout(&inject),
         "",
         "nothing is written when an object cannot be injected"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -396,21 +405,16 @@ fn policy_manifest_mistakes_are_warned_about() {
             "    matchLabels:\n      istio-injection: enabled\n",
         );
     assert_ne!(mistaken, opt_in, "the example changed: update this test");
-    let path = std::env::temp_dir().join(format!(
-        "sidecar-injector-cli-cap-{}.yaml",
-        std::process::id()
-    ));
-    std::fs::write(&path, mistaken).unwrap();
+    let policy = TempFile::new("cap.yaml", &mistaken);
     let output = run(
         &[
             "check",
             "--settings",
-            path.to_str().unwrap(),
+            policy.path(),
             &manifest("deployment.yaml"),
         ],
         None,
     );
-    std::fs::remove_file(&path).unwrap();
     assert_eq!(output.status.code(), Some(0));
     let warnings = stderr(&output);
     assert!(
@@ -427,19 +431,14 @@ fn policy_manifest_mistakes_are_warned_about() {
 #[test]
 fn namespace_lists_give_labels() {
     let namespaces = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata:\n    name: shop\n    labels: {istio-injection: enabled}\n";
-    let path = std::env::temp_dir().join(format!(
-        "sidecar-injector-cli-ns-{}.yaml",
-        std::process::id()
-    ));
-    std::fs::write(&path, namespaces).unwrap();
+    let namespaces = TempFile::new("namespaces.yaml", namespaces);
     let text = succeeds(&[
         "check",
         "--settings",
         OPT_IN,
-        path.to_str().unwrap(),
+        namespaces.path(),
         &manifest("deployment.yaml"),
     ]);
-    std::fs::remove_file(&path).unwrap();
     assert!(
         text.contains("  policy server: calls the policy: namespace shop matches"),
         "{text}"
@@ -451,21 +450,11 @@ fn namespace_lists_give_labels() {
 fn a_template_that_fails_for_the_pod_fails_check() {
     let settings = r#"{"template": {"containers": [{"name": "proxy", "image": "proxy:1",
         "env": [{"name": "ID", "value": "{{ pod.metadata.name | nosuchfilter }}"}]}]}}"#;
-    let path = std::env::temp_dir().join(format!(
-        "sidecar-injector-cli-render-{}.json",
-        std::process::id()
-    ));
-    std::fs::write(&path, settings).unwrap();
+    let settings = TempFile::new("render.json", settings);
     let output = run(
-        &[
-            "check",
-            "--settings",
-            path.to_str().unwrap(),
-            "examples/pod.yaml",
-        ],
+        &["check", "--settings", settings.path(), "examples/pod.yaml"],
         None,
     );
-    std::fs::remove_file(&path).unwrap();
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
     assert!(
