@@ -25,6 +25,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{RequestError, json_type};
 use crate::pod::{OBJECT_PATH, as_object};
+use crate::revision::revision;
 use crate::settings::{STATUS_KEY, Settings, Template};
 use crate::template::Renderer;
 
@@ -38,7 +39,7 @@ const KEYED_LISTS: [(&str, &str); 3] = [
 /// Returns `pod` with the sidecar injected. The decision must have been taken before: this
 /// function injects unconditionally.
 pub fn inject(pod: Value, settings: &Settings, namespace: &str) -> Result<Value, RequestError> {
-    let (template, mut pod) = render_template(settings, pod, namespace)?;
+    let (template, revision, mut pod) = render_template(settings, pod, namespace)?;
     let object = pod
         .as_object_mut()
         .ok_or_else(|| RequestError::field(OBJECT_PATH, "expected an object"))?;
@@ -131,20 +132,22 @@ pub fn inject(pod: Value, settings: &Settings, namespace: &str) -> Result<Value,
     let mut annotations = template.annotations;
     annotations.insert(
         STATUS_KEY.to_string(),
-        Value::String(status.render(settings)),
+        Value::String(status.render(&revision)),
     );
     add_missing_keys(metadata, "annotations", annotations)?;
     Ok(pod)
 }
 
-/// The template with its strings rendered for `pod`, and the Pod given back: the template engine
+/// The template with its strings rendered for `pod`, its revision (of the template as written),
+/// and the Pod given back: the template engine
 /// reads the Pod in place rather than a copy.
 fn render_template(
     settings: &Settings,
     pod: Value,
     namespace: &str,
-) -> Result<(Template, Value), RequestError> {
+) -> Result<(Template, String, Value), RequestError> {
     let mut template = settings.template().map_err(RequestError::Settings)?;
+    let revision = revision(&template, settings.placement());
     let mut renderer = Renderer::new(Arc::new(pod), namespace);
     let mut render = || -> Result<(), crate::error::RenderError> {
         let lists = [
@@ -171,7 +174,7 @@ fn render_template(
     let rendered = render();
     let pod = renderer.into_pod();
     rendered.map_err(RequestError::Render)?;
-    Ok((template, pod))
+    Ok((template, revision, pod))
 }
 
 /// What the status annotation records.
@@ -183,13 +186,13 @@ struct Status {
 }
 
 impl Status {
-    fn render(&self, settings: &Settings) -> String {
+    fn render(&self, revision: &str) -> String {
         json!({
             "initContainers": self.init_containers,
             "containers": self.containers,
             "volumes": self.volumes,
             "imagePullSecrets": self.image_pull_secrets,
-            "revision": settings.revision(),
+            "revision": revision,
         })
         .to_string()
     }
@@ -424,7 +427,7 @@ mod tests {
     fn injects_every_part_of_the_template() {
         let settings = settings(json!({}), proxy_template());
         let pod = inject(app_pod(), &settings, "shop").unwrap();
-        let revision = settings.revision();
+        let revision = settings.revision().unwrap();
         assert_eq!(
             pod,
             json!({
@@ -666,11 +669,12 @@ mod tests {
         let mut other = proxy_template();
         other["containers"][0]["image"] = json!("proxy:2");
         let other = settings(json!({}), other);
-        assert_eq!(one.revision(), same.revision());
-        assert_ne!(one.revision(), native.revision());
-        assert_ne!(one.revision(), other.revision());
+        let revision = |settings: &Settings| settings.revision().unwrap();
+        assert_eq!(revision(&one), revision(&same));
+        assert_ne!(revision(&one), revision(&native));
+        assert_ne!(revision(&one), revision(&other));
         let injected = inject(app_pod(), &one, "shop").unwrap();
-        assert_eq!(status(&injected)["revision"], one.revision());
+        assert_eq!(status(&injected)["revision"], revision(&one));
     }
 
     #[test]

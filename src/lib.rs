@@ -2,7 +2,7 @@
 //!
 //! The policy itself is pure and tested natively: [`settings`] (what the admin configures),
 //! [`decision`] (whether, and why), [`inject`] (how), [`template`] (per-string rendering),
-//! [`selector`] (label selectors), and [`admission`], which goes from a request to an
+//! [`selector`] (label selectors), [`revision`] (the name of what is injected), and [`admission`], which goes from a request to an
 //! [`admission::Outcome`]. `policy` (feature `policy`) is the waPC layer the policy server calls.
 //! [`explain`], [`workload`] and `manifest` (feature `yaml`) serve the CLI and the playground.
 
@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod pod;
 #[cfg(feature = "policy")]
 mod policy;
+pub mod revision;
 pub mod selector;
 pub mod settings;
 pub mod template;

@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::{SettingsError, json_type};
+use crate::revision::{Placement, revision};
 use crate::selector::{LabelSelector, RawLabelSelector};
 use crate::template;
 
@@ -153,16 +154,17 @@ impl Settings {
             .map_err(|_| explain::<Template>(self.template.get().as_bytes(), "template"))
     }
 
-    /// A short hash of everything that shapes the injection, to tell which template a Pod got.
-    pub fn revision(&self) -> String {
-        // A name, not a security boundary: xxh3 is fast enough to run on every injection.
-        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        hasher.update(self.template.get().as_bytes());
-        hasher.update(&[
-            u8::from(self.native_sidecars),
-            u8::from(self.hold_application_until_proxy_starts),
-        ]);
-        format!("{:016x}", hasher.digest())
+    /// The settings besides the template that decide where the injected parts go.
+    pub fn placement(&self) -> Placement {
+        Placement {
+            native_sidecars: self.native_sidecars,
+            hold_application_until_proxy_starts: self.hold_application_until_proxy_starts,
+        }
+    }
+
+    /// The revision these settings inject (see [`crate::revision`]).
+    pub fn revision(&self) -> Result<String, SettingsError> {
+        Ok(revision(&self.template()?, self.placement()))
     }
 
     pub(crate) fn from_raw(raw: RawSettings) -> Result<Self, SettingsError> {

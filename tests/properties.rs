@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use sidecar_injector::admission::{Outcome, evaluate};
 use sidecar_injector::decision::Reason;
-use sidecar_injector::settings::STATUS_KEY;
+use sidecar_injector::settings::{STATUS_KEY, Settings};
 
 const INJECT: &str = "sidecar.istio.io/inject";
 
@@ -223,6 +223,76 @@ fn override_value() -> impl Strategy<Value = Option<&'static str>> {
     ]))
 }
 
+/// Settings written another way with the same meaning: keys in another order at every level
+/// (`order` picks it), pretty-printed, and integral numbers spelled as floats (`2.0`, `2e0`).
+fn respelled(value: &Value, order: u64) -> String {
+    fn write(value: &Value, order: u64, depth: usize, out: &mut String) {
+        let indent = |out: &mut String, depth: usize| {
+            out.push('\n');
+            out.push_str(&"  ".repeat(depth));
+        };
+        match value {
+            Value::Number(n) => match n.as_i64() {
+                // Beyond 2^53 a float cannot hold the integer: spelling it so would change it.
+                Some(i) if i.unsigned_abs() < (1 << 53) => {
+                    out.push_str(&if order.is_multiple_of(2) {
+                        format!("{i}.0")
+                    } else {
+                        format!("{i}e0")
+                    })
+                }
+                _ => out.push_str(&n.to_string()),
+            },
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    indent(out, depth + 1);
+                    write(item, order.rotate_left(7), depth + 1, out);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                let len = entries.len().max(1);
+                entries.rotate_left(order as usize % len);
+                if order & 4 != 0 {
+                    entries.reverse();
+                }
+                out.push('{');
+                for (i, (key, item)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    indent(out, depth + 1);
+                    out.push_str(&Value::from(key.as_str()).to_string());
+                    out.push_str(" : ");
+                    write(
+                        item,
+                        order.rotate_left(13) ^ key.len() as u64,
+                        depth + 1,
+                        out,
+                    );
+                }
+                out.push('}');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(value, order, 0, &mut out);
+    out
+}
+
+fn revision_of(settings_json: &[u8]) -> String {
+    Settings::from_slice(settings_json)
+        .unwrap()
+        .revision()
+        .unwrap()
+}
+
 proptest! {
     // Failures are kept as named regression tests (see the end of this file), not as a file.
     #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
@@ -271,6 +341,32 @@ proptest! {
         );
         prop_assert!(!decision.inject);
         prop_assert!(security_rule, "{:?}", decision);
+    }
+
+    #[test]
+    fn the_revision_does_not_depend_on_how_the_settings_are_written(
+        extra in prop::collection::vec(extra_fields(), 1..3),
+        native in any::<bool>(),
+        hold in any::<bool>(),
+        order in any::<u64>(),
+        port in 1..65536u32,
+    ) {
+        let mut template = template();
+        template["containers"][0]["ports"] = json!([{"containerPort": 15090, "name": "metrics"}]);
+        template["containers"][0]["resources"] = json!({"limits": {"nvidia.com/gpu": port % 8}});
+        for (container, extra) in template["containers"].as_array_mut().unwrap().iter_mut().zip(&extra) {
+            container.as_object_mut().unwrap().extend(extra.clone());
+        }
+        let settings = json!({"nativeSidecars": native, "holdApplicationUntilProxyStarts": hold, "template": template});
+        let revision = revision_of(settings.to_string().as_bytes());
+        // The order kwctl and the policy server send: keys sorted, no whitespace.
+        prop_assert_eq!(&revision_of(sort_keys(&settings).to_string().as_bytes()), &revision);
+        prop_assert_eq!(&revision_of(respelled(&settings, order).as_bytes()), &revision);
+        // YAML, as the CLI reads a settings file.
+        let yaml = sidecar_injector::manifest::to_yaml(&settings).unwrap();
+        let documents = sidecar_injector::manifest::read_stream(&yaml).unwrap();
+        let from_yaml = documents[0].value.clone().unwrap();
+        prop_assert_eq!(&revision_of(from_yaml.to_string().as_bytes()), &revision);
     }
 
     #[test]
@@ -353,4 +449,22 @@ fn regression_floats_survive_exactly() {
     };
     assert_eq!(injected["xA"], pod["xA"]);
     assert_eq!(injected["xA"]["a"].to_string(), "109396578.88196693");
+}
+
+/// `value` with the keys of every object sorted, as serde_json without `preserve_order` keeps them.
+fn sort_keys(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(sort_keys).collect()),
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sort_keys(v)))
+                    .collect(),
+            )
+        }
+        other => other.clone(),
+    }
 }
