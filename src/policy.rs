@@ -9,7 +9,7 @@ use kubewarden_policy_sdk::{
     logging, protocol_version_guest, response::ValidationResponse,
     settings::SettingsValidationResponse,
 };
-use slog::{Drain, Logger, info, o, warn};
+use slog::{Drain, Logger, debug, o, warn};
 
 use crate::admission::{self, Evaluation, Outcome};
 use crate::decision::Decision;
@@ -76,6 +76,10 @@ pub fn response(outcome: Outcome) -> ValidationResponse {
     }
 }
 
+/// Decisions go out at debug level: the policy server decorates every event of a policy with its
+/// whole settings, so a line per Pod at info would cost every cluster a few KB of log per Pod and a
+/// fifth of its throughput, for a reason the response already carries. `--log-level debug` shows
+/// them. Warn is kept for what an operator must act on: a template that fails for a Pod (500).
 fn log(evaluation: &Evaluation) {
     let Evaluation {
         namespace,
@@ -84,10 +88,13 @@ fn log(evaluation: &Evaluation) {
     } = evaluation;
     match outcome {
         Outcome::Accept(decision) | Outcome::Mutate { decision, .. } => {
-            info!(LOG, "{}", decision; "namespace" => namespace, "pod" => name, "injected" => decision.inject);
+            debug!(LOG, "{}", decision; "namespace" => namespace, "pod" => name, "injected" => decision.inject);
+        }
+        Outcome::Reject(error) if error.code() >= 500 => {
+            warn!(LOG, "request rejected: {}", error; "namespace" => namespace, "object" => name);
         }
         Outcome::Reject(error) => {
-            warn!(LOG, "request rejected: {}", error; "namespace" => namespace, "object" => name);
+            debug!(LOG, "request rejected: {}", error; "namespace" => namespace, "object" => name);
         }
     }
 }
