@@ -27,9 +27,11 @@ use serde_json::Value;
     about = "Run a Kubewarden waPC policy module against one admission request (like `kwctl run`)"
 )]
 struct Cli {
-    /// File with the AdmissionRequest or AdmissionReview (JSON); `-` or absent: stdin
+    /// File with the AdmissionRequest or AdmissionReview (JSON); `-` or absent: stdin. Repeated,
+    /// each request is evaluated in turn (on its own fresh instance) and answered on its own line:
+    /// the module is compiled once.
     #[arg(short = 'r', long = "request-path", value_name = "PATH")]
-    request_path: Option<PathBuf>,
+    request_path: Vec<PathBuf>,
 
     /// File with the policy settings (JSON or YAML)
     #[arg(
@@ -115,9 +117,18 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         return run_raw(path, &cli.module);
     }
     let settings = read_settings(cli)?;
-    let request = read_request(cli.request_path.as_deref())?;
+    let paths: Vec<Option<&Path>> = match cli.request_path.as_slice() {
+        [] => vec![None],
+        paths => paths.iter().map(|p| Some(p.as_path())).collect(),
+    };
+    let requests = paths
+        .into_iter()
+        .map(read_request)
+        .collect::<Result<Vec<_>>>()?;
     // Validate the input before the (slow) module compilation.
-    policy_runner::extract_admission_request(&request)?;
+    for request in &requests {
+        policy_runner::extract_admission_request(request)?;
+    }
     policy_runner::normalize_settings(&settings)?;
 
     let module = PolicyModule::from_file(&cli.module)?;
@@ -131,8 +142,11 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
 
-    let response = module.evaluate(&settings, &request)?;
-    println!("{}", serde_json::to_string(&response)?);
+    for request in &requests {
+        // Serialized from the struct, whose field order is kwctl's.
+        let response = module.evaluate_response(&settings, request)?;
+        println!("{}", serde_json::to_string(&response)?);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
