@@ -69,9 +69,11 @@ pod_fixtures() {
 @test "cli: invalid settings are refused with the module's message" {
   local settings
   settings=$(settings_with '.template.containers[0].restartPolicy = "Always"')
-  run --separate-stderr "$RUNNER_BIN/policy-runner" --settings-path "$settings" --request-path "$E2E_DIR/requests/pod-no-override.json" "$POLICY"
+  evaluate "$settings" "$E2E_DIR/requests/pod-no-override.json"
   expect_eq "$status" 1 "module exit status"
-  local message=${stderr#*Provided settings are not valid: }
+  local message
+  message=$(refusal_message)
+  [ -n "$message" ]
   run --separate-stderr "$CLI" check --settings "$settings" "$ROOT/examples/pod.yaml"
   expect_eq "$status" 2 "CLI exit status"
   expect_eq "$stderr" "sidecar-injector: $settings: invalid settings: $message" "CLI message"

@@ -4,8 +4,8 @@
 
 load helpers
 
-INJECTED_OPS='add /metadata/labels/mesh
-add /metadata/annotations
+INJECTED_OPS='add /metadata/annotations
+add /metadata/labels/mesh
 add /spec/containers/1
 add /spec/initContainers
 add /spec/volumes'

@@ -10,7 +10,7 @@ load helpers
   pod=$(applied "$E2E_DIR/requests/deployment-pod.json")
   expect_eq "$(jq -c '.spec.containers[1].args' <<<"$pod")" '["--pod=","--namespace=shop"]' "rendered args"
   expect_eq "$(jq -r '.metadata.generateName' <<<"$pod")" "web-6d4cf56db6-" "generateName"
-  expect_eq "$(jq -c '.metadata.ownerReferences' <<<"$pod")" "$(jq -c '.object.metadata.ownerReferences' "$E2E_DIR/requests/deployment-pod.json")" "ownerReferences"
+  expect_eq "$(jq -cS '.metadata.ownerReferences' <<<"$pod")" "$(jq -cS '.object.metadata.ownerReferences' "$E2E_DIR/requests/deployment-pod.json")" "ownerReferences"
 }
 
 @test "the status annotation records what was injected" {
@@ -22,10 +22,12 @@ load helpers
 
 @test "the exact sidecar is added after the Pod's container" {
   evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/pod-no-override.json"
-  expect_eq "$(patch | jq -c '.[] | select(.path == "/spec/containers/1") | .value')" \
-    '{"name":"sidecar","image":"registry.example/sidecar:1.0","args":["--pod=web","--namespace=shop"],"env":[{"name":"LOG_LEVEL","value":"info"},{"name":"MODE","value":"sidecar"}],"resources":{"requests":{"cpu":"100m"},"limits":{"memory":"128Mi"}},"volumeMounts":[{"name":"sidecar-data","mountPath":"/var/lib/sidecar"}]}' \
+  # Compared with keys sorted: the host serializes objects with sorted keys, and key order is no
+  # part of a Kubernetes object's meaning. List order is compared as it is.
+  expect_eq "$(patch | jq -cS '.[] | select(.path == "/spec/containers/1") | .value')" \
+    "$(jq -cS . <<<'{"name":"sidecar","image":"registry.example/sidecar:1.0","args":["--pod=web","--namespace=shop"],"env":[{"name":"LOG_LEVEL","value":"info"},{"name":"MODE","value":"sidecar"}],"resources":{"requests":{"cpu":"100m"},"limits":{"memory":"128Mi"}},"volumeMounts":[{"name":"sidecar-data","mountPath":"/var/lib/sidecar"}]}')" \
     "sidecar"
-  expect_eq "$(patch | jq -c '.[] | select(.path == "/spec/volumes") | .value')" '[{"name":"sidecar-data","emptyDir":{}}]' "volumes"
+  expect_eq "$(patch | jq -cS '.[] | select(.path == "/spec/volumes") | .value')" '[{"emptyDir":{},"name":"sidecar-data"}]' "volumes"
 }
 
 @test "injecting the injected Pod again changes nothing" {
@@ -66,19 +68,19 @@ load helpers
 @test "fields unknown to Kubernetes survive injection" {
   evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/pod-with-future-fields.json"
   # The patch touches nothing of the Pod's own.
-  expect_eq "$(patch_ops)" 'add /metadata/labels/mesh
-add /metadata/annotations
+  expect_eq "$(patch_ops)" 'add /metadata/annotations
+add /metadata/labels/mesh
 add /spec/containers/1
 add /spec/initContainers
 add /spec/volumes' "patch operations"
   pod=$(applied "$E2E_DIR/requests/pod-with-future-fields.json")
   expect_eq "$(jq -c '.spec.futureField' <<<"$pod")" '{"enabled":true}' "spec.futureField"
-  expect_eq "$(jq -c '.spec.containers[0]' <<<"$pod")" "$(jq -c '.object.spec.containers[0]' "$E2E_DIR/requests/pod-with-future-fields.json")" "the Pod's container"
+  expect_eq "$(jq -cS '.spec.containers[0]' <<<"$pod")" "$(jq -cS '.object.spec.containers[0]' "$E2E_DIR/requests/pod-with-future-fields.json")" "the Pod's container"
 }
 
 @test "a volume name the Pod already uses stays the Pod's" {
   jq '.object.spec.volumes = [{"name": "sidecar-data", "hostPath": {"path": "/data"}}]' "$E2E_DIR/requests/pod-no-override.json" >"$BATS_TEST_TMPDIR/request.json"
   evaluate "$E2E_DIR/settings/sidecar.json" "$BATS_TEST_TMPDIR/request.json"
   pod=$(applied "$BATS_TEST_TMPDIR/request.json")
-  expect_eq "$(jq -c '.spec.volumes' <<<"$pod")" '[{"name":"sidecar-data","hostPath":{"path":"/data"}}]' "volumes"
+  expect_eq "$(jq -cS '.spec.volumes' <<<"$pod")" '[{"hostPath":{"path":"/data"},"name":"sidecar-data"}]' "volumes"
 }

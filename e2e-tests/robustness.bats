@@ -64,8 +64,8 @@ raw() {
   deep=$(printf '{"a":%.0s' $(seq 63))'"bottom"'$(printf '}%.0s' $(seq 63))
   jq --argjson deep "$deep" '.object.spec.futureField = $deep' "$E2E_DIR/requests/pod-no-override.json" >"$BATS_TEST_TMPDIR/request.json"
   evaluate "$E2E_DIR/settings/sidecar.json" "$BATS_TEST_TMPDIR/request.json"
-  expect_eq "$(patch_ops)" "add /metadata/labels/mesh
-add /metadata/annotations
+  expect_eq "$(patch_ops)" "add /metadata/annotations
+add /metadata/labels/mesh
 add /spec/containers/1
 add /spec/initContainers
 add /spec/volumes" "patch operations"
@@ -117,8 +117,8 @@ add /spec/volumes" "patch operations"
   size=$(stat -c %s "$BATS_TEST_TMPDIR/request.json")
   [ "$size" -gt 1400000 ]
   evaluate "$E2E_DIR/settings/sidecar.json" "$BATS_TEST_TMPDIR/request.json"
-  expect_eq "$(patch_ops)" "add /metadata/labels/mesh
-add /metadata/annotations
+  expect_eq "$(patch_ops)" "add /metadata/annotations
+add /metadata/labels/mesh
 add /spec/containers/60
 add /spec/initContainers
 add /spec/volumes" "patch operations"

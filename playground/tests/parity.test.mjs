@@ -1,8 +1,9 @@
 // The playground agrees with the compiled policy module on the e2e fixtures: for each Pod
-// creation, policy-runner runs policy.wasm as the policy server does, and the playground's
-// bindings evaluate the same Pod with the same settings. Same verdict, same reason, same warning,
-// the same Pod once each JSONPatch is applied (by the runner's apply-patch), and for a Pod the
-// module refuses, the same message.
+// creation, kwctl (or, where kwctl is not installed, this repository's policy-runner) runs
+// policy.wasm as the policy server does, and the playground's bindings evaluate the same Pod with
+// the same settings. Same verdict, same reason, same warning, the same Pod once each JSONPatch is
+// applied (by the e2e suite's apply-patch), the status annotation's revision included, and for a
+// Pod the module refuses, the same message.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -23,10 +24,14 @@ let engine;
 // so the runs go in parallel, before the tests.
 const responses = new Map();
 
+const KWCTL = (process.env.PATH ?? '').split(':').map((dir) => join(dir, 'kwctl')).find((file) => existsSync(file));
+const HOST = KWCTL ? [KWCTL, ['run']] : [join(RUNNER_BIN, 'policy-runner'), []];
+
 async function module(requestPath) {
+  const [command, args] = HOST;
   const { stdout } = await promisify(execFile)(
-    join(RUNNER_BIN, 'policy-runner'),
-    ['--settings-path', SETTINGS, '--request-path', requestPath, POLICY],
+    command,
+    [...args, '--settings-path', SETTINGS, '--request-path', requestPath, POLICY],
     { encoding: 'utf8', maxBuffer: 64 << 20 },
   );
   return JSON.parse(stdout);
@@ -55,7 +60,7 @@ const podCreations = fixtures.filter(({ request }) =>
   !Array.isArray(request.object));
 
 before(async () => {
-  for (const file of [POLICY, join(RUNNER_BIN, 'policy-runner'), join(RUNNER_BIN, 'apply-patch')]) {
+  for (const file of [POLICY, HOST[0], join(RUNNER_BIN, 'apply-patch')]) {
     if (!existsSync(file)) throw new Error(`${file} is missing: make policy.wasm runner (make playground-tests builds them)`);
   }
   engine = await loadEngine();
@@ -100,6 +105,9 @@ for (const { name, path, request } of podCreations) {
       const fromPlayground = patched(path, { allowed: true, patchType: 'JSONPatch', patch });
       assert.deepEqual(fromPlayground, fromModule);
       assert.notDeepEqual(fromModule, request.object);
+      const revision = (pod) => JSON.parse(pod.metadata.annotations['sidecar.istio.io/status']).revision;
+      assert.match(revision(fromModule), /^[0-9a-f]{16}$/);
+      assert.equal(revision(fromPlayground), revision(fromModule));
     } else {
       assert.deepEqual(object.patch, []);
     }
