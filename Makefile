@@ -13,29 +13,37 @@ export CLI_BIN := $(HOST_TARGET_DIR)/debug/sidecar-injector
 CARGO ?= cargo
 CARGO_HOST := CARGO_TARGET_DIR=$(HOST_TARGET_DIR) $(CARGO)
 
-SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+# SOURCES: a kwctl sources file (`insecure_sources:` for a plain-HTTP registry, custom CAs...),
+# passed to kwctl as --sources-path by `make push`.
+SOURCES ?=
 RUNNER_SOURCES := $(shell find e2e-tests/runner/src -name '*.rs') e2e-tests/runner/Cargo.toml e2e-tests/runner/Cargo.lock
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 REGISTRY ?= ghcr.io/sidecar-injector/policies
 KWCTL := $(shell command -v kwctl 2>/dev/null)
 # The module the e2e suite runs: kwctl runs the annotated one, as users do.
 E2E_POLICY := $(if $(KWCTL),annotated-policy.wasm,policy.wasm)
+# apply-patch applies a response's JSONPatch; built alone, it needs no wasmtime.
+APPLY_PATCH := $(RUNNER_BIN)/apply-patch
+# What runs the module for `make run`: kwctl, or where it is not installed, policy-runner.
+RUN_HOST := $(if $(KWCTL),$(APPLY_PATCH),runner)
 
 .PHONY: all cli run test fmt-check lint unit-tests e2e-tests fuzz fuzz-smoke bench runner tools artifacthub push require-kwctl clean
 .PHONY: playground playground-build playground-node playground-tests playground-screenshot
 
 all: policy.wasm
 
-policy.wasm: $(SOURCES)
+policy.wasm: $(RUST_SOURCES)
 	scripts/build-wasm.sh $@
 
 ## cli: the sidecar-injector command (release build in target/); `cargo install --path .` installs it.
 cli:
 	$(CARGO) build --locked --release --bin sidecar-injector
 
-## run: evaluate the example Pod with the opt-in example's Istio-like settings.
-run: policy.wasm runner tools
-	@scripts/run-example.sh examples/opt-in.yaml examples/pod.yaml
+## run: evaluate the example Pod with the opt-in example's Istio-like settings, in kwctl when it is
+## on PATH (otherwise in policy-runner, which compiles wasmtime the first time).
+run: $(E2E_POLICY) $(RUN_HOST) tools
+	@POLICY=$(E2E_POLICY) scripts/run-example.sh examples/opt-in.yaml examples/pod.yaml
 
 ## test: formatting, lints, unit and property tests, the compiled module and the CLI end to end, a fuzz
 ## smoke run, the playground in headless Chromium.
@@ -58,7 +66,7 @@ unit-tests:
 	$(CARGO_HOST) test --locked
 	CARGO_TARGET_DIR=$(RUNNER_TARGET_DIR) $(CARGO) test --locked --release --manifest-path e2e-tests/runner/Cargo.toml
 
-$(CLI_BIN): $(SOURCES)
+$(CLI_BIN): $(RUST_SOURCES)
 	$(CARGO_HOST) build --locked --bin sidecar-injector
 	@touch $@
 
@@ -66,10 +74,15 @@ runner: $(RUNNER_BIN)/policy-runner
 
 $(RUNNER_BIN)/policy-runner: $(RUNNER_SOURCES)
 	CARGO_TARGET_DIR=$(RUNNER_TARGET_DIR) $(CARGO) build --locked --release --manifest-path e2e-tests/runner/Cargo.toml
+	@touch $@ $(APPLY_PATCH)
+
+$(APPLY_PATCH): $(RUNNER_SOURCES)
+	CARGO_TARGET_DIR=$(RUNNER_TARGET_DIR) $(CARGO) build --locked --release --no-default-features \
+	  --bin apply-patch --manifest-path e2e-tests/runner/Cargo.toml
 	@touch $@
 
 tools:
-	@scripts/ensure-debian-packages.sh bats jq yq wabt binaryen
+	@scripts/ensure-debian-packages.sh bats jq yq wabt binaryen curl openssl docker-registry
 
 e2e-tests: $(E2E_POLICY) runner tools $(CLI_BIN)
 	POLICY=$(CURDIR)/$(E2E_POLICY) bats e2e-tests/
@@ -104,7 +117,7 @@ playground-node:
 	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || \
 	  { echo "playground: node $$(node --version) is too old: Node.js 20 or later is needed" >&2; exit 1; }
 
-$(PLAYGROUND_WASM): $(SOURCES) $(PLAYGROUND_SOURCES)
+$(PLAYGROUND_WASM): $(RUST_SOURCES) $(PLAYGROUND_SOURCES)
 	CACHE=$(CACHE) playground/build-wasm.sh $(PLAYGROUND_DIST)/pkg
 	@touch $@
 
@@ -132,12 +145,31 @@ playground-screenshot: playground-tests
 annotated-policy.wasm: policy.wasm policy-metadata.yml README.md | require-kwctl
 	kwctl annotate -m policy-metadata.yml -u README.md -o $@ policy.wasm
 
+## artifacthub: artifacthub-pkg.yml from policy-metadata.yml and questions-ui.yml, by kwctl. kwctl takes
+## the version from the metadata's io.kubewarden.policy.version, which must be Cargo.toml's. It writes
+## createdAt as the current time: for the version already in the file, the file's createdAt is kept,
+## so that regenerating changes nothing unless the inputs changed.
+ARTIFACTHUB_PKG ?= artifacthub-pkg.yml
 artifacthub: | require-kwctl
-	kwctl scaffold artifacthub --metadata-path policy-metadata.yml --version $(VERSION) \
-	  --questions-path questions-ui.yml --output artifacthub-pkg.yml
+	@metadata_version=$$(sed -n 's/^ *io\.kubewarden\.policy\.version: *//p' policy-metadata.yml); \
+	if [ "$$metadata_version" != "$(VERSION)" ]; then \
+	  echo "policy-metadata.yml: io.kubewarden.policy.version is '$$metadata_version', Cargo.toml's version is '$(VERSION)'" >&2; \
+	  exit 1; \
+	fi
+	kwctl scaffold artifacthub --metadata-path policy-metadata.yml --questions-path questions-ui.yml \
+	  --output $(ARTIFACTHUB_PKG).new || { rm -f $(ARTIFACTHUB_PKG).new; exit 1; }
+	@if [ -f $(ARTIFACTHUB_PKG) ] && [ "$$(sed -n 's/^version: //p' $(ARTIFACTHUB_PKG))" = "$(VERSION)" ]; then \
+	  created=$$(sed -n 's/^createdAt: //p' $(ARTIFACTHUB_PKG)); \
+	  sed -i "s/^createdAt: .*/createdAt: $$created/" $(ARTIFACTHUB_PKG).new; \
+	  echo "$(ARTIFACTHUB_PKG): version $(VERSION) kept its createdAt, $$created"; \
+	fi
+	@mv $(ARTIFACTHUB_PKG).new $(ARTIFACTHUB_PKG)
 
+## push: annotated-policy.wasm to registry://$(REGISTRY)/sidecar-injector:v$(VERSION). SOURCES=FILE
+## passes a kwctl sources file, e.g. `insecure_sources: ["127.0.0.1:5000"]` for a plain-HTTP registry.
 push: annotated-policy.wasm | require-kwctl
-	kwctl push annotated-policy.wasm $(REGISTRY)/sidecar-injector:v$(VERSION)
+	kwctl push$(if $(SOURCES), --sources-path $(SOURCES)) \
+	  annotated-policy.wasm registry://$(REGISTRY)/sidecar-injector:v$(VERSION)
 
 require-kwctl:
 	@if [ -z "$(KWCTL)" ]; then echo "kwctl is not installed: it is needed for this target (https://github.com/kubewarden/kwctl)" >&2; exit 1; fi
