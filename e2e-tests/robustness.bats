@@ -27,12 +27,29 @@ raw() {
   expect_eq "$(field .message)" "the admission request is not valid JSON: EOF while parsing an object at line 1 column 47" "message"
 }
 
-@test "a payload nested deeper than the JSON parser goes" {
-  deep=$(printf '[%.0s' $(seq 200))$(printf ']%.0s' $(seq 200))
-  printf '{"request": {"uid": "1", "kind": {"kind": "Pod"}, "operation": "CREATE", "object": {"x": %s}}, "settings": {}}' "$deep" >"$BATS_TEST_TMPDIR/deep.json"
-  raw "$BATS_TEST_TMPDIR/deep.json"
+# raw_request REQUEST_FILE: the guest's own answer to that request with the sidecar settings, sent
+# as raw bytes: for requests no host can send, such as JSON nested deeper than serde_json reads.
+raw_request() {
+  jq -c --slurpfile settings "$E2E_DIR/settings/sidecar.json" '{request: ., settings: $settings[0]}' "$1" >"$BATS_TEST_TMPDIR/payload.json"
+  raw "$BATS_TEST_TMPDIR/payload.json"
+}
+
+# A value nested 200 levels deep, deeper than the hosts' JSON parser (and ours) goes.
+DEEP=$(printf '[%.0s' $(seq 200))$(printf ']%.0s' $(seq 200))
+
+@test "a Pod field the policy does not read may be nested deeper than the JSON parser goes: it is carried" {
+  jq --argjson deep "$DEEP" '.object.spec.futureField = $deep' "$E2E_DIR/requests/pod-no-override.json" >"$BATS_TEST_TMPDIR/request.json"
+  raw_request "$BATS_TEST_TMPDIR/request.json"
+  expect_eq "$(field .accepted)" true "accepted"
+  expect_eq "$(field '.mutated_object.spec.futureField | tojson')" "$DEEP" "carried as it was"
+}
+
+@test "Pod metadata nested deeper than the JSON parser goes is refused, naming it" {
+  jq --argjson deep "$DEEP" '.object.metadata.labels = {"x": $deep}' "$E2E_DIR/requests/pod-no-override.json" >"$BATS_TEST_TMPDIR/request.json"
+  raw_request "$BATS_TEST_TMPDIR/request.json"
   expect_eq "$(field .accepted)" false "accepted"
-  expect_eq "$(field .message)" "the admission request is not valid JSON: recursion limit exceeded at line 1 column 214" "message"
+  expect_eq "$(field .code)" 400 "code"
+  expect_eq "$(field .message)" "invalid admission request: request.object.metadata: nested deeper than the JSON parser goes (128 levels)" "message"
 }
 
 @test "a request without an object" {

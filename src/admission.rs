@@ -1,28 +1,39 @@
 //! One admission request, from the bytes the policy server sends to the outcome: decide, then
 //! inject when the decision says so. Pure: the waPC layer only turns the outcome into a response.
+//!
+//! Each request reads only what its decision needs, when it needs it. The request's kind and
+//! operation come first: anything but the creation of a Pod is answered without reading the
+//! object or the settings. A Pod's metadata and `hostNetwork` come next, then the settings'
+//! decision fields; the template and the rest of the Pod only when the Pod is injected, and even
+//! then the Pod as text (see [`crate::json`]). The settings were validated when the policy server
+//! loaded the policy; what is checked here is what the Pod brings.
+
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
-use crate::decision::{Decision, decide};
+use crate::decision::{Decision, Reason, decide_for_pod};
 use crate::error::{RequestError, SettingsError};
-use crate::inject::inject;
-use crate::settings::{RawSettings, Settings};
+use crate::inject::inject_json;
+use crate::json::Doc;
+use crate::pod::PodHead;
+use crate::settings::Settings;
 
-/// The fields of a Kubernetes `AdmissionRequest` this policy reads; others are ignored.
+/// The fields of a Kubernetes `AdmissionRequest` this policy reads; the parser skips the others.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AdmissionRequest {
-    #[serde(default)]
-    pub uid: String,
+pub struct AdmissionRequest<'a> {
     pub kind: GroupVersionKind,
     #[serde(default)]
     pub sub_resource: Option<String>,
     #[serde(default)]
     pub namespace: Option<String>,
     pub operation: String,
-    #[serde(default)]
-    pub object: Value,
+    /// The object, as text: read as far as the decision and the injection need.
+    #[serde(borrow, default)]
+    pub object: Option<&'a RawValue>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,92 +45,119 @@ pub struct GroupVersionKind {
     pub kind: String,
 }
 
-impl AdmissionRequest {
-    /// A core/v1 Pod itself, not one of its subresources (binding, eviction, ephemeralcontainers…).
-    pub fn is_pod(&self) -> bool {
-        self.kind.kind == "Pod"
-            && self.kind.group.is_empty()
-            && self.sub_resource.as_deref().unwrap_or_default().is_empty()
-    }
-
-    /// The request's namespace: a Pod created by a controller has none in its own metadata yet.
-    pub fn namespace(&self) -> &str {
-        match self.namespace.as_deref() {
-            Some(namespace) if !namespace.is_empty() => namespace,
-            _ => self
-                .object
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
+impl AdmissionRequest<'_> {
+    /// Step 1 of the decision: anything but the creation of a core/v1 Pod itself (not one of its
+    /// subresources: binding, eviction, ephemeralcontainers…) is left alone.
+    pub fn not_a_pod_creation(&self) -> Option<Reason> {
+        if self.operation != "CREATE" {
+            return Some(Reason::NotCreate {
+                operation: self.operation.clone(),
+            });
         }
-    }
-
-    /// The Pod's name, or its `generateName` prefix while the API server has not named it yet.
-    pub fn object_name(&self) -> &str {
-        let metadata = |key| {
-            self.object
-                .pointer(key)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        };
-        metadata("/metadata/name")
-            .or_else(|| metadata("/metadata/generateName"))
-            .unwrap_or_default()
+        let sub_resource = self.sub_resource.clone().filter(|s| !s.is_empty());
+        if self.kind.kind != "Pod" || !self.kind.group.is_empty() || sub_resource.is_some() {
+            return Some(Reason::NotPod {
+                kind: self.kind.kind.clone(),
+                group: self.kind.group.clone(),
+                sub_resource,
+            });
+        }
+        None
     }
 }
 
 /// What `validate` receives: the request and the settings, together, on every call.
 #[derive(Deserialize)]
-struct ValidationPayload {
-    request: AdmissionRequest,
-    settings: RawSettings,
+struct ValidationPayload<'a> {
+    #[serde(borrow)]
+    request: AdmissionRequest<'a>,
+    #[serde(borrow)]
+    settings: &'a RawValue,
 }
 
 /// What the policy answers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Outcome {
     /// The Pod is admitted as it is.
     Accept(Decision),
-    /// The Pod is admitted with the sidecar.
-    Mutate { decision: Decision, pod: Value },
+    /// The Pod is admitted with the sidecar: the mutated Pod, as JSON text.
+    Mutate { decision: Decision, pod: String },
     /// The request could not be evaluated.
     Reject(RequestError),
+}
+
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Accept(a), Self::Accept(b)) => a == b,
+            (
+                Self::Mutate {
+                    decision: a,
+                    pod: p,
+                },
+                Self::Mutate {
+                    decision: b,
+                    pod: q,
+                },
+            ) => a == b && p == q,
+            (Self::Reject(a), Self::Reject(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Outcome {
+    /// The mutated Pod as a value, when there is one.
+    pub fn mutated_pod(&self) -> Option<Value> {
+        match self {
+            Self::Mutate { pod, .. } => serde_json::from_str(pod).ok(),
+            _ => None,
+        }
+    }
 }
 
 /// An outcome with what identifies its object in logs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
     pub namespace: String,
-    /// The object's name or generateName; empty when the request could not be read.
+    /// The Pod's name or generateName; empty when the request is not for a Pod or could not be read.
     pub name: String,
     pub outcome: Outcome,
 }
 
 /// Evaluates a `validate` payload.
 pub fn evaluate(payload: &[u8]) -> Evaluation {
-    match parse(payload) {
-        Ok((request, settings)) => evaluate_request(request, &settings),
-        Err(error) => Evaluation {
-            namespace: String::new(),
-            name: String::new(),
-            outcome: Outcome::Reject(error),
-        },
-    }
-}
-
-/// Decides for one request and injects when the decision says so.
-pub fn evaluate_request(mut request: AdmissionRequest, settings: &Settings) -> Evaluation {
-    let namespace = request.namespace().to_string();
-    let name = request.object_name().to_string();
-    let outcome = match decide(&request, settings) {
-        Err(error) => Outcome::Reject(error),
-        Ok(decision) if !decision.inject => Outcome::Accept(decision),
-        // The request is not needed after this: its Pod becomes the mutated Pod without a copy.
-        Ok(decision) => match inject(std::mem::take(&mut request.object), settings, &namespace) {
-            Ok(pod) => Outcome::Mutate { decision, pod },
-            Err(error) => Outcome::Reject(error),
-        },
+    let parsed: ValidationPayload = match serde_json::from_slice(payload) {
+        Ok(parsed) => parsed,
+        Err(_) => return unnamed(String::new(), Outcome::Reject(explain(payload))),
     };
+    let request = parsed.request;
+    let mut namespace = request.namespace.clone().unwrap_or_default();
+    if let Some(reason) = request.not_a_pod_creation() {
+        return unnamed(namespace, Outcome::Accept(untouched(reason)));
+    }
+    let Some(pod) = request.object else {
+        return unnamed(
+            namespace,
+            Outcome::Reject(RequestError::field(
+                "request.object",
+                "expected an object, got null",
+            )),
+        );
+    };
+    // The Pod's text, opened level by level by the decision, the template strings and the
+    // injection alike.
+    let pod = Arc::new(Doc::new(pod.get()));
+    let head = match PodHead::read(&pod) {
+        Ok(head) => head,
+        Err(error) => return unnamed(namespace, Outcome::Reject(error)),
+    };
+    // A Pod created by a controller has no namespace in its own metadata yet: the request's counts.
+    if namespace.is_empty() {
+        namespace = head.namespace().to_string();
+    }
+    let name = head.name().to_string();
+    let outcome = decide_and_inject(&pod, head, &namespace, parsed.settings);
     Evaluation {
         namespace,
         name,
@@ -127,13 +165,43 @@ pub fn evaluate_request(mut request: AdmissionRequest, settings: &Settings) -> E
     }
 }
 
-fn parse(payload: &[u8]) -> Result<(AdmissionRequest, Settings), RequestError> {
-    let parsed: ValidationPayload = match serde_json::from_slice(payload) {
-        Ok(parsed) => parsed,
-        Err(_) => return Err(explain(payload)),
+fn decide_and_inject(
+    pod: &Arc<Doc>,
+    head: PodHead,
+    namespace: &str,
+    settings: &RawValue,
+) -> Outcome {
+    let view = match head.view() {
+        Ok(view) => view,
+        Err(error) => return Outcome::Reject(error),
     };
-    let settings = Settings::from_raw(parsed.settings).map_err(RequestError::Settings)?;
-    Ok((parsed.request, settings))
+    let settings = match Settings::from_doc(Arc::new(Doc::new(settings.get()))) {
+        Ok(settings) => settings,
+        Err(error) => return Outcome::Reject(RequestError::Settings(error)),
+    };
+    let decision = decide_for_pod(&view, namespace, &settings);
+    if !decision.inject {
+        return Outcome::Accept(decision);
+    }
+    match inject_json(pod, head, &settings, namespace) {
+        Ok(pod) => Outcome::Mutate { decision, pod },
+        Err(error) => Outcome::Reject(error),
+    }
+}
+
+fn unnamed(namespace: String, outcome: Outcome) -> Evaluation {
+    Evaluation {
+        namespace,
+        name: String::new(),
+        outcome,
+    }
+}
+
+fn untouched(reason: Reason) -> Decision {
+    Decision {
+        inject: false,
+        reason,
+    }
 }
 
 /// Reads the payload again, tracking the path, to say where it is wrong: tracking costs, so only
@@ -165,7 +233,6 @@ fn explain(payload: &[u8]) -> RequestError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::Reason;
     use serde_json::json;
 
     fn settings() -> Value {
@@ -201,7 +268,8 @@ mod tests {
         let evaluation = evaluate(&payload(pod_request(deployment_pod()), settings()));
         assert_eq!(evaluation.namespace, "shop");
         assert_eq!(evaluation.name, "web-7c9d8-");
-        let Outcome::Mutate { decision, pod } = evaluation.outcome else {
+        let pod = evaluation.outcome.mutated_pod().unwrap();
+        let Outcome::Mutate { decision, .. } = evaluation.outcome else {
             panic!("not injected: {:?}", evaluation.outcome);
         };
         assert!(decision.inject);
@@ -220,11 +288,10 @@ mod tests {
 
     #[test]
     fn injecting_an_injected_pod_changes_nothing() {
-        let Outcome::Mutate { pod, .. } =
-            evaluate(&payload(pod_request(deployment_pod()), settings())).outcome
-        else {
-            panic!("first injection failed");
-        };
+        let pod = evaluate(&payload(pod_request(deployment_pod()), settings()))
+            .outcome
+            .mutated_pod()
+            .expect("injected");
         let again = evaluate(&payload(pod_request(pod), settings()));
         assert!(matches!(
             again.outcome,
@@ -255,6 +322,69 @@ mod tests {
         let evaluation = evaluate(&payload(request, settings()));
         assert_eq!(evaluation.namespace, "kube-public");
         assert!(matches!(evaluation.outcome, Outcome::Accept(_)));
+    }
+
+    fn pod_kind() -> Value {
+        json!({"group": "", "version": "v1", "kind": "Pod"})
+    }
+
+    #[rstest::rstest]
+    #[case::deployment(json!({"group": "apps", "version": "v1", "kind": "Deployment"}), None, "the object is a Deployment of API group apps, not a core Pod")]
+    #[case::core_kind(json!({"group": "", "version": "v1", "kind": "ConfigMap"}), None, "the object is a ConfigMap, not a Pod")]
+    #[case::pod_named_kind_in_other_group(json!({"group": "example.com", "version": "v1", "kind": "Pod"}), None, "the object is a Pod of API group example.com, not a core Pod")]
+    #[case::subresource(
+        pod_kind(),
+        Some("ephemeralcontainers"),
+        "the request is for the Pod's ephemeralcontainers subresource, not for a new Pod"
+    )]
+    fn only_pods(#[case] kind: Value, #[case] sub_resource: Option<&str>, #[case] sentence: &str) {
+        let mut request = pod_request(json!({"spec": {"template": {}}}));
+        request["kind"] = kind;
+        request["subResource"] = json!(sub_resource);
+        let outcome = evaluate(&payload(request, settings())).outcome;
+        let Outcome::Accept(decision) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!(matches!(decision.reason, Reason::NotPod { .. }));
+        assert_eq!(decision.reason.to_string(), sentence);
+    }
+
+    #[rstest::rstest]
+    fn only_creations(#[values("UPDATE", "DELETE", "CONNECT")] operation: &str) {
+        // Neither a malformed object nor malformed settings are looked at.
+        let mut request = pod_request(json!("not a pod"));
+        request["operation"] = json!(operation);
+        let outcome = evaluate(&payload(request, json!({"policy": "on"}))).outcome;
+        let Outcome::Accept(decision) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(
+            decision.reason.to_string(),
+            format!(
+                "the operation is {operation}, and sidecars are only injected when a Pod is created"
+            )
+        );
+    }
+
+    #[test]
+    fn the_namespace_comes_from_the_request() {
+        // A Pod made by a ReplicaSet has no metadata.namespace when it is admitted.
+        let settings = json!({"ignoredNamespaces": ["batch"], "template": {"containers": [{"name": "proxy", "image": "proxy:1"}]}});
+        let injected = |namespace: &str, pod: Value| {
+            let mut request = pod_request(pod);
+            request["namespace"] = json!(namespace);
+            matches!(
+                evaluate(&payload(request, settings.clone())).outcome,
+                Outcome::Mutate { .. }
+            )
+        };
+        assert!(injected("shop", deployment_pod()));
+        assert!(!injected("kube-system", deployment_pod()));
+        assert!(!injected("batch", deployment_pod()));
+        // Without one in the request, the Pod's own counts.
+        let mut in_kube_system = deployment_pod();
+        in_kube_system["metadata"]["namespace"] = json!("kube-system");
+        assert!(!injected("", in_kube_system));
     }
 
     #[test]
@@ -302,6 +432,14 @@ mod tests {
             (
                 payload(pod_request(json!({"spec": null})), settings()),
                 "invalid admission request: request.object.spec: expected an object, got null",
+                400,
+            ),
+            (
+                payload(
+                    pod_request(json!({"metadata": {"labels": "a=b"}})),
+                    settings(),
+                ),
+                "invalid admission request: request.object.metadata.labels: expected an object, got a string",
                 400,
             ),
             (

@@ -5,7 +5,7 @@
 //!
 //! | step | condition                                                   | injected? |
 //! |------|-------------------------------------------------------------|-----------|
-//! | 1    | not the creation of a Pod                                   | untouched |
+//! | 1    | not the creation of a Pod (read from the request: `admission`) | untouched |
 //! | 2    | namespace kube-system, kube-public or in ignoredNamespaces  | no        |
 //! | 3    | `spec.hostNetwork: true`                                    | no        |
 //! | 4    | annotation `sidecar.istio.io/status` present                | untouched |
@@ -31,8 +31,6 @@
 
 use std::fmt;
 
-use crate::admission::AdmissionRequest;
-use crate::error::RequestError;
 use crate::pod::PodView;
 use crate::settings::{INJECT_KEY, InjectionPolicy, PROTECTED_NAMESPACES, STATUS_KEY, Settings};
 
@@ -123,25 +121,8 @@ impl Override {
     }
 }
 
-/// Decides for an admission request. Only a malformed Pod is an error.
-pub fn decide(request: &AdmissionRequest, settings: &Settings) -> Result<Decision, RequestError> {
-    if request.operation != "CREATE" {
-        return Ok(untouched(Reason::NotCreate {
-            operation: request.operation.clone(),
-        }));
-    }
-    if !request.is_pod() {
-        return Ok(untouched(Reason::NotPod {
-            kind: request.kind.kind.clone(),
-            group: request.kind.group.clone(),
-            sub_resource: request.sub_resource.clone().filter(|s| !s.is_empty()),
-        }));
-    }
-    let pod = PodView::read(&request.object)?;
-    Ok(decide_for_pod(&pod, request.namespace(), settings))
-}
-
-/// Steps 2 to 7 for a Pod being created in `namespace`.
+/// Steps 2 to 7, for a Pod being created in `namespace` (the request's: a Pod made by a
+/// controller has none in its metadata yet). Step 1 is the request's (`admission`).
 pub fn decide_for_pod(pod: &PodView, namespace: &str, settings: &Settings) -> Decision {
     let found = Override::read(pod);
     let asked = || found.clone().filter(|o| o.choice() == Some(true));
@@ -376,23 +357,12 @@ mod tests {
         Settings::validate(settings.to_string().as_bytes()).unwrap()
     }
 
-    fn request(operation: &str, kind: Value, namespace: &str, pod: Value) -> AdmissionRequest {
-        serde_json::from_value(json!({
-            "uid": "1", "kind": kind, "namespace": namespace, "operation": operation, "object": pod
-        }))
-        .unwrap()
-    }
-
-    fn pod_kind() -> Value {
-        json!({"group": "", "version": "v1", "kind": "Pod"})
-    }
-
     fn pod(labels: Value, annotations: Value) -> Value {
         json!({"metadata": {"name": "p", "labels": labels, "annotations": annotations}, "spec": {"containers": [{"name": "app", "image": "app"}]}})
     }
 
     fn decide_pod(pod: Value, namespace: &str, settings: &Settings) -> Decision {
-        decide(&request("CREATE", pod_kind(), namespace, pod), settings).unwrap()
+        decide_for_pod(&PodView::read(&pod).unwrap(), namespace, settings)
     }
 
     /// The seed truth table with the namespace selected, the override given as a label and
@@ -666,72 +636,6 @@ mod tests {
         assert!(!decision.inject);
         assert_eq!(decision.reason, Reason::AlreadyInjected);
         assert_eq!(decision.warning(), None);
-    }
-
-    #[rstest]
-    #[case::deployment(json!({"group": "apps", "version": "v1", "kind": "Deployment"}), None, "the object is a Deployment of API group apps, not a core Pod")]
-    #[case::core_kind(json!({"group": "", "version": "v1", "kind": "ConfigMap"}), None, "the object is a ConfigMap, not a Pod")]
-    #[case::pod_named_kind_in_other_group(json!({"group": "example.com", "version": "v1", "kind": "Pod"}), None, "the object is a Pod of API group example.com, not a core Pod")]
-    #[case::subresource(
-        pod_kind(),
-        Some("ephemeralcontainers"),
-        "the request is for the Pod's ephemeralcontainers subresource, not for a new Pod"
-    )]
-    fn only_pods(#[case] kind: Value, #[case] sub_resource: Option<&str>, #[case] sentence: &str) {
-        let mut request = request("CREATE", kind, "shop", json!({"spec": {"template": {}}}));
-        request.sub_resource = sub_resource.map(str::to_string);
-        let decision = decide(&request, &settings(json!({}))).unwrap();
-        assert!(!decision.inject);
-        assert!(matches!(decision.reason, Reason::NotPod { .. }));
-        assert_eq!(decision.reason.to_string(), sentence);
-    }
-
-    #[rstest]
-    fn only_creations(#[values("UPDATE", "DELETE", "CONNECT")] operation: &str) {
-        // Not even a malformed object is looked at.
-        let decision = decide(
-            &request(operation, pod_kind(), "shop", json!("not a pod")),
-            &settings(json!({})),
-        )
-        .unwrap();
-        assert!(!decision.inject);
-        assert_eq!(
-            decision.reason.to_string(),
-            format!(
-                "the operation is {operation}, and sidecars are only injected when a Pod is created"
-            )
-        );
-    }
-
-    #[test]
-    fn the_namespace_comes_from_the_request() {
-        // A Pod made by a ReplicaSet has no metadata.namespace when it is admitted.
-        let pod = json!({"metadata": {"generateName": "web-5d9f-"}, "spec": {"containers": [{"name": "app", "image": "app"}]}});
-        let settings = settings(json!({"ignoredNamespaces": ["batch"]}));
-        assert!(decide_pod(pod.clone(), "shop", &settings).inject);
-        assert!(!decide_pod(pod.clone(), "kube-system", &settings).inject);
-        assert!(!decide_pod(pod.clone(), "batch", &settings).inject);
-        // Without one in the request, the Pod's own counts.
-        let mut in_kube_system = pod;
-        in_kube_system["metadata"]["namespace"] = json!("kube-system");
-        assert!(!decide_pod(in_kube_system, "", &settings).inject);
-    }
-
-    #[test]
-    fn malformed_pods_are_errors() {
-        let error = decide(
-            &request(
-                "CREATE",
-                pod_kind(),
-                "shop",
-                json!({"metadata": {"labels": "a=b"}}),
-            ),
-            &settings(json!({})),
-        );
-        assert_eq!(
-            error.unwrap_err().to_string(),
-            "invalid admission request: request.object.metadata.labels: expected an object, got a string"
-        );
     }
 
     #[test]

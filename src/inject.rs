@@ -1,9 +1,12 @@
 //! Adds the sidecar template to a Pod.
 //!
-//! The Pod is edited as raw JSON, never round-tripped through `k8s_openapi::Pod`: a round trip
-//! would drop fields newer than the compiled-in Kubernetes version and reorder others. Every value
-//! of the submitted Pod is kept where it was; only the injected parts are added, so the mutated Pod
-//! minus those parts is the submitted Pod (the JSONPatch the policy server derives shows only them).
+//! The Pod is edited as JSON text, never round-tripped through `k8s_openapi::Pod`, nor even
+//! parsed whole: only the levels an injection changes are opened (the Pod, its `spec` and
+//! `metadata`, the lists that receive the sidecar), and everything else is carried as the text it
+//! came in (see [`crate::json`]). Every value of the submitted Pod is kept where it was; only the
+//! injected parts are added, so the mutated Pod minus those parts is the submitted Pod (the
+//! JSONPatch the policy server derives shows only them). The template is rendered as text too: its
+//! template strings are replaced, and nothing else of it is touched.
 //!
 //! Where things go:
 //! - `spec.initContainers`: the template's init containers, then (with `nativeSidecars`) the
@@ -19,15 +22,18 @@
 //! `volumeMounts` and `ports` merge by `name`, `mountPath` and `containerPort`, the Pod winning
 //! each time, and a `null` removes the template's field. The Pod's copy leaves its old place.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::error::{RequestError, json_type};
-use crate::pod::{OBJECT_PATH, as_object};
-use crate::revision::revision;
-use crate::settings::{STATUS_KEY, Settings, Template};
-use crate::template::Renderer;
+use crate::error::{RenderError, RequestError};
+use crate::json::{Doc, Kind, Level, Name, Node, Replacements, entry, string};
+use crate::pod::{OBJECT_PATH, PodHead};
+use crate::revision::revision_reading;
+use crate::settings::{STATUS_KEY, Settings};
+use crate::template::{Renderer, is_template};
 
 /// Container fields that hold lists merged entry by entry, with the field identifying an entry.
 const KEYED_LISTS: [(&str, &str); 3] = [
@@ -36,61 +42,162 @@ const KEYED_LISTS: [(&str, &str); 3] = [
     ("ports", "containerPort"),
 ];
 
-/// Returns `pod` with the sidecar injected. The decision must have been taken before: this
-/// function injects unconditionally.
-pub fn inject(pod: Value, settings: &Settings, namespace: &str) -> Result<Value, RequestError> {
-    let (template, revision, mut pod) = render_template(settings, pod, namespace)?;
-    let object = pod
-        .as_object_mut()
-        .ok_or_else(|| RequestError::field(OBJECT_PATH, "expected an object"))?;
-    let spec = match object.get_mut("spec") {
-        Some(Value::Object(spec)) => spec,
-        Some(other) => {
-            return Err(RequestError::expected(
-                format!("{OBJECT_PATH}.spec"),
-                "an object",
-                other,
-            ));
-        }
-        None => {
-            return Err(RequestError::field(
-                format!("{OBJECT_PATH}.spec"),
-                "missing",
-            ));
-        }
-    };
+/// An object's entries being edited.
+type Entries<'d> = Vec<(Cow<'d, str>, Node<'d>)>;
 
-    let mut containers = take_list(spec, "containers")?;
-    let mut init_containers = take_list(spec, "initContainers")?;
-    check_containers(&containers, &init_containers)?;
-    let mut customize = |container: Value| {
-        let name = container
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        match take_named(&mut containers, name).or_else(|| take_named(&mut init_containers, name)) {
-            Some(Value::Object(own)) => merge_container(container, own),
-            _ => container,
+/// `pod` with the sidecar injected, as a value: [`inject_json`] for the CLI, the playground and
+/// tests, which hold the Pod as a value.
+pub fn inject(pod: Value, settings: &Settings, namespace: &str) -> Result<Value, RequestError> {
+    let pod = Arc::new(Doc::new(&pod.to_string()));
+    let head = PodHead::read(&pod)?;
+    let injected = inject_json(&pod, head, settings, namespace)?;
+    serde_json::from_str(&injected).map_err(|e| RequestError::NotJson(e.to_string()))
+}
+
+/// The Pod `pod` with the sidecar injected, as JSON text; `head` is what the decision read of it.
+/// The decision must have been taken before: this function injects unconditionally.
+pub fn inject_json(
+    pod: &Arc<Doc>,
+    head: PodHead,
+    settings: &Settings,
+    namespace: &str,
+) -> Result<String, RequestError> {
+    // One pass over the template gives its revision and its template strings; they are rendered,
+    // and the template's objects are written with the rendered strings in place.
+    let (doc, template_level) = settings.template_doc();
+    let mut strings = Vec::new();
+    let revision = revision_reading(doc, template_level, settings.placement(), &mut |range| {
+        let text = doc.text().get(range.clone()).unwrap_or_default();
+        // A brace may be written as an escape (`\u007b`): such a string is read unescaped.
+        let escaped = || text.contains('\\') && string(text).is_some_and(|s| is_template(&s));
+        if is_template(text) || escaped() {
+            strings.push(range);
         }
+    });
+    let mut renderer = Renderer::new(Arc::clone(pod), namespace);
+    let mut replacements = Vec::with_capacity(strings.len());
+    for range in strings {
+        let text = string(doc.text().get(range.clone()).unwrap_or_default()).unwrap_or_default();
+        let rendered = renderer
+            .render_string(&text)
+            .map_err(|message| RequestError::Render(locate(settings, &mut renderer, message)))?;
+        replacements.push((range, Value::String(rendered).to_string()));
+    }
+    replacements.sort_by_key(|(range, _)| range.start);
+    let template = Parts::read(doc, template_level, &replacements);
+
+    let pod_text = pod.text_of(pod.root());
+    let mut root = Node::Doc(pod, pod.root());
+    let kind = root.kind();
+    let object = root
+        .open_object()
+        .ok_or_else(|| expected(OBJECT_PATH, "an object", kind))?;
+    let status = edit_spec(object, &template, settings)?;
+    edit_metadata(
+        object,
+        head.into_metadata(),
+        &template,
+        status.render(&revision),
+    )?;
+    let mut out = String::with_capacity(pod_text.len() + doc.text_of(template_level).len() + 512);
+    root.write(&mut out);
+    Ok(out)
+}
+
+/// The template's parts, rendered: its objects as they are in the settings' document, with their
+/// template strings replaced; its labels and annotations as values.
+struct Parts<'d> {
+    doc: &'d Doc,
+    replacements: &'d Replacements,
+    containers: &'d [Level],
+    init_containers: &'d [Level],
+    volumes: &'d [Level],
+    image_pull_secrets: &'d [Level],
+    labels: Map<String, Value>,
+    annotations: Map<String, Value>,
+}
+
+impl<'d> Parts<'d> {
+    /// The settings were validated when the policy was loaded: the template has the shape the
+    /// checks gave it.
+    fn read(doc: &'d Doc, template: &'d Level, replacements: &'d Replacements) -> Self {
+        let list = |key| {
+            doc.get(template, key)
+                .and_then(|level| doc.items(level))
+                .unwrap_or_default()
+        };
+        let map = |key| match doc
+            .get(template, key)
+            .map(|level| Node::Rendered(doc, level, replacements).into_value())
+        {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        Self {
+            doc,
+            replacements,
+            containers: list("containers"),
+            init_containers: list("initContainers"),
+            volumes: list("volumes"),
+            image_pull_secrets: list("imagePullSecrets"),
+            labels: map("labels"),
+            annotations: map("annotations"),
+        }
+    }
+
+    fn node(&self, level: &'d Level) -> Node<'d> {
+        Node::Rendered(self.doc, level, self.replacements)
+    }
+}
+
+/// Where the sidecar's containers, volumes and pull secrets go; what was injected.
+fn edit_spec<'d>(
+    object: &mut [(Cow<'d, str>, Node<'d>)],
+    template: &Parts<'d>,
+    settings: &Settings,
+) -> Result<Status, RequestError> {
+    let spec_path = || format!("{OBJECT_PATH}.spec");
+    let spec = entry(object, "spec").ok_or_else(|| RequestError::field(spec_path(), "missing"))?;
+    let kind = spec.kind();
+    let spec = spec
+        .open_object()
+        .ok_or_else(|| expected(&spec_path(), "an object", kind))?;
+
+    // Each container's name is read once.
+    let mut seen = HashSet::new();
+    let mut containers = named(take_list(spec, "containers")?, "containers", &mut seen)?;
+    let mut init_containers = named(
+        take_list(spec, "initContainers")?,
+        "initContainers",
+        &mut seen,
+    )?;
+    let mut customize = |container: &'d Level| -> Named<'d> {
+        let node = template.node(container);
+        let name = node.name().as_str().unwrap_or_default().to_string();
+        let own =
+            take_named(&mut containers, &name).or_else(|| take_named(&mut init_containers, &name));
+        let node = match own.map(Node::into_value) {
+            Some(Value::Object(own)) => Node::Value(merge_container(node.into_value(), own)),
+            _ => node,
+        };
+        (name, node)
     };
-    let mut sidecars: Vec<Value> = template
-        .containers
-        .into_iter()
-        .map(&mut customize)
-        .collect();
-    let template_inits: Vec<Value> = template
+    let mut sidecars: Vec<Named> = template.containers.iter().map(&mut customize).collect();
+    let template_inits: Vec<Named> = template
         .init_containers
-        .into_iter()
+        .iter()
         .map(&mut customize)
         .collect();
 
     if settings.native_sidecars {
-        for sidecar in &mut sidecars {
-            if let Value::Object(sidecar) = sidecar {
-                sidecar
+        for (_, sidecar) in &mut sidecars {
+            let mut container = std::mem::replace(sidecar, Node::Value(Value::Null)).into_value();
+            if let Value::Object(fields) = &mut container {
+                fields
                     .entry("restartPolicy")
                     .or_insert_with(|| json!("Always"));
             }
+            *sidecar = Node::Value(container);
         }
     }
     // Native sidecars are init containers: after the template's, before the Pod's own.
@@ -111,45 +218,56 @@ pub fn inject(pod: Value, settings: &Settings, namespace: &str) -> Result<Value,
         containers.append(&mut sidecars);
         containers
     };
-    put_list(spec, "containers", containers);
-    put_list(spec, "initContainers", new_inits);
-    let status = Status {
+    let nodes = |list: Vec<Named<'d>>| list.into_iter().map(|(_, node)| node).collect();
+    put_list(spec, "containers", nodes(containers));
+    put_list(spec, "initContainers", nodes(new_inits));
+    let added = |list| template_items(template, list);
+    Ok(Status {
         init_containers: injected_inits,
         containers: injected_containers,
-        volumes: append_new_names(spec, "volumes", template.volumes)?,
+        volumes: append_new_names(spec, "volumes", added(template.volumes))?,
         image_pull_secrets: append_new_names(
             spec,
             "imagePullSecrets",
-            template.image_pull_secrets,
+            added(template.image_pull_secrets),
         )?,
-    };
-
-    let metadata = object.entry("metadata").or_insert_with(|| json!({}));
-    let metadata = metadata.as_object_mut().ok_or_else(|| {
-        RequestError::field(format!("{OBJECT_PATH}.metadata"), "expected an object")
-    })?;
-    add_missing_keys(metadata, "labels", template.labels)?;
-    let mut annotations = template.annotations;
-    annotations.insert(
-        STATUS_KEY.to_string(),
-        Value::String(status.render(&revision)),
-    );
-    add_missing_keys(metadata, "annotations", annotations)?;
-    Ok(pod)
+    })
 }
 
-/// The template with its strings rendered for `pod`, its revision (of the template as written),
-/// and the Pod given back: the template engine
-/// reads the Pod in place rather than a copy.
-fn render_template(
-    settings: &Settings,
-    pod: Value,
-    namespace: &str,
-) -> Result<(Template, String, Value), RequestError> {
-    let mut template = settings.template().map_err(RequestError::Settings)?;
-    let revision = revision(&template, settings.placement());
-    let mut renderer = Renderer::new(Arc::new(pod), namespace);
-    let mut render = || -> Result<(), crate::error::RenderError> {
+fn template_items<'d>(template: &Parts<'d>, list: &'d [Level]) -> Vec<Node<'d>> {
+    list.iter().map(|level| template.node(level)).collect()
+}
+
+/// The template's labels and annotations, and the status annotation, where the Pod has none.
+fn edit_metadata<'d>(
+    object: &mut Entries<'d>,
+    mut metadata: Value,
+    template: &Parts<'d>,
+    status: String,
+) -> Result<(), RequestError> {
+    // Metadata is small: the decision read it whole; it is edited and written back whole.
+    if entry(object, "metadata").is_none() {
+        object.push((Cow::Borrowed("metadata"), Node::Value(json!({}))));
+        metadata = json!({});
+    }
+    let Some(node) = entry(object, "metadata") else {
+        return Ok(());
+    };
+    let fields = metadata.as_object_mut().ok_or_else(|| {
+        RequestError::field(format!("{OBJECT_PATH}.metadata"), "expected an object")
+    })?;
+    add_missing_keys(fields, "labels", template.labels.clone())?;
+    let mut annotations = template.annotations.clone();
+    annotations.insert(STATUS_KEY.to_string(), Value::String(status));
+    add_missing_keys(fields, "annotations", annotations)?;
+    *node = Node::Value(metadata);
+    Ok(())
+}
+
+/// Where the template string that failed is: the template rendered again as values, which names
+/// the path. Only a failure pays for this.
+fn locate(settings: &Settings, renderer: &mut Renderer, message: String) -> RenderError {
+    let located = settings.template().ok().and_then(|mut template| {
         let lists = [
             ("containers", &mut template.containers),
             ("initContainers", &mut template.init_containers),
@@ -158,7 +276,9 @@ fn render_template(
         ];
         for (name, items) in lists {
             for (i, item) in items.iter_mut().enumerate() {
-                renderer.render(item, &|| format!("template.{name}[{i}]"))?;
+                if let Err(error) = renderer.render(item, &|| format!("template.{name}[{i}]")) {
+                    return Some(error);
+                }
             }
         }
         for (name, map) in [
@@ -166,15 +286,17 @@ fn render_template(
             ("annotations", &mut template.annotations),
         ] {
             for (key, value) in map.iter_mut() {
-                renderer.render(value, &|| format!("template.{name}.{key}"))?;
+                if let Err(error) = renderer.render(value, &|| format!("template.{name}.{key}")) {
+                    return Some(error);
+                }
             }
         }
-        Ok(())
-    };
-    let rendered = render();
-    let pod = renderer.into_pod();
-    rendered.map_err(RequestError::Render)?;
-    Ok((template, revision, pod))
+        None
+    });
+    located.unwrap_or(RenderError {
+        path: "template".to_string(),
+        message,
+    })
 }
 
 /// What the status annotation records.
@@ -198,77 +320,76 @@ impl Status {
     }
 }
 
+fn expected(path: &str, what: &str, got: Kind) -> RequestError {
+    RequestError::field(path, format!("expected {what}, got {}", got.described()))
+}
+
 /// Takes the list at `spec[key]` out, leaving its slot in place; absent or null is empty.
-fn take_list(spec: &mut Map<String, Value>, key: &str) -> Result<Vec<Value>, RequestError> {
-    match spec.get_mut(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => Ok(std::mem::take(items)),
-        Some(other) => Err(RequestError::expected(
-            format!("{OBJECT_PATH}.spec.{key}"),
+fn take_list<'d>(
+    spec: &mut [(Cow<'d, str>, Node<'d>)],
+    key: &str,
+) -> Result<Vec<Node<'d>>, RequestError> {
+    let Some(node) = entry(spec, key) else {
+        return Ok(Vec::new());
+    };
+    let kind = node.kind();
+    match node.open_array() {
+        Some(items) => Ok(std::mem::take(items)),
+        None if kind == Kind::Null => Ok(Vec::new()),
+        None => Err(expected(
+            &format!("{OBJECT_PATH}.spec.{key}"),
             "an array",
-            other,
+            kind,
         )),
     }
 }
 
 /// Puts a list back into its slot, or at the end of `spec` when it was absent and is not empty.
-fn put_list(spec: &mut Map<String, Value>, key: &str, items: Vec<Value>) {
-    match spec.get_mut(key) {
-        Some(slot) => *slot = Value::Array(items),
-        None if !items.is_empty() => {
-            spec.insert(key.to_string(), Value::Array(items));
-        }
+fn put_list<'d>(spec: &mut Entries<'d>, key: &'static str, items: Vec<Node<'d>>) {
+    match entry(spec, key) {
+        Some(slot) => *slot = Node::Array(items),
+        None if !items.is_empty() => spec.push((Cow::Borrowed(key), Node::Array(items))),
         None => {}
     }
 }
 
-/// Every container must be an object with a name unique in the Pod, for customization to find
-/// the one it means.
-fn check_containers(containers: &[Value], init_containers: &[Value]) -> Result<(), RequestError> {
-    let mut names = std::collections::HashSet::new();
-    let lists = [
-        ("containers", containers),
-        ("initContainers", init_containers),
-    ];
-    for (list, items) in lists {
-        for (i, container) in items.iter().enumerate() {
-            let at = format!("{OBJECT_PATH}.spec.{list}[{i}]");
-            let name = match as_object(container, &at)?.get("name") {
-                Some(Value::String(name)) => name,
-                None | Some(Value::Null) => {
-                    return Err(RequestError::field(format!("{at}.name"), "missing"));
-                }
-                Some(other) => {
-                    return Err(RequestError::expected(
-                        format!("{at}.name"),
-                        "a string",
-                        other,
-                    ));
-                }
-            };
-            if !names.insert(name) {
-                return Err(RequestError::field(
-                    format!("{at}.name"),
-                    format!("{name:?} is the name of another container of the Pod"),
-                ));
-            }
+/// A container and its name.
+type Named<'a> = (String, Node<'a>);
+
+/// The containers of `list` with their names. Every container must be an object with a name unique
+/// in the Pod (`seen` holds the names met so far), for customization to find the one it means.
+fn named<'a>(
+    items: Vec<Node<'a>>,
+    list: &str,
+    seen: &mut HashSet<String>,
+) -> Result<Vec<Named<'a>>, RequestError> {
+    let mut named = Vec::with_capacity(items.len());
+    for (i, container) in items.into_iter().enumerate() {
+        let at = || format!("{OBJECT_PATH}.spec.{list}[{i}]");
+        let name = match container.name() {
+            Name::Text(name) => name,
+            Name::Missing => return Err(RequestError::field(format!("{}.name", at()), "missing")),
+            Name::Other(kind) => return Err(expected(&format!("{}.name", at()), "a string", kind)),
+            Name::NotObject(kind) => return Err(expected(&at(), "an object", kind)),
+        };
+        if !seen.insert(name.clone()) {
+            return Err(RequestError::field(
+                format!("{}.name", at()),
+                format!("{name:?} is the name of another container of the Pod"),
+            ));
         }
+        named.push((name, container));
     }
-    Ok(())
+    Ok(named)
 }
 
-fn take_named(containers: &mut Vec<Value>, name: &str) -> Option<Value> {
-    let index = containers
-        .iter()
-        .position(|c| c.get("name").and_then(Value::as_str) == Some(name))?;
-    Some(containers.remove(index))
+fn take_named<'a>(containers: &mut Vec<Named<'a>>, name: &str) -> Option<Node<'a>> {
+    let index = containers.iter().position(|(n, _)| n == name)?;
+    Some(containers.remove(index).1)
 }
 
-fn names(items: &[Value]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|item| item.get("name").and_then(Value::as_str).map(str::to_string))
-        .collect()
+fn names(items: &[Named]) -> Vec<String> {
+    items.iter().map(|(name, _)| name.clone()).collect()
 }
 
 /// The template container overlaid with the Pod's own container of the same name.
@@ -321,27 +442,28 @@ fn merge_keyed_list(target: &mut Map<String, Value>, key: String, value: Value, 
 }
 
 /// Appends the entries whose name the Pod's list at `spec[key]` lacks; returns their names.
-fn append_new_names(
-    spec: &mut Map<String, Value>,
-    key: &str,
-    additions: Vec<Value>,
+fn append_new_names<'d>(
+    spec: &mut Entries<'d>,
+    key: &'static str,
+    additions: Vec<Node<'d>>,
 ) -> Result<Vec<String>, RequestError> {
     if additions.is_empty() {
         return Ok(Vec::new());
     }
     let mut list = take_list(spec, key)?;
+    let present: HashSet<String> = list
+        .iter()
+        .filter_map(|item| item.name().as_str().map(str::to_string))
+        .collect();
     let mut added = Vec::new();
     for addition in additions {
-        let Some(name) = addition.get("name").and_then(Value::as_str) else {
+        let Name::Text(name) = addition.name() else {
             continue;
         };
-        if list
-            .iter()
-            .any(|item| item.get("name").and_then(Value::as_str) == Some(name))
-        {
+        if present.contains(&name) {
             continue;
         }
-        added.push(name.to_string());
+        added.push(name);
         list.push(addition);
     }
     put_list(spec, key, list);
@@ -364,7 +486,7 @@ fn add_missing_keys(
     let Value::Object(map) = map else {
         return Err(RequestError::field(
             format!("{OBJECT_PATH}.metadata.{field}"),
-            format!("expected an object, got {}", json_type(map)),
+            format!("expected an object, got {}", crate::error::json_type(map)),
         ));
     };
     for (key, value) in additions {
@@ -427,7 +549,7 @@ mod tests {
     fn injects_every_part_of_the_template() {
         let settings = settings(json!({}), proxy_template());
         let pod = inject(app_pod(), &settings, "shop").unwrap();
-        let revision = settings.revision().unwrap();
+        let revision = settings.revision();
         assert_eq!(
             pod,
             json!({
@@ -662,6 +784,20 @@ mod tests {
     }
 
     #[test]
+    fn template_strings_written_with_escapes_are_rendered_and_escaped_again() {
+        let settings = Settings::validate(
+            br#"{"template": {"containers": [{"name": "p", "image": "i",
+                "args": ["\u007b{ pod.metadata.name }}", "\"{{ namespace }}\"", "{ \"plain\" }"]}]}}"#,
+        )
+        .unwrap();
+        let pod = inject(app_pod(), &settings, "shop").unwrap();
+        assert_eq!(
+            pod["spec"]["containers"][1]["args"],
+            json!(["web-1", "\"shop\"", "{ \"plain\" }"])
+        );
+    }
+
+    #[test]
     fn the_revision_follows_the_template() {
         let one = settings(json!({}), proxy_template());
         let same = settings(json!({}), proxy_template());
@@ -669,7 +805,7 @@ mod tests {
         let mut other = proxy_template();
         other["containers"][0]["image"] = json!("proxy:2");
         let other = settings(json!({}), other);
-        let revision = |settings: &Settings| settings.revision().unwrap();
+        let revision = |settings: &Settings| settings.revision();
         assert_eq!(revision(&one), revision(&same));
         assert_ne!(revision(&one), revision(&native));
         assert_ne!(revision(&one), revision(&other));

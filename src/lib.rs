@@ -11,6 +11,7 @@ pub mod decision;
 pub mod error;
 pub mod explain;
 pub mod inject;
+pub mod json;
 #[cfg(feature = "yaml")]
 pub mod manifest;
 pub mod pod;
@@ -23,4 +24,4 @@ pub mod template;
 pub mod workload;
 
 #[cfg(feature = "policy")]
-pub use policy::{response, wapc_init};
+pub use policy::{ValidationResponse, response, wapc_init};

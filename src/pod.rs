@@ -1,14 +1,94 @@
-//! Read access to the fields of a raw Pod that the decision and the injection look at.
+//! Read access to the fields of a Pod that the decision looks at.
 //!
-//! The Pod stays a `serde_json::Value` (see `inject`), so its fields are reached by key and their
-//! types checked here, once, with an error that names the field when a request is malformed.
+//! The Pod is never parsed whole for the decision: [`PodHead`] reads its metadata and
+//! `spec.hostNetwork` from its [`Doc`], opening only those levels. Their types are checked here,
+//! once, with an error that names the field when a request is malformed.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::error::RequestError;
+use crate::json::{Doc, Kind};
 
 /// Where the Pod sits in the admission request, for error messages.
 pub const OBJECT_PATH: &str = "request.object";
+
+/// The fields of a Pod the decision reads, from its JSON text.
+#[derive(Debug, Clone)]
+pub struct PodHead {
+    /// `{"metadata": …, "spec": {"hostNetwork": …}}`, or the `spec` as it is when it is not an
+    /// object (which [`PodView::read`] refuses, naming it).
+    fields: Value,
+}
+
+impl PodHead {
+    pub fn read(pod: &Doc) -> Result<Self, RequestError> {
+        let root = pod.root();
+        if root.kind() != Kind::Object {
+            return Err(RequestError::field(
+                OBJECT_PATH,
+                format!("expected an object, got {}", root.kind().described()),
+            ));
+        }
+        let parse = |level, path: &str| {
+            pod.parse(level).map_err(|_| {
+                RequestError::field(
+                    format!("{OBJECT_PATH}.{path}"),
+                    "nested deeper than the JSON parser goes (128 levels)",
+                )
+            })
+        };
+        let metadata = match pod.get(root, "metadata") {
+            Some(metadata) => parse(metadata, "metadata")?,
+            None => Value::Null,
+        };
+        let spec = match pod.get(root, "spec") {
+            None => Value::Null,
+            Some(spec) if spec.kind() == Kind::Object => {
+                let host_network = match pod.get(spec, "hostNetwork") {
+                    Some(value) => parse(value, "spec.hostNetwork")?,
+                    None => Value::Null,
+                };
+                json!({"hostNetwork": host_network})
+            }
+            Some(other) => parse(other, "spec")?,
+        };
+        Ok(Self {
+            fields: json!({"metadata": metadata, "spec": spec}),
+        })
+    }
+
+    /// The decision's view, with the types checked.
+    pub fn view(&self) -> Result<PodView<'_>, RequestError> {
+        PodView::read(&self.fields)
+    }
+
+    /// The Pod's name, or its `generateName` prefix while the API server has not named it yet.
+    pub fn name(&self) -> &str {
+        let metadata = |key| {
+            self.fields["metadata"][key]
+                .as_str()
+                .filter(|s| !s.is_empty())
+        };
+        metadata("name")
+            .or_else(|| metadata("generateName"))
+            .unwrap_or_default()
+    }
+
+    /// The Pod's metadata, as read: what injection edits.
+    pub fn into_metadata(self) -> Value {
+        match self.fields {
+            Value::Object(mut fields) => fields.remove("metadata").unwrap_or(Value::Null),
+            _ => Value::Null,
+        }
+    }
+
+    /// The Pod's own `metadata.namespace`, which a Pod made by a controller does not have yet.
+    pub fn namespace(&self) -> &str {
+        self.fields["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+    }
+}
 
 /// The parts of a Pod the decision needs, with their types checked.
 #[derive(Debug, Clone, Copy)]

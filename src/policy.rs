@@ -1,13 +1,12 @@
 //! The waPC layer: the entry points the Kubewarden policy server calls, and the one place where
 //! an outcome becomes the response it reads. Everything else in the crate is pure.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use kubewarden_policy_sdk::wapc_guest::{CallResult, prelude::register_function};
 use kubewarden_policy_sdk::{
-    logging, protocol_version_guest, response::ValidationResponse,
-    settings::SettingsValidationResponse,
+    logging, protocol_version_guest, settings::SettingsValidationResponse,
 };
 use slog::{Drain, Logger, debug, o, warn};
 
@@ -32,7 +31,7 @@ pub extern "C" fn wapc_init() {
 fn validate(payload: &[u8]) -> CallResult {
     let evaluation = admission::evaluate(payload);
     log(&evaluation);
-    Ok(serde_json::to_vec(&response(evaluation.outcome))?)
+    Ok(response(evaluation.outcome).to_json().into_bytes())
 }
 
 fn validate_settings(payload: &[u8]) -> CallResult {
@@ -49,6 +48,42 @@ fn validate_settings(payload: &[u8]) -> CallResult {
     Ok(serde_json::to_vec(&response)?)
 }
 
+/// The Kubewarden SDK's `ValidationResponse`, field for field, but for the mutated object, which
+/// is the JSON text [`crate::inject`] wrote: the Pod is never parsed whole to be answered.
+#[derive(Debug)]
+pub struct ValidationResponse {
+    pub accepted: bool,
+    pub message: Option<String>,
+    pub code: Option<u16>,
+    /// The mutated Pod, as JSON text.
+    pub mutated_object: Option<String>,
+    pub audit_annotations: Option<BTreeMap<String, String>>,
+    pub warnings: Option<Vec<String>>,
+}
+
+impl ValidationResponse {
+    /// What `validate` answers: the SDK's JSON, with the mutated object's text as it is.
+    pub fn to_json(&self) -> String {
+        let json = |value: serde_json::Value| value.to_string();
+        let mut out =
+            String::with_capacity(self.mutated_object.as_ref().map_or(0, String::len) + 512);
+        out.push_str("{\"accepted\":");
+        out.push_str(&json(self.accepted.into()));
+        out.push_str(",\"message\":");
+        out.push_str(&json(serde_json::json!(self.message)));
+        out.push_str(",\"code\":");
+        out.push_str(&json(serde_json::json!(self.code)));
+        out.push_str(",\"mutated_object\":");
+        out.push_str(self.mutated_object.as_deref().unwrap_or("null"));
+        out.push_str(",\"audit_annotations\":");
+        out.push_str(&json(serde_json::json!(self.audit_annotations)));
+        out.push_str(",\"warnings\":");
+        out.push_str(&json(serde_json::json!(self.warnings)));
+        out.push('}');
+        out
+    }
+}
+
 /// The one place where an outcome becomes what the policy server reads.
 pub fn response(outcome: Outcome) -> ValidationResponse {
     let accepted = |decision: &Decision, mutated_object| ValidationResponse {
@@ -56,7 +91,7 @@ pub fn response(outcome: Outcome) -> ValidationResponse {
         message: None,
         code: None,
         mutated_object,
-        audit_annotations: Some(HashMap::from([
+        audit_annotations: Some(BTreeMap::from([
             ("injected".to_string(), decision.inject.to_string()),
             ("reason".to_string(), decision.reason.to_string()),
         ])),

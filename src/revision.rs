@@ -8,14 +8,26 @@
 //! value as an integer). Two settings that inject the same things in the same places get the same
 //! revision wherever they are evaluated, which is what finding stale sidecars relies on.
 
-use std::io::{self, Write};
+use std::borrow::Cow;
+use std::ops::Range;
 
-use serde_json::{Map, Value};
-
-use crate::settings::Template;
+use crate::json::{Doc, Level, skip_string, skip_whitespace};
 
 /// Bumped when the canonical form changes, so that old and new revisions never collide by chance.
 const FORM: &[u8] = b"sidecar-injector revision 1\n";
+
+/// serde_json's recursion limit, which the settings were read with when the policy was loaded.
+const MAX_DEPTH: usize = 128;
+
+/// The template's fields, in the canonical form's (sorted) order, with what an absent one means.
+const TEMPLATE_FIELDS: [(&str, &str); 6] = [
+    ("annotations", "{}"),
+    ("containers", "[]"),
+    ("imagePullSecrets", "[]"),
+    ("initContainers", "[]"),
+    ("labels", "{}"),
+    ("volumes", "[]"),
+];
 
 /// The settings besides the template that change the injected Pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,137 +36,285 @@ pub struct Placement {
     pub hold_application_until_proxy_starts: bool,
 }
 
-/// The revision of `template` injected with `placement`: 16 hex digits.
-pub fn revision(template: &Template, placement: Placement) -> String {
+/// The revision of the template `template` (its JSON text, as the settings hold it) injected with
+/// `placement`: 16 hex digits.
+pub fn revision(template: &str, placement: Placement) -> String {
+    let doc = Doc::new(template);
+    revision_of(&doc, doc.root(), placement)
+}
+
+/// The revision of the template at `template` in `doc` (the settings' document, read once for
+/// the settings and the revision).
+pub fn revision_of(doc: &Doc, template: &Level, placement: Placement) -> String {
+    revision_reading(doc, template, placement, &mut |_| {})
+}
+
+/// [`revision_of`], showing `strings` where every string value of the template is in the
+/// document's text on the way: the one pass over the template that an injection makes, which
+/// also finds its template strings.
+pub fn revision_reading(
+    doc: &Doc,
+    template: &Level,
+    placement: Placement,
+    strings: &mut dyn FnMut(Range<usize>),
+) -> String {
+    let mut out = Vec::with_capacity(FORM.len() + doc.text_of(template).len() + 128);
+    out.extend_from_slice(FORM);
+    write_canonical_settings(&mut out, doc, template, placement, strings);
     // A name, not a security boundary: xxh3 is fast enough to run on every injection.
-    let mut hasher = Hasher(xxhash_rust::xxh3::Xxh3::new());
-    hasher.0.update(FORM);
-    // Writing to a hasher cannot fail.
-    let _ = write_canonical_settings(&mut hasher, template, placement);
-    format!("{:016x}", hasher.0.digest())
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&out))
 }
 
 /// The canonical form itself, as text: what [`revision`] hashes, for tests and for a person
 /// wondering why two revisions differ.
-pub fn canonical_form(template: &Template, placement: Placement) -> String {
+pub fn canonical_form(template: &str, placement: Placement) -> String {
+    let doc = Doc::new(template);
     let mut out = Vec::new();
-    let _ = write_canonical_settings(&mut out, template, placement);
+    write_canonical_settings(&mut out, &doc, doc.root(), placement, &mut |_| {});
     String::from_utf8_lossy(&out).into_owned()
 }
 
 fn write_canonical_settings(
-    out: &mut impl Write,
-    template: &Template,
+    out: &mut Vec<u8>,
+    doc: &Doc,
+    template: &Level,
     placement: Placement,
-) -> io::Result<()> {
-    // Keys in sorted order, as write_canonical writes every object.
-    write!(
+    strings: &mut dyn FnMut(Range<usize>),
+) {
+    // Keys in sorted order, as every object of the canonical form.
+    out.extend_from_slice(
+        format!(
+            "{{\"holdApplicationUntilProxyStarts\":{},\"nativeSidecars\":{},\"template\":{{",
+            placement.hold_application_until_proxy_starts, placement.native_sidecars
+        )
+        .as_bytes(),
+    );
+    // The template was checked when the settings were read: an object of these fields.
+    let mut writer = Canonical {
+        text: doc.text(),
         out,
-        "{{\"holdApplicationUntilProxyStarts\":{},\"nativeSidecars\":{},\"template\":{{",
-        placement.hold_application_until_proxy_starts, placement.native_sidecars
-    )?;
-    let Template {
-        containers,
-        init_containers,
-        volumes,
-        image_pull_secrets,
-        labels,
-        annotations,
-    } = template;
-    out.write_all(b"\"annotations\":")?;
-    write_object(out, annotations)?;
-    for (key, list) in [
-        ("containers", containers),
-        ("imagePullSecrets", image_pull_secrets),
-        ("initContainers", init_containers),
-    ] {
-        write!(out, ",\"{key}\":")?;
-        write_array(out, list)?;
-    }
-    out.write_all(b",\"labels\":")?;
-    write_object(out, labels)?;
-    out.write_all(b",\"volumes\":")?;
-    write_array(out, volumes)?;
-    out.write_all(b"}}")
-}
-
-/// `value` as canonical JSON.
-pub fn write_canonical(out: &mut impl Write, value: &Value) -> io::Result<()> {
-    match value {
-        Value::Null => out.write_all(b"null"),
-        Value::Bool(b) => write!(out, "{b}"),
-        Value::Number(number) => write_number(out, number),
-        Value::String(text) => serde_json::to_writer(&mut *out, text).map_err(io::Error::from),
-        Value::Array(items) => write_array(out, items),
-        Value::Object(map) => write_object(out, map),
-    }
-}
-
-fn write_array(out: &mut impl Write, items: &[Value]) -> io::Result<()> {
-    out.write_all(b"[")?;
-    for (i, item) in items.iter().enumerate() {
+        entries: Vec::new(),
+        depth: 0,
+        strings,
+    };
+    for (i, (field, empty)) in TEMPLATE_FIELDS.iter().enumerate() {
         if i > 0 {
-            out.write_all(b",")?;
+            writer.out.push(b',');
         }
-        write_canonical(out, item)?;
+        writer.out.push(b'"');
+        writer.out.extend_from_slice(field.as_bytes());
+        writer.out.extend_from_slice(b"\":");
+        let written = doc
+            .get(template, field)
+            .and_then(|value| writer.value(value.range().start));
+        if written.is_none() {
+            writer.out.extend_from_slice(empty.as_bytes());
+        }
     }
-    out.write_all(b"]")
+    writer.out.extend_from_slice(b"}}");
 }
 
-fn write_object(out: &mut impl Write, map: &Map<String, Value>) -> io::Result<()> {
-    // Sorted by the keys' UTF-8 bytes, as a BTreeMap<String, _> (the hosts' order) sorts them.
-    let mut entries: Vec<_> = map.iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    out.write_all(b"{")?;
-    for (i, (key, item)) in entries.into_iter().enumerate() {
-        if i > 0 {
-            out.write_all(b",")?;
+/// Writes values of a JSON text in canonical form, in one pass over their bytes. The text is
+/// valid JSON (see `crate::json`); where it is not, a value writes what it could and the writer
+/// says nothing more was found.
+struct Canonical<'t, 'o, 's> {
+    text: &'t str,
+    out: &'o mut Vec<u8>,
+    /// The entries of the objects being written, innermost last: one list for the whole pass.
+    entries: Vec<Entry<'t>>,
+    /// How many objects and arrays the value being written is in.
+    depth: usize,
+    strings: &'s mut dyn FnMut(Range<usize>),
+}
+
+/// An entry of an object being written: its key, and where `"key":value` is in the output.
+struct Entry<'t> {
+    key: Cow<'t, str>,
+    written: Range<usize>,
+}
+
+impl<'t> Canonical<'t, '_, '_> {
+    /// The value starting at `at` (whitespace allowed before it); returns where it ends.
+    fn value(&mut self, at: usize) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        let at = skip_whitespace(bytes, at);
+        match bytes.get(at)? {
+            b'{' | b'[' => {
+                // Settings nested deeper than serde_json's limit are refused when the policy is
+                // loaded; the limit keeps the writer's recursion bounded all the same.
+                if self.depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.depth += 1;
+                let end = if bytes[at] == b'{' {
+                    self.object(at)
+                } else {
+                    self.array(at)
+                };
+                self.depth -= 1;
+                end
+            }
+            b'"' => {
+                let (end, escaped) = skip_string(bytes, at)?;
+                (self.strings)(at..end);
+                let token = self.text.get(at..end)?;
+                // Without escapes, a string's text is already how serde_json writes it.
+                if escaped {
+                    let unescaped: String = serde_json::from_str(token).ok()?;
+                    write_string(self.out, &unescaped);
+                } else {
+                    self.out.extend_from_slice(token.as_bytes());
+                }
+                Some(end)
+            }
+            _ => {
+                let end = bytes[at..]
+                    .iter()
+                    .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
+                    .map_or(bytes.len(), |length| at + length);
+                let token = self.text.get(at..end)?;
+                match bytes[at] {
+                    b't' | b'f' | b'n' => self.out.extend_from_slice(token.as_bytes()),
+                    _ => write_number(self.out, token),
+                }
+                Some(end)
+            }
         }
-        serde_json::to_writer(&mut *out, key).map_err(io::Error::from)?;
-        out.write_all(b":")?;
-        write_canonical(out, item)?;
     }
-    out.write_all(b"}")
+
+    fn array(&mut self, at: usize) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        self.out.push(b'[');
+        let mut i = skip_whitespace(bytes, at + 1);
+        if bytes.get(i)? == &b']' {
+            self.out.push(b']');
+            return Some(i + 1);
+        }
+        loop {
+            i = skip_whitespace(bytes, self.value(i)?);
+            match bytes.get(i)? {
+                b',' => {
+                    self.out.push(b',');
+                    i += 1;
+                }
+                b']' => {
+                    self.out.push(b']');
+                    return Some(i + 1);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Written in the order the keys come; put in order afterwards only when they were not (the
+    /// policy server sends its keys sorted).
+    fn object(&mut self, at: usize) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        let start = self.out.len();
+        let base = self.entries.len();
+        self.out.push(b'{');
+        let mut i = skip_whitespace(bytes, at + 1);
+        let end = if bytes.get(i)? == &b'}' {
+            i + 1
+        } else {
+            loop {
+                let (key_end, escaped) = skip_string(bytes, i)?;
+                let token = self.text.get(i..key_end)?;
+                let key: Cow<'t, str> = if escaped {
+                    Cow::Owned(serde_json::from_str(token).ok()?)
+                } else {
+                    Cow::Borrowed(token.get(1..token.len() - 1)?)
+                };
+                if self.entries.len() > base {
+                    self.out.push(b',');
+                }
+                let from = self.out.len();
+                // Without escapes, a key's text is how serde_json writes it.
+                if escaped {
+                    write_string(self.out, &key);
+                } else {
+                    self.out.extend_from_slice(token.as_bytes());
+                }
+                self.out.push(b':');
+                i = skip_whitespace(bytes, key_end);
+                (bytes.get(i)? == &b':').then_some(())?;
+                i = skip_whitespace(bytes, self.value(i + 1)?);
+                self.entries.push(Entry {
+                    key,
+                    written: from..self.out.len(),
+                });
+                match bytes.get(i)? {
+                    b',' => i = skip_whitespace(bytes, i + 1),
+                    b'}' => break i + 1,
+                    _ => return None,
+                }
+            }
+        };
+        self.out.push(b'}');
+        let entries = &mut self.entries[base..];
+        // Sorted by the keys' UTF-8 bytes, as a BTreeMap<String, _> (the hosts' order) sorts them,
+        // each key once.
+        if !entries.windows(2).all(|pair| pair[0].key < pair[1].key) {
+            entries.sort_by(|a, b| a.key.cmp(&b.key));
+            let mut object = Vec::with_capacity(self.out.len() - start);
+            object.push(b'{');
+            for (n, entry) in entries.iter().enumerate() {
+                // Of duplicate keys the last counts, as for serde_json (the sort is stable).
+                if entries.get(n + 1).is_some_and(|next| next.key == entry.key) {
+                    continue;
+                }
+                if object.len() > 1 {
+                    object.push(b',');
+                }
+                object.extend_from_slice(&self.out[entry.written.clone()]);
+            }
+            object.push(b'}');
+            self.out.truncate(start);
+            self.out.extend_from_slice(&object);
+        }
+        self.entries.truncate(base);
+        Some(end)
+    }
+}
+
+fn write_string(out: &mut Vec<u8>, text: &str) {
+    let _ = serde_json::to_writer(&mut *out, text);
 }
 
 /// Integers as integers, integral floats (`1.0`, `1e3`) as the integer they are, other floats in
-/// their shortest round-tripping form.
-fn write_number(out: &mut impl Write, number: &serde_json::Number) -> io::Result<()> {
-    if let Some(n) = number.as_i64() {
-        return write!(out, "{n}");
+/// their shortest round-tripping form: how a number reads, not how it was written.
+fn write_number(out: &mut Vec<u8>, text: &str) {
+    // Digits alone, not "-0" and short enough for an i64: already canonical.
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit()) && text != "-0" {
+        out.extend_from_slice(text.as_bytes());
+        return;
     }
-    if let Some(n) = number.as_u64() {
-        return write!(out, "{n}");
+    let Ok(number) = serde_json::from_str::<serde_json::Number>(text) else {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    };
+    if number.is_i64() || number.is_u64() {
+        out.extend_from_slice(number.to_string().as_bytes());
+        return;
     }
     let float = number.as_f64().unwrap_or_default();
     // Within ±2^53 every integer is exact in an f64, so the conversion loses nothing.
     const EXACT: f64 = 9_007_199_254_740_992.0;
     if float.fract() == 0.0 && float.abs() <= EXACT {
-        return write!(out, "{}", float as i64);
-    }
-    write!(out, "{number}")
-}
-
-struct Hasher(xxhash_rust::xxh3::Xxh3);
-
-impl Write for Hasher {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        out.extend_from_slice((float as i64).to_string().as_bytes());
+    } else {
+        out.extend_from_slice(number.to_string().as_bytes());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn template(value: Value) -> Template {
-        serde_json::from_value(value).unwrap()
+    fn template(value: Value) -> String {
+        value.to_string()
     }
 
     const PLAIN: Placement = Placement {
@@ -212,6 +372,31 @@ mod tests {
         ] {
             assert_ne!(one, revision(&template(base.clone()), placement));
         }
+    }
+
+    #[test]
+    fn key_order_whitespace_and_number_spelling_do_not_count() {
+        let one = r#"{"containers": [{"name": "p", "image": "i", "ports": [{"containerPort": 15090, "name": "m"}]}], "labels": {"a": "1", "b": "2"}}"#;
+        let other = "{ \"labels\" : {\"b\":\"2\",\"a\":\"1\"},\n \"containers\":[{\"ports\":[{\"name\":\"m\",\"containerPort\":1.509e4}],\"image\":\"i\",\"name\":\"p\"}]}";
+        assert_eq!(revision(one, PLAIN), revision(other, PLAIN));
+        assert_eq!(canonical_form(one, PLAIN), canonical_form(other, PLAIN));
+    }
+
+    #[test]
+    fn templates_nested_deeper_than_serde_reads_end_the_pass_without_overflowing_the_stack() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let template =
+            format!(r#"{{"containers": [{{"name": "p", "image": "i", "args": {deep}}}]}}"#);
+        // Such settings never pass `validate_settings`; the pass stops where serde_json would.
+        assert_eq!(revision(&template, PLAIN).len(), 16);
+    }
+
+    #[test]
+    fn of_duplicate_keys_the_last_counts() {
+        assert_eq!(
+            canonical_form(r#"{"labels": {"a": "1", "b": "2", "a": "3"}}"#, PLAIN),
+            canonical_form(r#"{"labels": {"b": "2", "a": "3"}}"#, PLAIN)
+        );
     }
 
     #[test]

@@ -1,23 +1,25 @@
 //! The policy's settings (`spec.settings` of the ClusterAdmissionPolicy): what they mean, their
 //! defaults, and every check that refuses them.
 //!
-//! Settings are read in two depths. [`Settings::from_slice`] is what every admission request pays
-//! for: the decision's settings, with the selectors compiled; the template stays unparsed JSON
-//! until a Pod is injected ([`Settings::template`]), so a Pod that is not injected never pays for
-//! it. That is enough because the policy server validates the settings once, when it loads the
-//! policy, with [`Settings::validate`]: the template's shape and names, its objects against the
-//! Kubernetes types, and every template string compiled.
+//! Settings are read in two depths. [`Settings::from_doc`] is what an admission request for a Pod
+//! pays for: the decision's settings, read from their JSON document, with the selectors compiled;
+//! the template stays text in that document until a Pod is injected, and is then rendered and
+//! injected as text, so a Pod that is not injected never pays for it. That is enough because the
+//! policy server validates the settings once, when it loads the policy, with
+//! [`Settings::validate`]: the template's shape and names, its objects against the Kubernetes
+//! types, and every template string compiled.
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Container, LocalObjectReference, Volume};
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::{SettingsError, json_type};
-use crate::revision::{Placement, revision};
+use crate::json::{Doc, Level};
+use crate::revision::{Placement, revision_of};
 use crate::selector::{LabelSelector, RawLabelSelector};
 use crate::template;
 
@@ -75,8 +77,8 @@ pub struct Settings {
     pub always_inject_selector: Vec<LabelSelector>,
     /// Namespaces never injected, on top of [`PROTECTED_NAMESPACES`].
     pub ignored_namespaces: Vec<String>,
-    /// The sidecar, as written in the settings; see [`Settings::template`].
-    template: Box<RawValue>,
+    /// The settings as JSON: the template is read from it, as text (see [`Settings::template_json`]).
+    doc: Arc<Doc>,
     /// Inject `template.containers` as init containers with `restartPolicy: Always` (Kubernetes ≥ 1.29).
     pub native_sidecars: bool,
     /// Put the sidecar containers before the application's, so they start first.
@@ -119,7 +121,9 @@ pub(crate) struct RawSettings {
     always_inject_selector: Vec<RawLabelSelector>,
     #[serde(default)]
     ignored_namespaces: Vec<String>,
-    template: Box<RawValue>,
+    /// Required; read from the document when it is needed, so only its presence is kept here.
+    #[allow(dead_code)]
+    template: serde::de::IgnoredAny,
     #[serde(default)]
     native_sidecars: bool,
     #[serde(default)]
@@ -129,12 +133,62 @@ pub(crate) struct RawSettings {
 impl Settings {
     /// Reads settings from JSON bytes, with the checks every request needs.
     pub fn from_slice(json: &[u8]) -> Result<Self, SettingsError> {
-        match serde_json::from_slice::<RawSettings>(json) {
-            Ok(raw) => Self::from_raw(raw),
-            Err(_) => Err(explain::<RawSettings>(json, "")),
+        let raw = match serde_json::from_slice::<RawSettings>(json) {
+            Ok(raw) => raw,
+            Err(_) => return Err(explain::<RawSettings>(json, "")),
+        };
+        // The bytes were read as JSON, so they are UTF-8.
+        let text = std::str::from_utf8(json).map_err(|e| SettingsError::new("", e.to_string()))?;
+        Self::from_raw(raw, Arc::new(Doc::new(text)))
+    }
+
+    /// Reads settings from their JSON document, as an admission request has them: the fields are
+    /// taken from the document's first level, which the template will be read from too, so the
+    /// settings are scanned once. Anything unexpected (a key it does not know, a value of another
+    /// type, a key given twice) goes to [`Settings::from_slice`], whose message names it.
+    pub fn from_doc(doc: Arc<Doc>) -> Result<Self, SettingsError> {
+        match Self::fields_from(&doc) {
+            Some(raw) => Self::from_raw(raw, Arc::clone(&doc)),
+            None => Self::from_slice(doc.text_of(doc.root()).as_bytes()),
         }
     }
 
+    fn fields_from(doc: &Doc) -> Option<RawSettings> {
+        let mut raw = RawSettings {
+            policy: InjectionPolicy::default(),
+            never_inject_selector: Vec::new(),
+            always_inject_selector: Vec::new(),
+            ignored_namespaces: Vec::new(),
+            template: serde::de::IgnoredAny,
+            native_sidecars: false,
+            hold_application_until_proxy_starts: false,
+        };
+        let mut seen = HashSet::new();
+        let mut template = false;
+        for (key, level) in doc.entries(doc.root())? {
+            if !seen.insert(key.clone()) {
+                return None;
+            }
+            let text = doc.text_of(level);
+            match key.as_ref() {
+                "policy" => raw.policy = serde_json::from_str(text).ok()?,
+                "neverInjectSelector" => {
+                    raw.never_inject_selector = serde_json::from_str(text).ok()?
+                }
+                "alwaysInjectSelector" => {
+                    raw.always_inject_selector = serde_json::from_str(text).ok()?
+                }
+                "ignoredNamespaces" => raw.ignored_namespaces = serde_json::from_str(text).ok()?,
+                "nativeSidecars" => raw.native_sidecars = serde_json::from_str(text).ok()?,
+                "holdApplicationUntilProxyStarts" => {
+                    raw.hold_application_until_proxy_starts = serde_json::from_str(text).ok()?
+                }
+                "template" => template = true,
+                _ => return None,
+            }
+        }
+        template.then_some(raw)
+    }
     /// Reads and fully validates settings: what `validate_settings` answers when the policy loads.
     pub fn validate(json: &[u8]) -> Result<Self, SettingsError> {
         if let Ok(value) = serde_json::from_slice::<Value>(json) {
@@ -150,8 +204,8 @@ impl Settings {
 
     /// The sidecar template, parsed.
     pub fn template(&self) -> Result<Template, SettingsError> {
-        serde_json::from_str(self.template.get())
-            .map_err(|_| explain::<Template>(self.template.get().as_bytes(), "template"))
+        let text = self.template_json();
+        serde_json::from_str(text).map_err(|_| explain::<Template>(text.as_bytes(), "template"))
     }
 
     /// The settings besides the template that decide where the injected parts go.
@@ -163,11 +217,30 @@ impl Settings {
     }
 
     /// The revision these settings inject (see [`crate::revision`]).
-    pub fn revision(&self) -> Result<String, SettingsError> {
-        Ok(revision(&self.template()?, self.placement()))
+    pub fn revision(&self) -> String {
+        revision_of(&self.doc, self.template_level(), self.placement())
     }
 
-    pub(crate) fn from_raw(raw: RawSettings) -> Result<Self, SettingsError> {
+    /// The sidecar template as the settings hold it: JSON text, rendered and injected as text.
+    pub fn template_json(&self) -> &str {
+        self.doc.text_of(self.template_level())
+    }
+
+    /// The settings' document and the template's level in it: what an injection reads the
+    /// template from, once.
+    pub fn template_doc(&self) -> (&Doc, &Level) {
+        (&self.doc, self.template_level())
+    }
+
+    /// The template's level of the settings' document. Settings always have one: reading them
+    /// required it.
+    fn template_level(&self) -> &Level {
+        self.doc
+            .get(self.doc.root(), "template")
+            .unwrap_or(self.doc.root())
+    }
+
+    pub(crate) fn from_raw(raw: RawSettings, doc: Arc<Doc>) -> Result<Self, SettingsError> {
         let selectors = |raws: Vec<RawLabelSelector>, name: &str| {
             raws.into_iter()
                 .enumerate()
@@ -187,7 +260,7 @@ impl Settings {
             never_inject_selector: selectors(raw.never_inject_selector, "neverInjectSelector")?,
             always_inject_selector: selectors(raw.always_inject_selector, "alwaysInjectSelector")?,
             ignored_namespaces: raw.ignored_namespaces,
-            template: raw.template,
+            doc,
             native_sidecars: raw.native_sidecars,
             hold_application_until_proxy_starts: raw.hold_application_until_proxy_starts,
         })
@@ -590,7 +663,48 @@ mod tests {
     #[case::native_not_bool(with(minimal(), "/nativeSidecars", json!("true")),
         "nativeSidecars: invalid type: string \"true\", expected a boolean")]
     fn refusals(#[case] settings: Value, #[case] message: &str) {
-        assert_eq!(validate(settings).unwrap_err(), message);
+        assert_eq!(validate(settings.clone()).unwrap_err(), message);
+        // An admission request reads the settings from their document: what that fast path
+        // refuses, it refuses with the same message (the Kubernetes and template checks are the
+        // load's only).
+        let text = settings.to_string();
+        let from_doc = Settings::from_doc(Arc::new(Doc::new(&text))).map(|s| s.revision());
+        let from_slice = Settings::from_slice(text.as_bytes()).map(|s| s.revision());
+        assert_eq!(from_doc, from_slice);
+    }
+
+    #[test]
+    fn the_document_and_the_bytes_give_the_same_settings() {
+        let cases = [
+            json!({"template": {"containers": [{"name": "p", "image": "i"}]}, "policy": "disabled",
+                "neverInjectSelector": [{"matchLabels": {"a": "b"}}], "alwaysInjectSelector": [{"matchExpressions": [{"key": "k", "operator": "Exists"}]}],
+                "ignoredNamespaces": ["x"], "nativeSidecars": true, "holdApplicationUntilProxyStarts": true}),
+            json!({"template": {"containers": [{"name": "p", "image": "i"}]}}),
+        ];
+        for settings in cases {
+            let text = settings.to_string();
+            let a = Settings::from_doc(Arc::new(Doc::new(&text))).unwrap();
+            let b = Settings::from_slice(text.as_bytes()).unwrap();
+            let fields = |s: &Settings| {
+                format!(
+                    "{:?} {:?} {:?} {:?} {} {} {}",
+                    s.policy,
+                    s.never_inject_selector,
+                    s.always_inject_selector,
+                    s.ignored_namespaces,
+                    s.native_sidecars,
+                    s.hold_application_until_proxy_starts,
+                    s.template_json()
+                )
+            };
+            assert_eq!(fields(&a), fields(&b));
+        }
+        // A key given twice goes to the full parse, which refuses it.
+        let twice = r#"{"policy": "enabled", "policy": "disabled", "template": {"containers": [{"name": "p", "image": "i"}]}}"#;
+        assert_eq!(
+            Settings::from_doc(Arc::new(Doc::new(twice))).unwrap_err(),
+            Settings::from_slice(twice.as_bytes()).unwrap_err()
+        );
     }
 
     #[test]

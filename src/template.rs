@@ -11,6 +11,7 @@
 //! Lookups of missing fields are "chainable" undefined values, so
 //! `pod.metadata.annotations['x'] | default('y')` works when the Pod has no annotations at all.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use minijinja::value::{Enumerator, Object, ObjectRepr};
@@ -18,12 +19,23 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 
 use crate::error::RenderError;
+use crate::json::{Doc, Found, Kind, Members, Place, Step};
 
 mod simple;
 
 /// True when `text` holds template syntax; other strings are copied as they are.
 pub fn is_template(text: &str) -> bool {
-    text.contains("{{") || text.contains("{%") || text.contains("{#")
+    // Most strings of a template have no brace at all: look for braces, then at what follows.
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = bytes[from..].iter().position(|&b| b == b'{') {
+        let at = from + at;
+        if matches!(bytes.get(at + 1), Some(b'{' | b'%' | b'#')) {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 /// Compiles `text` without rendering it: the load-time check of the settings.
@@ -34,22 +46,27 @@ pub fn check_syntax(text: &str) -> Result<(), String> {
         .map_err(|e| describe(&e))
 }
 
-/// Renders template strings against one Pod. The engine is set up when the first template string
-/// is met, so templates without any pay nothing.
+/// Renders template strings against one Pod. The engine is set up when the first string the
+/// simple renderer cannot render is met, so templates without any pay nothing for it.
 pub struct Renderer {
-    pod: Arc<Value>,
+    pod: Arc<Doc>,
     namespace: String,
     engine: Option<(Environment<'static>, minijinja::Value)>,
 }
 
 impl Renderer {
     /// `namespace` is the request's: a Pod created by a controller often has none in its metadata.
-    pub fn new(pod: Arc<Value>, namespace: &str) -> Self {
+    pub fn new(pod: Arc<Doc>, namespace: &str) -> Self {
         Self {
             pod,
             namespace: namespace.to_string(),
             engine: None,
         }
+    }
+
+    /// One template string, rendered.
+    pub fn render_string(&mut self, text: &str) -> Result<String, String> {
+        self.render_str(text)
     }
 
     fn render_str(&mut self, text: &str) -> Result<String, String> {
@@ -62,7 +79,7 @@ impl Renderer {
     fn engine_render(&mut self, text: &str) -> Result<String, String> {
         let (env, context) = self.engine.get_or_insert_with(|| {
             let context = minijinja::context! {
-                pod => minijinja::Value::from_object(JsonNode { root: Arc::clone(&self.pod), path: Vec::new() }),
+                pod => minijinja::Value::from_object(JsonNode { doc: Arc::clone(&self.pod), place: Vec::new() }),
                 namespace => self.namespace.as_str(),
             };
             (environment(), context)
@@ -108,97 +125,67 @@ impl Renderer {
         }
         Ok(())
     }
-
-    /// Gives the Pod back once rendering is over.
-    pub fn into_pod(self) -> Value {
-        let Self { pod, engine, .. } = self;
-        // The engine's context holds the other references to the Pod.
-        drop(engine);
-        Arc::try_unwrap(pod).unwrap_or_else(|shared| (*shared).clone())
-    }
 }
 
-/// A node of the Pod as the template engine sees it, converted only where a template looks: a
-/// template that reads two annotations of a Pod with 2000 environment variables converts two
-/// strings, not the Pod.
+/// A value of the Pod as the template engine sees it: a place in the Pod's text, read where a
+/// template looks (see [`Doc`]).
 #[derive(Debug)]
 struct JsonNode {
-    root: Arc<Value>,
-    path: Vec<Step>,
-}
-
-#[derive(Debug, Clone)]
-enum Step {
-    Key(String),
-    Index(usize),
+    doc: Arc<Doc>,
+    place: Place,
 }
 
 impl JsonNode {
-    fn node(&self) -> &Value {
-        self.path.iter().fold(&*self.root, |node, step| {
-            let next = match step {
-                Step::Key(key) => node.get(key.as_str()),
-                Step::Index(index) => node.get(*index),
-            };
-            next.unwrap_or(&Value::Null)
-        })
-    }
-
-    fn child(&self, step: Step, value: &Value) -> minijinja::Value {
-        match value {
-            Value::Null => minijinja::Value::from(()),
-            Value::Bool(b) => minijinja::Value::from(*b),
-            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+    fn value(&self, found: Found) -> minijinja::Value {
+        match found {
+            Found::String(text) => minijinja::Value::from(text.as_ref()),
+            Found::Container(_, place) => minijinja::Value::from_object(JsonNode {
+                doc: Arc::clone(&self.doc),
+                place,
+            }),
+            Found::Scalar(Value::Bool(b)) => minijinja::Value::from(b),
+            Found::Scalar(Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
                 (Some(i), _, _) => minijinja::Value::from(i),
                 (_, Some(u), _) => minijinja::Value::from(u),
                 (_, _, f) => minijinja::Value::from(f.unwrap_or_default()),
             },
-            Value::String(text) => minijinja::Value::from(text.as_str()),
-            Value::Array(_) | Value::Object(_) => {
-                let mut path = self.path.clone();
-                path.push(step);
-                minijinja::Value::from_object(JsonNode {
-                    root: Arc::clone(&self.root),
-                    path,
-                })
-            }
+            Found::Scalar(_) => minijinja::Value::from(()),
+        }
+    }
+
+    fn kind(&self) -> Option<Kind> {
+        match self.doc.at(&self.place)? {
+            Found::Container(kind, _) => Some(kind),
+            _ => None,
         }
     }
 }
 
 impl Object for JsonNode {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
-        match self.node() {
-            Value::Array(_) => ObjectRepr::Seq,
+        match self.kind() {
+            Some(Kind::Array) => ObjectRepr::Seq,
             _ => ObjectRepr::Map,
         }
     }
 
     fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
-        match self.node() {
-            Value::Object(map) => {
-                let key = key.as_str()?;
-                let value = map.get(key)?;
-                Some(self.child(Step::Key(key.to_string()), value))
-            }
-            Value::Array(items) => {
-                let index = key.as_usize()?;
-                let value = items.get(index)?;
-                Some(self.child(Step::Index(index), value))
-            }
-            _ => None,
-        }
+        let step = match self.kind()? {
+            Kind::Object => Step::Key(Cow::Borrowed(key.as_str()?)),
+            Kind::Array => Step::Index(key.as_usize()?),
+            _ => return None,
+        };
+        let found = self.doc.child_of(&self.place, &step)?;
+        Some(self.value(found))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        match self.node() {
-            Value::Object(map) => Enumerator::Values(
-                map.keys()
-                    .map(|key| minijinja::Value::from(key.as_str()))
-                    .collect(),
-            ),
-            Value::Array(items) => Enumerator::Seq(items.len()),
-            _ => Enumerator::Empty,
+        match self.doc.members(&self.place) {
+            Members::Keys(keys) => {
+                Enumerator::Values(keys.into_iter().map(minijinja::Value::from).collect())
+            }
+            Members::Length(length) => Enumerator::Seq(length),
+            Members::None => Enumerator::Empty,
         }
     }
 }
@@ -258,7 +245,7 @@ mod tests {
     )]
     #[case::yaml_syntax_stays_text("{{ pod.metadata.annotations.yaml }}", "a: b\n- c")]
     fn renders(#[case] text: &str, #[case] expected: &str) {
-        let mut renderer = Renderer::new(Arc::new(pod()), "shop");
+        let mut renderer = Renderer::new(Arc::new(Doc::new(&pod().to_string())), "shop");
         let mut rendered = json!(text);
         renderer.render(&mut rendered, &|| "t".to_string()).unwrap();
         assert_eq!(rendered, json!(expected));
@@ -266,7 +253,7 @@ mod tests {
 
     #[test]
     fn renders_inside_structures_and_leaves_other_values_alone() {
-        let mut renderer = Renderer::new(Arc::new(pod()), "shop");
+        let mut renderer = Renderer::new(Arc::new(Doc::new(&pod().to_string())), "shop");
         let mut rendered = json!({"name": "proxy", "args": ["--id", "{{ pod.metadata.name }}.{{ namespace }}"], "port": 15001, "tty": false});
         renderer.render(&mut rendered, &|| "t".to_string()).unwrap();
         assert_eq!(
@@ -277,7 +264,7 @@ mod tests {
 
     #[test]
     fn render_error_names_the_string() {
-        let mut renderer = Renderer::new(Arc::new(pod()), "shop");
+        let mut renderer = Renderer::new(Arc::new(Doc::new(&pod().to_string())), "shop");
         let mut template =
             json!({"env": [{"name": "A", "value": "{{ pod.metadata.name | nosuchfilter }}"}]});
         let error = renderer
@@ -290,7 +277,7 @@ mod tests {
     #[test]
     fn loops_and_lengths_see_the_pod_lazily() {
         let pod = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}], "x": {"k1": 1, "k2": 2.5, "k3": null, "k4": true}}});
-        let mut renderer = Renderer::new(Arc::new(pod.clone()), "shop");
+        let mut renderer = Renderer::new(Arc::new(Doc::new(&pod.to_string())), "shop");
         let mut value = json!([
             "{% for c in pod.spec.containers %}{{ c.name }}{% if not loop.last %},{% endif %}{% endfor %}",
             "{{ pod.spec.containers | length }}",
@@ -303,7 +290,6 @@ mod tests {
             value,
             json!(["a,b", "2", "k1 k2 k3 k4", "2 2.5 True True", "b none"])
         );
-        assert_eq!(renderer.into_pod(), pod);
     }
 
     #[rstest]

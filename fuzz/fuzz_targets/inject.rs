@@ -6,7 +6,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
-use sidecar_injector::admission::{AdmissionRequest, Outcome, evaluate_request};
+use sidecar_injector::admission::{Outcome, evaluate};
 use sidecar_injector::settings::Settings;
 
 #[derive(Debug, Arbitrary)]
@@ -144,23 +144,26 @@ fuzz_target!(|case: Case| {
         }
     });
     // Template strings that do not compile are refused at load, before any request.
-    let Ok(settings) = Settings::validate(settings.to_string().as_bytes()) else {
+    if Settings::validate(settings.to_string().as_bytes()).is_err() {
         return;
-    };
-    let request = |object: Value| -> AdmissionRequest {
-        serde_json::from_value(json!({
-            "uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "namespace": namespace, "operation": "CREATE", "object": object
-        }))
-        .expect("a well-formed request")
+    }
+    let run = |object: &Value| -> Outcome {
+        let payload = json!({
+            "request": {
+                "uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "namespace": namespace, "operation": "CREATE", "object": object
+            },
+            "settings": settings,
+        });
+        evaluate(payload.to_string().as_bytes()).outcome
     };
 
-    let outcome = evaluate_request(request(pod.clone()), &settings).outcome;
+    let outcome = run(&pod);
     let protected = matches!(
         case.namespace,
         Namespace::KubeSystem | Namespace::KubePublic | Namespace::Ignored
     );
-    if let Outcome::Mutate { pod: injected, .. } = outcome {
+    if let Some(injected) = outcome.mutated_pod() {
         assert!(
             !protected && case.host_network != Some(true),
             "a security rule was bypassed"
@@ -181,7 +184,7 @@ fuzz_target!(|case: Case| {
         for name in [names(&pod, "containers"), names(&pod, "initContainers")].concat() {
             assert!(after.contains(&name), "container {name:?} was lost");
         }
-        let again = evaluate_request(request(injected), &settings).outcome;
+        let again = run(&injected);
         assert!(
             matches!(again, Outcome::Accept(_)),
             "injection is not idempotent: {again:?}"

@@ -5,6 +5,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|payload: &[u8]| {
     let evaluation = sidecar_injector::admission::evaluate(payload);
-    let response = sidecar_injector::response(evaluation.outcome);
-    serde_json::to_vec(&response).expect("a response always serializes");
+    let response = sidecar_injector::response(evaluation.outcome).to_json();
+    serde_json::from_str::<serde_json::Value>(&response).expect("a response is JSON");
 });

@@ -1,7 +1,8 @@
 //! The template strings sidecar templates are mostly made of, rendered without the engine:
 //! `{{ pod.metadata.name }}`, `{{ namespace }}`,
 //! `{{ pod.metadata.annotations['sidecar.istio.io/proxyCPU'] | default('100m') }}`,
-//! `{{ pod.metadata.labels['app'] | default(pod.metadata.name) }}`.
+//! `{{ pod.metadata.labels['app'] | default(pod.metadata.name) }}`,
+//! `{{ pod.spec.containers | map(attribute='name') | join(',') }}`.
 //!
 //! The policy runs in a fresh instance for every Pod, so minijinja would compile every template
 //! string again for every Pod: most of the time the policy spends on a typical Pod. These strings
@@ -9,28 +10,34 @@
 //! or undefined, returns `None` and goes to minijinja; a property test below checks that both
 //! render the same wherever this one answers.
 
-use serde_json::Value;
+use std::borrow::Cow;
+
+use crate::json::{Doc, Kind, Level, Step};
 
 /// `text` rendered, or `None` when minijinja must render it.
-pub(super) fn render(text: &str, pod: &Value, namespace: &str) -> Option<String> {
-    if text.contains("{%") || text.contains("{#") {
+pub(super) fn render(text: &str, pod: &Doc, namespace: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    if bytes
+        .windows(2)
+        .any(|pair| pair[0] == b'{' && matches!(pair[1], b'%' | b'#'))
+    {
         return None;
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(start) = rest.find("{{") {
+    while let Some(start) = pair_at(rest, b'{') {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find("}}")?;
+        let end = pair_at(after, b'}')?;
         let mut parser = Parser {
             text: &after[..end],
             pod,
             namespace,
         };
         match parser.expression()? {
-            Lookup::Str(value) => out.push_str(value),
+            Lookup::Str(value) => out.push_str(&value),
             Lookup::Undefined => {}
-            Lookup::Json(_) => return None,
+            Lookup::Container(..) | Lookup::Strings(_) | Lookup::Other => return None,
         }
         rest = &after[end + 2..];
     }
@@ -38,21 +45,41 @@ pub(super) fn render(text: &str, pod: &Value, namespace: &str) -> Option<String>
     Some(out)
 }
 
+/// Where `text` first has `byte` twice in a row (`{{` or `}}`).
+fn pair_at(text: &str, byte: u8) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    loop {
+        let at = from + bytes.get(from..)?.iter().position(|&b| b == byte)?;
+        if bytes.get(at + 1) == Some(&byte) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+}
+
 /// What a path leads to. Only strings and undefined values are rendered here.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Lookup<'a> {
     Undefined,
-    Str(&'a str),
-    /// An object, array, number, boolean or null: minijinja's business.
-    Json(&'a Value),
+    Str(Cow<'a, str>),
+    /// An object or array of the Pod, to look into further.
+    Container(&'a Level),
+    /// A list of strings made by `map(attribute=…)`, for `join`.
+    Strings(Vec<Cow<'a, str>>),
+    /// A number, boolean or null: minijinja's business.
+    Other,
 }
 
 impl<'a> Lookup<'a> {
-    fn of(value: Option<&'a Value>) -> Self {
-        match value {
-            None => Self::Undefined,
-            Some(Value::String(text)) => Self::Str(text),
-            Some(other) => Self::Json(other),
+    fn of(pod: &'a Doc, level: Option<&'a Level>) -> Self {
+        let Some(level) = level else {
+            return Self::Undefined;
+        };
+        match level.kind() {
+            Kind::Object | Kind::Array => Self::Container(level),
+            Kind::String => pod.string(level).map_or(Self::Other, Self::Str),
+            _ => Self::Other,
         }
     }
 }
@@ -60,12 +87,14 @@ impl<'a> Lookup<'a> {
 /// The template text and the values it reads share one lifetime: a default's text is a value too.
 struct Parser<'a> {
     text: &'a str,
-    pod: &'a Value,
+    pod: &'a Doc,
     namespace: &'a str,
 }
 
 impl<'a> Parser<'a> {
-    /// `path (| default(path or 'string'))*`, surrounded by spaces.
+    /// `path (| filter)*`, surrounded by spaces; the filters are `default(path or 'string')`,
+    /// `map(attribute='key')` on a list of objects whose `key` is a string, and `join('sep')` on a
+    /// list of strings.
     fn expression(&mut self) -> Option<Lookup<'a>> {
         let mut value = self.path()?;
         loop {
@@ -75,20 +104,76 @@ impl<'a> Parser<'a> {
             }
             self.eat("|")?;
             self.spaces();
-            self.eat("default")?;
-            self.spaces();
-            self.eat("(")?;
-            self.spaces();
-            let fallback = if self.text.starts_with(['\'', '"']) {
-                Lookup::Str(self.string()?)
-            } else {
-                self.path()?
+            value = match self.identifier()? {
+                "default" => {
+                    let fallback = self.argument(|parser| {
+                        if parser.text.starts_with(['\'', '"']) {
+                            Some(Lookup::Str(Cow::Borrowed(parser.string()?)))
+                        } else {
+                            parser.path()
+                        }
+                    })?;
+                    match value {
+                        Lookup::Undefined => fallback,
+                        defined => defined,
+                    }
+                }
+                "map" => {
+                    let key = self.argument(|parser| {
+                        parser.eat("attribute")?;
+                        parser.spaces();
+                        parser.eat("=")?;
+                        parser.spaces();
+                        parser.string()
+                    })?;
+                    Lookup::Strings(self.attributes(value, key)?)
+                }
+                "join" => {
+                    let separator = self.argument(Self::string)?;
+                    Lookup::Str(Cow::Owned(self.strings(value)?.join(separator)))
+                }
+                _ => return None,
             };
-            self.spaces();
-            self.eat(")")?;
-            if let Lookup::Undefined = value {
-                value = fallback;
-            }
+        }
+    }
+
+    /// `(argument)`, the argument read by `read`.
+    fn argument<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<T> {
+        self.spaces();
+        self.eat("(")?;
+        self.spaces();
+        let argument = read(self)?;
+        self.spaces();
+        self.eat(")")?;
+        Some(argument)
+    }
+
+    /// The string `key` of every object of a list of the Pod.
+    fn attributes(&self, list: Lookup<'a>, key: &'a str) -> Option<Vec<Cow<'a, str>>> {
+        let Lookup::Container(level) = list else {
+            return None;
+        };
+        self.pod
+            .items(level)?
+            .iter()
+            .map(|item| match item.kind() {
+                Kind::Object => self.pod.string(self.pod.get(item, key)?),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The strings of a list made by `map`, or of a list of the Pod that holds only strings.
+    fn strings(&self, list: Lookup<'a>) -> Option<Vec<Cow<'a, str>>> {
+        match list {
+            Lookup::Strings(strings) => Some(strings),
+            Lookup::Container(level) => self
+                .pod
+                .items(level)?
+                .iter()
+                .map(|item| self.pod.string(item))
+                .collect(),
+            _ => None,
         }
     }
 
@@ -96,41 +181,37 @@ impl<'a> Parser<'a> {
     fn path(&mut self) -> Option<Lookup<'a>> {
         self.spaces();
         let mut value = match self.identifier()? {
-            "pod" => Lookup::Json(self.pod),
-            "namespace" => Lookup::Str(self.namespace),
+            "pod" => Lookup::of(self.pod, Some(self.pod.root())),
+            "namespace" => Lookup::Str(Cow::Borrowed(self.namespace)),
             _ => return None,
         };
         loop {
-            if self.eat(".").is_some() {
-                let key = self.identifier()?;
-                value = match value {
-                    Lookup::Undefined => Lookup::Undefined,
-                    Lookup::Json(Value::Object(map)) => Lookup::of(map.get(key)),
-                    // Attributes of strings, lists and none are minijinja's to define.
-                    _ => return None,
-                };
+            let step = if self.eat(".").is_some() {
+                Step::Key(Cow::Borrowed(self.identifier()?))
             } else if self.eat("[").is_some() {
                 self.spaces();
-                value = if self.text.starts_with(['\'', '"']) {
-                    let key = self.string()?;
-                    match value {
-                        Lookup::Undefined => Lookup::Undefined,
-                        Lookup::Json(Value::Object(map)) => Lookup::of(map.get(key)),
-                        _ => return None,
-                    }
+                let step = if self.text.starts_with(['\'', '"']) {
+                    Step::Key(Cow::Borrowed(self.string()?))
                 } else {
-                    let index = self.index()?;
-                    match value {
-                        Lookup::Undefined => Lookup::Undefined,
-                        Lookup::Json(Value::Array(items)) => Lookup::of(items.get(index)),
-                        _ => return None,
-                    }
+                    Step::Index(self.index()?)
                 };
                 self.spaces();
                 self.eat("]")?;
+                step
             } else {
                 return Some(value);
-            }
+            };
+            value = match (value, &step) {
+                (Lookup::Undefined, _) => Lookup::Undefined,
+                (Lookup::Container(level), Step::Key(_)) if level.kind() == Kind::Object => {
+                    Lookup::of(self.pod, self.pod.step(level, &step))
+                }
+                (Lookup::Container(level), Step::Index(_)) if level.kind() == Kind::Array => {
+                    Lookup::of(self.pod, self.pod.step(level, &step))
+                }
+                // Attributes of strings, lists and none, and indexes of maps, are minijinja's.
+                _ => return None,
+            };
         }
     }
 
@@ -146,7 +227,8 @@ impl<'a> Parser<'a> {
     fn identifier(&mut self) -> Option<&'a str> {
         let end = self
             .text
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || b == b'_'))
             .unwrap_or(self.text.len());
         let (identifier, rest) = self.text.split_at(end);
         if identifier.is_empty() || identifier.starts_with(|c: char| c.is_ascii_digit()) {
@@ -169,7 +251,11 @@ impl<'a> Parser<'a> {
 
     /// A quoted string without escapes (those are minijinja's).
     fn string(&mut self) -> Option<&'a str> {
-        let quote = self.text.chars().next()?;
+        let quote = match self.text.as_bytes().first()? {
+            b'\'' => '\'',
+            b'"' => '"',
+            _ => return None,
+        };
         let body = &self.text[1..];
         let end = body.find(quote)?;
         let value = &body[..end];
@@ -187,13 +273,17 @@ mod tests {
     use proptest::prelude::*;
     use proptest::strategy::ValueTree;
     use rstest::rstest;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn doc(pod: &Value) -> Doc {
+        Doc::new(&pod.to_string())
+    }
 
     fn pod() -> Value {
         json!({"metadata": {"name": "web-1", "generateName": "web-",
             "labels": {"app": "web", "n": "1"},
             "annotations": {"cpu": "250m", "empty": "", "num": 3, "null": null}},
-            "spec": {"containers": [{"name": "app"}]}})
+            "spec": {"containers": [{"name": "app"}], "args": ["--a", "--b"]}})
     }
 
     #[rstest]
@@ -225,12 +315,21 @@ mod tests {
     #[case::escape("{{ pod.metadata.labels['a\\'b'] }}", None)]
     #[case::unclosed("{{ pod.metadata.name", None)]
     #[case::trim("{{- pod.metadata.name -}}", None)]
+    #[case::map_join(
+        "{{ pod.spec.containers | map(attribute='name') | join(',') }}",
+        Some("app")
+    )]
+    #[case::join_strings("{{ pod.spec.args | join(' ') }}", Some("--a --b"))]
+    #[case::map_missing("{{ pod.spec.containers | map(attribute='image') | join(',') }}", None)]
+    #[case::map_alone("{{ pod.spec.containers | map(attribute='name') }}", None)]
+    #[case::join_not_strings("{{ pod.spec.containers | join(',') }}", None)]
+    #[case::other_filter_argument("{{ pod.spec.args | join(é) }}", None)]
     fn renders_the_common_strings_only(#[case] text: &str, #[case] expected: Option<&str>) {
-        assert_eq!(render(text, &pod(), "shop").as_deref(), expected);
+        assert_eq!(render(text, &doc(&pod()), "shop").as_deref(), expected);
     }
 
     fn by_minijinja(text: &str, pod: &Value) -> Result<String, String> {
-        let mut renderer = super::super::Renderer::new(std::sync::Arc::new(pod.clone()), "shop");
+        let mut renderer = super::super::Renderer::new(std::sync::Arc::new(doc(pod)), "shop");
         renderer.engine_render(text)
     }
 
@@ -272,6 +371,33 @@ mod tests {
     }
 
     fn expression() -> impl Strategy<Value = String> {
+        prop_oneof![4 => defaults(), 1 => joins()]
+    }
+
+    /// Mostly lists of containers mapped to their names, which the shortcut renders; the rest
+    /// are minijinja's.
+    fn joins() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![
+                3 => Just("pod.spec.containers"),
+                1 => Just("pod.spec.missing"),
+                1 => Just("pod.metadata.labels")
+            ],
+            prop_oneof![3 => Just("name"), 1 => Just("image"), 1 => Just("a.b/c")],
+            prop_oneof![Just(","), Just(""), Just(" - ")],
+            prop::bool::weighted(0.75),
+        )
+            .prop_map(|(list, key, separator, map)| {
+                let map = if map {
+                    format!(" | map(attribute='{key}')")
+                } else {
+                    String::new()
+                };
+                format!("{{{{ {list}{map} | join('{separator}') }}}}")
+            })
+    }
+
+    fn defaults() -> impl Strategy<Value = String> {
         (
             path(),
             prop::collection::vec(
@@ -324,7 +450,7 @@ mod tests {
             pod in any_pod(),
         ) {
             let text: String = parts.iter().map(|(e, t)| format!("{e}{t}")).collect();
-            if let Some(fast) = render(&text, &pod, "shop") {
+            if let Some(fast) = render(&text, &doc(&pod), "shop") {
                 prop_assert_eq!(Ok(fast), by_minijinja(&text, &pod), "{}", text);
             }
         }
@@ -334,13 +460,21 @@ mod tests {
     #[test]
     fn answers_for_most_generated_strings() {
         let mut runner = proptest::test_runner::TestRunner::deterministic();
-        let strategy = (expression(), any_pod());
-        let answered = (0..500)
-            .filter(|_| {
-                let (text, pod) = strategy.new_tree(&mut runner).unwrap().current();
-                render(&text, &pod, "shop").is_some()
-            })
-            .count();
-        assert!(answered > 250, "answered {answered} of 500");
+        let mut answered = |strategy: BoxedStrategy<String>| {
+            let strategy = (strategy, any_pod());
+            (0..500)
+                .filter(|_| {
+                    let (text, pod) = strategy.new_tree(&mut runner).unwrap().current();
+                    render(&text, &doc(&pod), "shop").is_some()
+                })
+                .count()
+        };
+        let defaults = answered(defaults().boxed());
+        assert!(
+            defaults > 250,
+            "paths and defaults: answered {defaults} of 500"
+        );
+        let joins = answered(joins().boxed());
+        assert!(joins > 100, "map and join: answered {joins} of 500");
     }
 }

@@ -1,0 +1,1003 @@
+//! JSON read only as deep as the policy looks, and each level read once.
+//!
+//! The policy server sends the whole Pod with every request, and a Pod may hold thousands of
+//! environment variables or weigh the API server's 1.5 MB. The decision reads a few fields of its
+//! metadata; the template strings read a few more; an injection edits a few lists of its spec.
+//! Everything else stays the text it came in: never built into values, and copied to the answer
+//! byte for byte. That costs less than parsing the Pod into a tree, which every other injector
+//! does, and it is the strongest form of "nothing of the submitted Pod changes".
+//!
+//! A [`Doc`] is a JSON text whose levels are opened on demand: opening an object or an array finds
+//! where each of its children starts and ends, once, and keeps that. Everything that reads the Pod
+//! (the decision, the template strings, the injection) goes through the same `Doc`, so a level is
+//! never scanned twice. A [`Node`] is a value being edited: a part of a `Doc` left as it is, an
+//! opened object or array, or a value the policy built; [`Node::write`] writes it back as text.
+//!
+//! The texts given to a `Doc` are valid JSON: the request was read by serde_json, which checks it,
+//! and the template was checked when the settings were. The scanner relies on that to be simple
+//! and fast, and still never panics or loops on text that is not: it finds nothing there.
+
+use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+
+use serde_json::{Map, Value};
+
+/// The JSON type of a value, as error messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Null,
+    Bool,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+impl Kind {
+    /// "an object", "a string"…: how messages say what was found.
+    pub fn described(self) -> &'static str {
+        match self {
+            Self::Null => "null",
+            Self::Bool => "a boolean",
+            Self::Number => "a number",
+            Self::String => "a string",
+            Self::Array => "an array",
+            Self::Object => "an object",
+        }
+    }
+
+    /// The kind of the JSON value starting at the first byte of `text` (no leading whitespace).
+    fn of_text(text: &str) -> Self {
+        match text.as_bytes().first() {
+            Some(b'{') => Self::Object,
+            Some(b'[') => Self::Array,
+            Some(b'"') => Self::String,
+            Some(b't' | b'f') => Self::Bool,
+            Some(b'-' | b'0'..=b'9') => Self::Number,
+            _ => Self::Null,
+        }
+    }
+
+    pub fn of_value(value: &Value) -> Self {
+        match value {
+            Value::Null => Self::Null,
+            Value::Bool(_) => Self::Bool,
+            Value::Number(_) => Self::Number,
+            Value::String(_) => Self::String,
+            Value::Array(_) => Self::Array,
+            Value::Object(_) => Self::Object,
+        }
+    }
+}
+
+/// A JSON text, its levels opened on demand and kept. Shared (`Arc`), so that the template engine,
+/// whose values must own what they refer to, reads the same levels as everything else.
+#[derive(Debug)]
+pub struct Doc {
+    text: Arc<str>,
+    root: Level,
+    /// Where every object and array ends, by where it starts: made in one pass over the text the
+    /// first time a level is opened, so that opening a level steps over its children's objects
+    /// and arrays instead of scanning them again.
+    ends: OnceLock<Vec<(usize, usize)>>,
+}
+
+/// One value of a [`Doc`]: where its text is, and, once opened, its children.
+#[derive(Debug)]
+pub struct Level {
+    range: Range<usize>,
+    kind: Kind,
+    children: OnceLock<Children>,
+}
+
+#[derive(Debug)]
+enum Children {
+    /// An object's entries in their order; of duplicate keys the last counts, as for serde_json.
+    Object(Vec<(KeyText, Level)>),
+    Array(Vec<Level>),
+}
+
+/// Where an object's key is in the text (without its quotes), and whether it has escapes.
+#[derive(Debug, Clone)]
+struct KeyText {
+    range: Range<usize>,
+    escaped: bool,
+}
+
+/// A step of a path into a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step<'s> {
+    Key(Cow<'s, str>),
+    Index(usize),
+}
+
+/// A place in a document, as the index of each child taken from the root: cheap to keep in the
+/// template engine's values, and resolved through the levels already opened.
+pub type Place = Vec<usize>;
+
+/// What is found at a place, for the template strings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found<'d> {
+    String(Cow<'d, str>),
+    /// An object or an array, to be looked into further.
+    Container(Kind, Place),
+    /// A number, boolean or null.
+    Scalar(Value),
+}
+
+/// The keys of an object, each once, in order, or the length of an array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Members {
+    Keys(Vec<String>),
+    Length(usize),
+    None,
+}
+
+impl Doc {
+    /// `text` must be one JSON value (see the module's documentation).
+    pub fn new(text: &str) -> Self {
+        let trimmed = text.trim_start();
+        let start = text.len() - trimmed.len();
+        let end = start + trimmed.trim_end().len();
+        Self {
+            root: Level {
+                range: start..end,
+                kind: Kind::of_text(trimmed),
+                children: OnceLock::new(),
+            },
+            text: Arc::from(text),
+            ends: OnceLock::new(),
+        }
+    }
+
+    pub fn root(&self) -> &Level {
+        &self.root
+    }
+
+    /// The document's whole text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The text of a level of this document.
+    pub fn text_of(&self, level: &Level) -> &str {
+        self.text.get(level.range.clone()).unwrap_or("null")
+    }
+
+    /// The entries of the object `level`, opened; `None` when it is not an object.
+    pub fn entries<'d>(&'d self, level: &'d Level) -> Option<Vec<(Cow<'d, str>, &'d Level)>> {
+        match self.open(level)? {
+            Children::Object(entries) => Some(
+                entries
+                    .iter()
+                    .map(|(key, child)| (self.key(key), child))
+                    .collect(),
+            ),
+            Children::Array(_) => None,
+        }
+    }
+
+    /// The items of the array `level`, opened; `None` when it is not an array.
+    pub fn items<'d>(&'d self, level: &'d Level) -> Option<&'d [Level]> {
+        match self.open(level)? {
+            Children::Array(items) => Some(items),
+            Children::Object(_) => None,
+        }
+    }
+
+    /// The child of the object `level` named `key` (the last one, as for serde_json).
+    pub fn get<'d>(&'d self, level: &'d Level, key: &str) -> Option<&'d Level> {
+        match self.open(level)? {
+            Children::Object(entries) => entries
+                .iter()
+                .rev()
+                .find(|(name, _)| self.key_is(name, key))
+                .map(|(_, child)| child),
+            Children::Array(_) => None,
+        }
+    }
+
+    /// The value of `level`, parsed whole.
+    pub fn value(&self, level: &Level) -> Value {
+        self.parse(level).unwrap_or(Value::Null)
+    }
+
+    /// The value of `level`, parsed whole, or why it cannot be (nested too deeply, the only way
+    /// for valid JSON).
+    pub fn parse(&self, level: &Level) -> Result<Value, serde_json::Error> {
+        serde_json::from_str(self.text_of(level))
+    }
+
+    /// The value at `path` from the root, or `None` when the document has nothing there.
+    pub fn lookup<'s>(&self, path: impl IntoIterator<Item = Step<'s>>) -> Option<Found<'_>> {
+        let mut level = &self.root;
+        let mut place = Vec::new();
+        for step in path {
+            let (index, child) = self.child(level, &step)?;
+            place.push(index);
+            level = child;
+        }
+        Some(self.found(level, place))
+    }
+
+    /// The child of `level` reached by `step`: how the simple template renderer walks a path,
+    /// without keeping places.
+    pub fn step<'d>(&'d self, level: &'d Level, step: &Step) -> Option<&'d Level> {
+        self.child(level, step).map(|(_, child)| child)
+    }
+
+    /// The string `level` holds, when it holds one.
+    pub fn string<'d>(&'d self, level: &'d Level) -> Option<Cow<'d, str>> {
+        match level.kind {
+            Kind::String => string(self.text_of(level)),
+            _ => None,
+        }
+    }
+
+    /// The value at a place found before.
+    pub fn at(&self, place: &[usize]) -> Option<Found<'_>> {
+        let level = self.resolve(place)?;
+        Some(self.found(level, place.to_vec()))
+    }
+
+    /// The child of the value at `place` reached by `step`.
+    pub fn child_of(&self, place: &[usize], step: &Step) -> Option<Found<'_>> {
+        let level = self.resolve(place)?;
+        let (index, child) = self.child(level, step)?;
+        let mut place = place.to_vec();
+        place.push(index);
+        Some(self.found(child, place))
+    }
+
+    /// The keys of the object at `place`, or the length of the array there.
+    pub fn members(&self, place: &[usize]) -> Members {
+        let Some(level) = self.resolve(place) else {
+            return Members::None;
+        };
+        match self.open(level) {
+            Some(Children::Object(entries)) => {
+                let mut keys: Vec<String> = Vec::with_capacity(entries.len());
+                for (key, _) in entries {
+                    let key = self.key(key);
+                    if !keys.iter().any(|k| *k == key) {
+                        keys.push(key.into_owned());
+                    }
+                }
+                Members::Keys(keys)
+            }
+            Some(Children::Array(items)) => Members::Length(items.len()),
+            None => Members::None,
+        }
+    }
+
+    fn resolve(&self, place: &[usize]) -> Option<&Level> {
+        place
+            .iter()
+            .try_fold(&self.root, |level, &index| match self.open(level)? {
+                Children::Object(entries) => entries.get(index).map(|(_, child)| child),
+                Children::Array(items) => items.get(index),
+            })
+    }
+
+    fn child<'l>(&'l self, level: &'l Level, step: &Step) -> Option<(usize, &'l Level)> {
+        match (self.open(level)?, step) {
+            (Children::Object(entries), Step::Key(key)) => entries
+                .iter()
+                .rposition(|(name, _)| self.key_is(name, key))
+                .map(|index| (index, &entries[index].1)),
+            (Children::Array(items), Step::Index(index)) => {
+                items.get(*index).map(|item| (*index, item))
+            }
+            _ => None,
+        }
+    }
+
+    fn found(&self, level: &Level, place: Place) -> Found<'_> {
+        match level.kind {
+            Kind::Object | Kind::Array => Found::Container(level.kind, place),
+            Kind::String => match string(self.text_of(level)) {
+                Some(text) => Found::String(text),
+                None => Found::Scalar(Value::Null),
+            },
+            _ => Found::Scalar(self.value(level)),
+        }
+    }
+
+    fn key(&self, key: &KeyText) -> Cow<'_, str> {
+        let raw = self.text.get(key.range.clone()).unwrap_or_default();
+        if !key.escaped {
+            return Cow::Borrowed(raw);
+        }
+        // The key with its quotes, unescaped.
+        let quoted = self
+            .text
+            .get(key.range.start.saturating_sub(1)..key.range.end + 1)
+            .unwrap_or("\"\"");
+        string(quoted).unwrap_or_default()
+    }
+
+    fn key_is(&self, key: &KeyText, wanted: &str) -> bool {
+        if key.escaped {
+            self.key(key) == wanted
+        } else {
+            self.text.get(key.range.clone()) == Some(wanted)
+        }
+    }
+
+    /// The children of an object or array, found in its text the first time they are asked for.
+    fn open<'l>(&self, level: &'l Level) -> Option<&'l Children> {
+        if !matches!(level.kind, Kind::Object | Kind::Array) {
+            return None;
+        }
+        Some(level.children.get_or_init(|| {
+            let bytes = self.text.as_bytes();
+            let ends = Ends(self.ends.get_or_init(|| index(bytes)));
+            let child = |range: Range<usize>| Level {
+                kind: Kind::of_text(self.text.get(range.clone()).unwrap_or_default()),
+                range,
+                children: OnceLock::new(),
+            };
+            if level.kind == Kind::Object {
+                let entries = scan_object(bytes, &ends, level.range.clone()).unwrap_or_default();
+                Children::Object(
+                    entries
+                        .into_iter()
+                        .map(|(key, escaped, value)| {
+                            (
+                                KeyText {
+                                    range: key,
+                                    escaped,
+                                },
+                                child(value),
+                            )
+                        })
+                        .collect(),
+                )
+            } else {
+                let items = scan_array(bytes, &ends, level.range.clone()).unwrap_or_default();
+                Children::Array(items.into_iter().map(child).collect())
+            }
+        }))
+    }
+}
+
+impl Level {
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Where the level's text is in its document's.
+    pub fn range(&self) -> Range<usize> {
+        self.range.clone()
+    }
+}
+
+/// Strings of a document replaced by others: where each replaced string's text is in the
+/// document, and the JSON text that replaces it; sorted by where they are.
+pub type Replacements = [(Range<usize>, String)];
+
+/// The string JSON `text` holds, unescaped only when it has escapes.
+pub fn string(text: &str) -> Option<Cow<'_, str>> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(inner))
+    }
+}
+
+pub(crate) fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        at += 1;
+    }
+    at
+}
+
+/// The end of the string starting at `at` (a quote), after its closing quote, and whether it has
+/// escapes.
+pub(crate) fn skip_string(bytes: &[u8], at: usize) -> Option<(usize, bool)> {
+    let mut escaped = false;
+    let mut i = at + 1;
+    loop {
+        i = quote_or_backslash(bytes, i)?;
+        match bytes[i] {
+            b'"' => return Some((i + 1, escaped)),
+            _ => {
+                escaped = true;
+                i += 2;
+            }
+        }
+    }
+}
+
+/// The first `"` or `\` at or after `from`. Most of a JSON text is inside strings, so this looks
+/// at eight bytes at a time (the module is built without SIMD; 64-bit integers are native to it).
+fn quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has = |word: u64, byte: u8| {
+        let x = word ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let found = has(word, b'"') | has(word, b'\\');
+        if found != 0 {
+            // The lowest flagged byte is the first match: borrows only run towards higher bytes.
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes
+        .get(i..)?
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .map(|position| i + position)
+}
+
+/// Where every object and array of `bytes` starts and ends (after its closing bracket), in the
+/// order they start: one pass, strings stepped over whole.
+fn index(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut ends = Vec::new();
+    let mut open = Vec::new();
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        match byte {
+            b'"' => match skip_string(bytes, i) {
+                Some((end, _)) => {
+                    i = end;
+                    continue;
+                }
+                None => break,
+            },
+            b'{' | b'[' => {
+                open.push(ends.len());
+                ends.push((i, usize::MAX));
+            }
+            b'}' | b']' => {
+                if let Some(at) = open.pop() {
+                    ends[at].1 = i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    ends
+}
+
+/// The index made by [`index`], searched by where a value starts.
+struct Ends<'i>(&'i [(usize, usize)]);
+
+impl Ends<'_> {
+    fn of(&self, start: usize) -> Option<usize> {
+        let at = self.0.binary_search_by_key(&start, |&(s, _)| s).ok()?;
+        Some(self.0[at].1).filter(|&end| end != usize::MAX)
+    }
+}
+
+/// The end of the value starting at `at` (no whitespace before it).
+fn skip_value(bytes: &[u8], ends: &Ends, at: usize) -> Option<usize> {
+    match bytes.get(at)? {
+        b'"' => skip_string(bytes, at).map(|(end, _)| end),
+        b'{' | b'[' => ends.of(at),
+        _ => {
+            let mut i = at;
+            while let Some(b) = bytes.get(i) {
+                if matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+                    break;
+                }
+                i += 1;
+            }
+            (i > at).then_some(i)
+        }
+    }
+}
+
+/// Each entry of the object at `range`: its key's range (without quotes), whether the key has
+/// escapes, and its value's range.
+type ObjectEntries = Vec<(Range<usize>, bool, Range<usize>)>;
+
+fn scan_object(bytes: &[u8], ends: &Ends, range: Range<usize>) -> Option<ObjectEntries> {
+    let mut entries = Vec::new();
+    let mut at = skip_whitespace(bytes, range.start + 1);
+    if bytes.get(at)? == &b'}' {
+        return Some(entries);
+    }
+    loop {
+        let (key_end, escaped) = skip_string(bytes, at)?;
+        let key = at + 1..key_end - 1;
+        at = skip_whitespace(bytes, key_end);
+        (bytes.get(at)? == &b':').then_some(())?;
+        at = skip_whitespace(bytes, at + 1);
+        let end = skip_value(bytes, ends, at)?;
+        entries.push((key, escaped, at..end));
+        at = skip_whitespace(bytes, end);
+        match bytes.get(at)? {
+            b',' => at = skip_whitespace(bytes, at + 1),
+            b'}' if at < range.end => return Some(entries),
+            _ => return None,
+        }
+    }
+}
+
+fn scan_array(bytes: &[u8], ends: &Ends, range: Range<usize>) -> Option<Vec<Range<usize>>> {
+    let mut items = Vec::new();
+    let mut at = skip_whitespace(bytes, range.start + 1);
+    if bytes.get(at)? == &b']' {
+        return Some(items);
+    }
+    loop {
+        let end = skip_value(bytes, ends, at)?;
+        items.push(at..end);
+        at = skip_whitespace(bytes, end);
+        match bytes.get(at)? {
+            b',' => at = skip_whitespace(bytes, at + 1),
+            b']' if at < range.end => return Some(items),
+            _ => return None,
+        }
+    }
+}
+
+/// A value being edited: parts of documents left as they are, opened objects and arrays, values
+/// the policy built.
+#[derive(Debug, Clone)]
+pub enum Node<'d> {
+    /// A value of a document, unchanged: written back as its text.
+    Doc(&'d Doc, &'d Level),
+    /// A value of a document with some of its strings replaced (a rendered template object).
+    Rendered(&'d Doc, &'d Level, &'d Replacements),
+    /// An object opened one level: its entries in their order.
+    Object(Vec<(Cow<'d, str>, Node<'d>)>),
+    /// An array opened one level.
+    Array(Vec<Node<'d>>),
+    /// Built, or parsed whole, by the policy.
+    Value(Value),
+}
+
+impl<'d> Node<'d> {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Doc(_, level) | Self::Rendered(_, level, _) => level.kind,
+            Self::Object(_) => Kind::Object,
+            Self::Array(_) => Kind::Array,
+            Self::Value(value) => Kind::of_value(value),
+        }
+    }
+
+    /// The entries of an object, opened one level; `None` when this is not an object.
+    pub fn open_object(&mut self) -> Option<&mut Vec<(Cow<'d, str>, Node<'d>)>> {
+        match self {
+            Self::Doc(doc, level) => {
+                let (doc, level): (&'d Doc, &'d Level) = (*doc, *level);
+                let entries = doc.entries(level)?;
+                *self = Self::Object(
+                    entries
+                        .into_iter()
+                        .map(|(key, child)| (key, Self::Doc(doc, child)))
+                        .collect(),
+                );
+            }
+            Self::Value(Value::Object(map)) => {
+                let map = std::mem::take(map);
+                *self = Self::Object(
+                    map.into_iter()
+                        .map(|(key, value)| (Cow::Owned(key), Self::Value(value)))
+                        .collect(),
+                );
+            }
+            _ => {}
+        }
+        match self {
+            Self::Object(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// The items of an array, opened one level; `None` when this is not an array.
+    pub fn open_array(&mut self) -> Option<&mut Vec<Node<'d>>> {
+        match self {
+            Self::Doc(doc, level) => {
+                let (doc, level): (&'d Doc, &'d Level) = (*doc, *level);
+                let items = doc.items(level)?;
+                *self = Self::Array(items.iter().map(|item| Self::Doc(doc, item)).collect());
+            }
+            Self::Value(Value::Array(items)) => {
+                let items = std::mem::take(items);
+                *self = Self::Array(items.into_iter().map(Self::Value).collect());
+            }
+            _ => {}
+        }
+        match self {
+            Self::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The whole value, parsed.
+    pub fn into_value(self) -> Value {
+        match self {
+            Self::Doc(doc, level) => doc.value(level),
+            Self::Rendered(..) => {
+                let mut text = String::new();
+                self.write(&mut text);
+                serde_json::from_str(&text).unwrap_or(Value::Null)
+            }
+            Self::Object(entries) => Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, node)| (key.into_owned(), node.into_value()))
+                    .collect::<Map<_, _>>(),
+            ),
+            Self::Array(items) => Value::Array(items.into_iter().map(Node::into_value).collect()),
+            Self::Value(value) => value,
+        }
+    }
+
+    /// This value's `name`, when it is an object.
+    pub fn name(&self) -> Name {
+        let named = |name: Option<Name>| name.unwrap_or(Name::Missing);
+        match self {
+            Self::Doc(doc, level) if level.kind == Kind::Object => {
+                named(doc.get(level, "name").map(|name| match name.kind {
+                    Kind::String => match string(doc.text_of(name)) {
+                        Some(text) => Name::Text(text.into_owned()),
+                        None => Name::Missing,
+                    },
+                    Kind::Null => Name::Missing,
+                    kind => Name::Other(kind),
+                }))
+            }
+            Self::Rendered(doc, level, replacements) if level.kind == Kind::Object => {
+                named(doc.get(level, "name").map(|name| {
+                    let replaced = replacements
+                        .binary_search_by_key(&name.range.start, |(at, _)| at.start)
+                        .is_ok();
+                    if replaced {
+                        Node::name_value(&Node::Rendered(doc, name, replacements))
+                    } else {
+                        Node::name_value(&Node::Doc(doc, name))
+                    }
+                }))
+            }
+            Self::Object(entries) => named(
+                entries
+                    .iter()
+                    .rev()
+                    .find(|(key, _)| key == "name")
+                    .map(|(_, node)| Node::name_value(node)),
+            ),
+            Self::Value(Value::Object(map)) => named(map.get("name").map(|value| match value {
+                Value::String(name) => Name::Text(name.clone()),
+                Value::Null => Name::Missing,
+                other => Name::Other(Kind::of_value(other)),
+            })),
+            other => Name::NotObject(other.kind()),
+        }
+    }
+
+    fn name_value(node: &Node) -> Name {
+        if let Node::Doc(doc, level) = node {
+            return match level.kind {
+                Kind::String => doc
+                    .string(level)
+                    .map_or(Name::Missing, |name| Name::Text(name.into_owned())),
+                Kind::Null => Name::Missing,
+                kind => Name::Other(kind),
+            };
+        }
+        match node.clone().into_value() {
+            Value::String(name) => Name::Text(name),
+            Value::Null => Name::Missing,
+            other => Name::Other(Kind::of_value(&other)),
+        }
+    }
+
+    /// Writes the value as JSON text: the parts of documents as they are.
+    pub fn write(&self, out: &mut String) {
+        match self {
+            Self::Doc(doc, level) => out.push_str(doc.text_of(level)),
+            Self::Rendered(doc, level, replacements) => {
+                let range = level.range();
+                let first = replacements.partition_point(|(at, _)| at.start < range.start);
+                let mut copied = range.start;
+                for (at, text) in replacements[first..]
+                    .iter()
+                    .take_while(|(at, _)| at.end <= range.end)
+                {
+                    out.push_str(doc.text.get(copied..at.start).unwrap_or_default());
+                    out.push_str(text);
+                    copied = at.end;
+                }
+                out.push_str(doc.text.get(copied..range.end).unwrap_or_default());
+            }
+            Self::Object(entries) => {
+                out.push('{');
+                for (i, (key, node)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_string(out, key);
+                    out.push(':');
+                    node.write(out);
+                }
+                out.push('}');
+            }
+            Self::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write(out);
+                }
+                out.push(']');
+            }
+            Self::Value(value) => out.push_str(&value.to_string()),
+        }
+    }
+}
+
+/// `text` as a JSON string.
+pub fn write_string(out: &mut String, text: &str) {
+    out.push_str(&Value::from(text).to_string());
+}
+
+/// The `name` of an object, as [`Node::name`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Name {
+    Text(String),
+    /// Absent or null.
+    Missing,
+    /// Of another JSON type.
+    Other(Kind),
+    /// The value is not an object at all.
+    NotObject(Kind),
+}
+
+impl Name {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::Text(name) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// The entry of `entries` named `key` (the last one, as for serde_json).
+pub fn entry<'e, 'd>(
+    entries: &'e mut [(Cow<'d, str>, Node<'d>)],
+    key: &str,
+) -> Option<&'e mut Node<'d>> {
+    entries
+        .iter_mut()
+        .rev()
+        .find(|(name, _)| name == key)
+        .map(|(_, node)| node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key(k: &str) -> Step<'_> {
+        Step::Key(Cow::Borrowed(k))
+    }
+
+    fn written(node: &Node) -> String {
+        let mut out = String::new();
+        node.write(&mut out);
+        out
+    }
+
+    #[test]
+    fn what_is_not_opened_is_written_back_byte_for_byte() {
+        let doc = Doc::new(
+            r#"{"b": 1.50, "a": {"x": [1, 2 ,3], "é\u00e9": "\u0041"}, "c": null, "d": "\"}"}"#,
+        );
+        let mut node = Node::Doc(&doc, doc.root());
+        assert_eq!(written(&node), doc.text_of(doc.root()));
+        let entries = node.open_object().unwrap();
+        assert_eq!(
+            entries.iter().map(|(k, _)| k.as_ref()).collect::<Vec<_>>(),
+            ["b", "a", "c", "d"]
+        );
+        // Opened, the object loses its whitespace; its values keep their text.
+        assert_eq!(
+            written(&node),
+            r#"{"b":1.50,"a":{"x": [1, 2 ,3], "é\u00e9": "\u0041"},"c":null,"d":"\"}"}"#
+        );
+        let inner = entry(node.open_object().unwrap(), "a").unwrap();
+        let keys: Vec<String> = inner
+            .open_object()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.to_string())
+            .collect();
+        assert_eq!(keys, ["x", "éé"]);
+        assert_eq!(
+            written(&node),
+            r#"{"b":1.50,"a":{"x":[1, 2 ,3],"éé":"\u0041"},"c":null,"d":"\"}"}"#
+        );
+    }
+
+    #[test]
+    fn opening_what_is_not_an_object_or_an_array_gives_nothing() {
+        for input in ["[1]", "\"x\"", "1", "null", "true", "-2.5e3"] {
+            let doc = Doc::new(input);
+            let mut node = Node::Doc(&doc, doc.root());
+            if input != "[1]" {
+                assert!(node.open_object().is_none(), "{input}");
+            }
+            assert_eq!(written(&node), input, "unchanged");
+        }
+        let doc = Doc::new("{}");
+        assert!(Node::Doc(&doc, doc.root()).open_array().is_none());
+        let doc = Doc::new(r#" [ {"a": 1} , 2 ] "#);
+        let mut array = Node::Doc(&doc, doc.root());
+        assert_eq!(array.open_array().unwrap().len(), 2);
+        assert_eq!(written(&array), r#"[{"a": 1},2]"#);
+    }
+
+    #[test]
+    fn values_open_too() {
+        let mut node = Node::Value(json!({"a": [1, {"b": 2}]}));
+        let a = entry(node.open_object().unwrap(), "a").unwrap();
+        a.open_array().unwrap().push(Node::Value(json!(3)));
+        assert_eq!(written(&node), r#"{"a":[1,{"b":2},3]}"#);
+        assert_eq!(node.into_value(), json!({"a": [1, {"b": 2}, 3]}));
+    }
+
+    #[test]
+    fn names_are_read_from_the_first_level_only() {
+        let cases = [
+            (
+                r#"{"image": "x", "env": [{"name": "no"}], "name": "app"}"#,
+                Name::Text("app".into()),
+            ),
+            (r#"{"name": "a\"b"}"#, Name::Text("a\"b".into())),
+            (r#"{"image": "x"}"#, Name::Missing),
+            (r#"{"name": null}"#, Name::Missing),
+            (r#"{"name": 1}"#, Name::Other(Kind::Number)),
+            (r#"["name"]"#, Name::NotObject(Kind::Array)),
+            (r#""app""#, Name::NotObject(Kind::String)),
+        ];
+        for (input, expected) in cases {
+            let doc = Doc::new(input);
+            assert_eq!(Node::Doc(&doc, doc.root()).name(), expected, "{input}");
+            let value: Value = serde_json::from_str(input).unwrap();
+            assert_eq!(Node::Value(value).name(), expected, "{input} as a value");
+            let mut opened = Node::Doc(&doc, doc.root());
+            if opened.open_object().is_some() {
+                assert_eq!(opened.name(), expected, "{input} opened");
+            }
+        }
+    }
+
+    #[test]
+    fn lookups_read_only_the_levels_on_their_path_and_each_once() {
+        let doc = Doc::new(
+            r#"{"metadata": {"name": "web", "labels": {"a": "b\"c"}}, "spec": {"containers": [{"name": "app", "env": [1, 2]}], "n": 1.5, "x": null}}"#,
+        );
+        assert_eq!(
+            doc.lookup([key("metadata"), key("name")]),
+            Some(Found::String("web".into()))
+        );
+        assert_eq!(
+            doc.lookup([key("metadata"), key("labels"), key("a")]),
+            Some(Found::String("b\"c".into()))
+        );
+        let Some(Found::Container(Kind::Array, place)) =
+            doc.lookup([key("spec"), key("containers")])
+        else {
+            panic!("no containers");
+        };
+        assert_eq!(doc.members(&place), Members::Length(1));
+        let Some(Found::Container(Kind::Object, first)) = doc.child_of(&place, &Step::Index(0))
+        else {
+            panic!("no first container");
+        };
+        assert_eq!(
+            doc.child_of(&first, &key("name")),
+            Some(Found::String("app".into()))
+        );
+        assert_eq!(
+            doc.members(&first),
+            Members::Keys(vec!["name".into(), "env".into()])
+        );
+        assert_eq!(
+            doc.lookup([key("spec"), key("n")]),
+            Some(Found::Scalar(json!(1.5)))
+        );
+        assert_eq!(
+            doc.lookup([key("spec"), key("x")]),
+            Some(Found::Scalar(Value::Null))
+        );
+        assert_eq!(doc.lookup([key("spec"), key("nothing")]), None);
+        assert_eq!(doc.lookup([key("metadata"), Step::Index(0)]), None);
+        // The env list was never opened; what was opened is shared with editing.
+        let spec = doc.get(doc.root(), "spec").unwrap();
+        let app = &doc.items(doc.get(spec, "containers").unwrap()).unwrap()[0];
+        assert!(app.children.get().is_some());
+        assert!(doc.get(app, "env").unwrap().children.get().is_none());
+    }
+
+    #[test]
+    fn of_duplicate_keys_the_last_counts_and_keys_are_listed_once() {
+        let doc = Doc::new(r#"{"a": 1, "b": 2, "a": 3}"#);
+        assert_eq!(doc.lookup([key("a")]), Some(Found::Scalar(json!(3))));
+        assert_eq!(
+            doc.members(&[]),
+            Members::Keys(vec!["a".into(), "b".into()])
+        );
+    }
+
+    #[test]
+    fn text_that_is_not_json_gives_nothing_and_no_panic() {
+        for input in [
+            "",
+            "{",
+            "[",
+            r#"{"a": "#,
+            r#"{"a" 1}"#,
+            r#"["x"#,
+            "{\"a\":1,}",
+            "}",
+            "]]",
+        ] {
+            let doc = Doc::new(input);
+            let _ = doc.lookup([key("a")]);
+            let _ = doc.members(&[]);
+            let mut node = Node::Doc(&doc, doc.root());
+            let _ = node.open_object();
+            let _ = node.open_array();
+            let _ = node.name();
+            let mut out = String::new();
+            node.write(&mut out);
+        }
+    }
+
+    #[test]
+    fn strings_end_at_their_closing_quote_whatever_their_length() {
+        for length in 0usize..40 {
+            for escape in [
+                None,
+                Some(0),
+                Some(length / 2),
+                Some(length.saturating_sub(1)),
+            ] {
+                let mut content = "x".repeat(length);
+                if let Some(at) = escape.filter(|&at| at < length) {
+                    content.replace_range(at..=at, "\\\"");
+                }
+                let text = format!("\"{content}\" , \"next\"");
+                let (end, escaped) = skip_string(text.as_bytes(), 0).unwrap();
+                assert_eq!(&text[..end], format!("\"{content}\""), "{text}");
+                assert_eq!(escaped, content.contains('\\'), "{text}");
+            }
+        }
+        assert_eq!(skip_string(b"\"unterminated", 0), None);
+        assert_eq!(skip_string(b"\"ends in an escape\\", 0), None);
+    }
+
+    #[test]
+    fn kinds() {
+        for (input, kind) in [
+            ("{}", Kind::Object),
+            ("[]", Kind::Array),
+            ("\"\"", Kind::String),
+            ("-1", Kind::Number),
+            ("false", Kind::Bool),
+            ("null", Kind::Null),
+        ] {
+            assert_eq!(Doc::new(input).root().kind(), kind);
+            assert_eq!(Kind::of_value(&serde_json::from_str(input).unwrap()), kind);
+        }
+        assert_eq!(Kind::Array.described(), "an array");
+    }
+}
