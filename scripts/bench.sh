@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Benchmarks: the native core (criterion), then the compiled module against the no-op baseline
-# module as the policy server runs them, then the module's size.
+# Benchmarks: the native core (criterion), then the compiled module against its floors (the no-op
+# module, the minimal injector) as the policy server runs them, then the same in the real
+# policy-server over HTTPS (when it is on PATH), then the module's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=${CACHE:-$HOME/.cache/sidecar-injector}
 scripts/build-wasm.sh bench/baseline.wasm bench/baseline-policy
+scripts/build-wasm.sh bench/minimal.wasm bench/minimal-injector
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
 CARGO_TARGET_DIR="$cache/target-runner" cargo bench --locked --manifest-path bench/Cargo.toml --bench core -- --noplot
 CARGO_TARGET_DIR="$cache/target-runner" cargo bench --locked --manifest-path bench/Cargo.toml --bench wasm
+if command -v policy-server >/dev/null && command -v kwctl >/dev/null; then
+  scripts/bench-policy-server.sh
+else
+  echo "policy-server or kwctl is not on PATH: the run in the real policy-server is skipped" >&2
+fi
 size=$(stat -c %s policy.wasm)
 echo
 echo "policy.wasm: $size bytes ($(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }') MiB; target ≤ 1.5 MiB), after wasm-opt -Oz (see the build's line for the size before)"

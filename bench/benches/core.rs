@@ -2,8 +2,9 @@
 //! (parse the payload, decide, inject) on each fixture.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sidecar_injector::admission::{AdmissionRequest, evaluate};
-use sidecar_injector::decision::decide;
+use sidecar_injector::admission::evaluate;
+use sidecar_injector::decision::decide_for_pod;
+use sidecar_injector::pod::PodView;
 use sidecar_injector::settings::Settings;
 use sidecar_injector_bench::fixtures;
 
@@ -26,10 +27,9 @@ fn core(c: &mut Criterion) {
         .iter()
         .filter(|f| f.name == "typical" || f.name == "size-1MB")
     {
-        let request: AdmissionRequest =
-            serde_json::from_value(fixture.request.clone()).expect("a request");
+        let pod = &fixture.request["object"];
         group.bench_function(fixture.name.as_str(), |b| {
-            b.iter(|| decide(&request, &parsed))
+            b.iter(|| PodView::read(pod).map(|view| decide_for_pod(&view, "shop", &parsed)))
         });
     }
     group.finish();

@@ -1,20 +1,25 @@
 //! The compiled module as the policy server runs it: for every request a fresh instance of the
 //! pre-compiled module (instantiate, `wapc_init`, `validate`), then the JSONPatch computed from its
-//! answer. Each fixture is evaluated by sidecar-injector and by the no-op baseline module in the
-//! same run; the ratio of their medians is the figure we track, absolute times being noisy.
+//! answer. Each fixture is evaluated by sidecar-injector and by its floor in the same run, and the
+//! ratio of their medians is the figure we track, absolute times being noisy:
+//! - a request that is not mutated, against the no-op module given the same payload (settings
+//!   included): it parses the request with the SDK and accepts;
+//! - an injection, against the minimal injector given the template already rendered for that Pod:
+//!   it parses the Pod as untyped JSON and appends the parts, and the host then parses and diffs
+//!   its answer just as it does ours. No injector can cost less.
 //!
 //! The "guest" columns time the guest's `validate` call alone (a fresh instance included): what the
-//! module costs, without the policy server's own work around it (serializing the request, then
-//! parsing the mutated Pod and diffing it into a JSONPatch, which no-op policies never pay).
+//! module costs, without the policy server's own work around it.
 //!
-//! POLICY_WASM and BASELINE_WASM name the modules (defaults: policy.wasm, bench/baseline.wasm).
+//! POLICY_WASM, BASELINE_WASM and MINIMAL_WASM name the modules (defaults: policy.wasm,
+//! bench/baseline.wasm, bench/minimal.wasm).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use policy_runner::PolicyModule;
 use serde_json::Value;
-use sidecar_injector_bench::{Fixture, fixtures, root};
+use sidecar_injector_bench::{Floor, fixtures, root};
 
 /// Time spent measuring each fixture on each module, and the bounds on the number of requests.
 const BUDGET: Duration = Duration::from_millis(1500);
@@ -34,18 +39,34 @@ fn module(variable: &str, default: &str) -> PolicyModule {
         .without_log_output()
 }
 
-/// Times `run` over fresh requests, after two to warm up.
-fn time<T>(run: impl Fn() -> T) -> Timing {
+/// Times `ours` and `theirs` over fresh requests, one of each in turn (which goes first
+/// alternates), after two of each to warm up: a machine that slows down or speeds up during the
+/// run slows both alike, and their ratio stays meaningful.
+fn time_both<T>(ours: impl Fn() -> T, theirs: impl Fn() -> T) -> (Timing, Timing) {
     for _ in 0..2 {
-        std::hint::black_box(run());
+        std::hint::black_box(ours());
+        std::hint::black_box(theirs());
     }
-    let mut times = Vec::new();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
     let start = Instant::now();
-    while times.len() < MAX_REQUESTS && (times.len() < MIN_REQUESTS || start.elapsed() < BUDGET) {
+    let timed = |run: &dyn Fn() -> T, into: &mut Vec<Duration>| {
         let begin = Instant::now();
         std::hint::black_box(run());
-        times.push(begin.elapsed());
+        into.push(begin.elapsed());
+    };
+    while a.len() < MAX_REQUESTS && (a.len() < MIN_REQUESTS || start.elapsed() < BUDGET) {
+        if a.len() % 2 == 0 {
+            timed(&ours, &mut a);
+            timed(&theirs, &mut b);
+        } else {
+            timed(&theirs, &mut b);
+            timed(&ours, &mut a);
+        }
     }
+    (timing(a), timing(b))
+}
+
+fn timing(mut times: Vec<Duration>) -> Timing {
     times.sort();
     let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
     Timing {
@@ -55,18 +76,46 @@ fn time<T>(run: impl Fn() -> T) -> Timing {
     }
 }
 
-/// The whole evaluation as the policy server does it, and the guest's call alone.
-fn measure(module: &PolicyModule, fixture: &Fixture) -> (Timing, Timing, Value) {
-    let evaluate = || {
-        module
-            .evaluate(&fixture.settings, &fixture.request)
+/// One side of a comparison: a module, its settings, and the request.
+struct Side<'a> {
+    module: &'a PolicyModule,
+    settings: &'a Value,
+    request: &'a Value,
+}
+
+impl Side<'_> {
+    /// The whole evaluation as the policy server does it.
+    fn evaluate(&self) -> Value {
+        self.module
+            .evaluate(self.settings, self.request)
             .expect("an evaluation")
-    };
-    let response = evaluate();
-    let payload = fixture.payload();
-    let whole = time(evaluate);
-    let guest = time(|| module.call("validate", &payload).expect("a guest answer"));
-    (whole, guest, response)
+    }
+
+    /// What the guest's `validate` receives.
+    fn payload(&self) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({"request": self.request, "settings": self.settings}))
+            .expect("a payload")
+    }
+}
+
+/// The whole evaluations of both sides, then their guest calls alone, each pair interleaved.
+fn measure(ours: &Side, theirs: &Side) -> [(Timing, Timing); 2] {
+    let whole = time_both(|| ours.evaluate(), || theirs.evaluate());
+    let (our_payload, their_payload) = (ours.payload(), theirs.payload());
+    let guest = time_both(
+        || {
+            ours.module
+                .call("validate", &our_payload)
+                .expect("a guest answer")
+        },
+        || {
+            theirs
+                .module
+                .call("validate", &their_payload)
+                .expect("a guest answer")
+        },
+    );
+    [whole, guest]
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -79,17 +128,19 @@ fn verdict(met: bool) -> &'static str {
 
 fn main() {
     let policy = module("POLICY_WASM", "policy.wasm");
-    let baseline = module("BASELINE_WASM", "bench/baseline.wasm");
+    let no_op = module("BASELINE_WASM", "bench/baseline.wasm");
+    let minimal = module("MINIMAL_WASM", "bench/minimal.wasm");
     println!(
-        "\n{:<11} {:>9} {:>11} {:>10} {:>11} {:>7} {:>10} {:>10} {:>7} {:>8} {:>8}",
+        "\n{:<11} {:>9} {:>8} {:>11} {:>10} {:>11} {:>7} {:>10} {:>10} {:>7} {:>8} {:>8}",
         "fixture",
         "request",
+        "floor",
         "median",
         "p99",
-        "baseline",
+        "floor",
         "ratio",
         "guest",
-        "b. guest",
+        "f. guest",
         "ratio",
         "µs/KB",
         "requests"
@@ -104,23 +155,47 @@ fn main() {
             "{}: settings refused: {:?}",
             fixture.name, verdict.message
         );
-        let (ours, our_guest, response) = measure(&policy, &fixture);
+        let ours_side = Side {
+            module: &policy,
+            settings: &fixture.settings,
+            request: &fixture.request,
+        };
+        let response = ours_side.evaluate();
         assert_eq!(response["allowed"], true, "{}: {response}", fixture.name);
+        let injected = fixture.floor == Floor::MinimalInjector;
         assert_eq!(
             response.get("patch").is_some(),
-            fixture.name != "skip",
+            injected,
             "{}: {response}",
             fixture.name
         );
-        let (theirs, their_guest, _) = measure(&baseline, &fixture);
+        let (floor, floor_name, floor_settings) = match fixture.floor {
+            Floor::NoOp => (&no_op, "no-op", fixture.settings.clone()),
+            Floor::MinimalInjector => (&minimal, "minimal", fixture.minimal_settings()),
+        };
+        let floor_side = Side {
+            module: floor,
+            settings: &floor_settings,
+            request: &fixture.request,
+        };
+        let their_response = floor_side.evaluate();
+        assert_eq!(
+            their_response.get("patch").is_some(),
+            injected,
+            "{} floor: {their_response}",
+            fixture.name
+        );
+        let [(ours, theirs), (our_guest, their_guest)] = measure(&ours_side, &floor_side);
         let kb = fixture.request_kb();
         let ratio = ours.median.as_secs_f64() / theirs.median.as_secs_f64();
         let guest_ratio = our_guest.median.as_secs_f64() / their_guest.median.as_secs_f64();
         let per_kb = ours.median.as_secs_f64() * 1e6 / kb;
+        let guest_per_kb = our_guest.median.as_secs_f64() * 1e6 / kb;
         println!(
-            "{:<11} {:>6.1} KB {:>8.3} ms {:>7.3} ms {:>8.3} ms {:>6.2}x {:>7.3} ms {:>7.3} ms {:>6.2}x {:>8.2} {:>8}",
+            "{:<11} {:>6.1} KB {:>8} {:>8.3} ms {:>7.3} ms {:>8.3} ms {:>6.2}x {:>7.3} ms {:>7.3} ms {:>6.2}x {:>8.2} {:>8}",
             fixture.name,
             kb,
+            floor_name,
             ms(ours.median),
             ms(ours.p99),
             ms(theirs.median),
@@ -131,34 +206,41 @@ fn main() {
             per_kb,
             ours.requests
         );
-        rows.push((fixture.name, ours, ratio, per_kb));
+        rows.push((fixture.name, ratio, guest_per_kb));
     }
 
     let row = |name: &str| rows.iter().find(|r| r.0 == name).expect("a fixture");
-    let typical = row("typical").2;
-    let skip = row("skip").2;
-    let env = ms(row("env-2000").1.median);
-    let growth = row("size-3MB").3 / row("size-100KB").3;
-    let slowest = rows.iter().map(|r| ms(r.1.p99)).fold(0.0, f64::max);
-    println!("\ntargets");
-    println!(
-        "  typical injected Pod      {typical:>7.2}x baseline   (≤ 1.50x)  {}",
-        verdict(typical <= 1.5)
+    let worst = |names: &[&'static str]| -> (f64, &'static str) {
+        names
+            .iter()
+            .map(|name| (row(name).1, *name))
+            .fold((0.0, ""), |a, b| if b.0 > a.0 { b } else { a })
+    };
+    let growth = row("size-3MB").2 / row("size-100KB").2;
+    println!("\ntargets (ratio of medians, whole evaluation)");
+    let target = |what: &str, (ratio, name): (f64, &str), floor: &str, limit: f64| {
+        println!(
+            "  {what:<34} {ratio:>5.2}x {floor:<8} ({name}; ≤ {limit:.2}x)  {}",
+            verdict(ratio <= limit)
+        );
+    };
+    target(
+        "not injected, and not Pods",
+        worst(&["skip", "pod-update", "deployment"]),
+        "no-op",
+        1.1,
     );
-    println!(
-        "  skip path                 {skip:>7.2}x baseline   (≤ 1.10x)  {}",
-        verdict(skip <= 1.1)
+    target("typical injection", worst(&["typical"]), "minimal", 1.1);
+    target(
+        "2000 env vars, 1.5 MB Pod",
+        worst(&["env-2000", "size-1.5MB"]),
+        "minimal",
+        1.0,
     );
+    // Growth is the module's own cost (the guest's): the host's diff of the mutated Pod is not.
     println!(
-        "  2000 env vars             {env:>7.3} ms           (≤ 2 ms)   {}",
-        verdict(env <= 2.0)
-    );
-    println!(
-        "  µs/KB, 3 MB vs 100 KB     {growth:>7.2}x            (≤ 1.50x)  {}",
-        verdict(growth <= 1.5)
-    );
-    println!(
-        "  slowest request (p99)     {slowest:>7.3} ms           (≤ 100 ms) {}",
-        verdict(slowest <= 100.0)
+        "  {:<34} {growth:>5.2}x          (≤ 1.10x)  {}",
+        "guest µs per KB, 3 MB vs 100 KB",
+        verdict(growth <= 1.1)
     );
 }

@@ -1,6 +1,8 @@
 //! Runs the native core on one fixture in a loop, for a profiler:
 //! `cargo run --release --example profile -- FIXTURE [ITERATIONS]`, or writes the fixture's
-//! `validate` payload to a file: `... -- FIXTURE --dump PATH`.
+//! `validate` payload to a file: `... -- FIXTURE --dump PATH`. Only the loop calls
+//! `sidecar_injector::admission::evaluate`, so `valgrind --tool=callgrind
+//! --toggle-collect='sidecar_injector::admission::evaluate'` counts the evaluations alone.
 fn main() {
     let mut args = std::env::args().skip(1);
     let name = args.next().unwrap_or_else(|| "typical".to_string());

@@ -1,15 +1,29 @@
 //! The benchmark fixtures, generated rather than stored: admission requests for a small Pod, a
-//! typical Deployment Pod, a Pod with 2000 environment variables, Pods of 10 KB to 3 MB, and the
-//! typical Pod under `policy: disabled` (the path that injects nothing).
+//! typical Deployment Pod, a Pod with 2000 environment variables, Pods of 10 KB to 3 MB, the
+//! typical Pod under `policy: disabled` (a Pod that is not injected), and requests that are not the
+//! creation of a Pod. Each says which floor it is measured against: the no-op module for what is
+//! not mutated, the minimal injector (given the template already rendered for the fixture's Pod)
+//! for what is.
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+use sidecar_injector::admission::evaluate;
+
+/// What a fixture's request is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Floor {
+    /// Not mutated: the no-op module, given the same payload.
+    NoOp,
+    /// Injected: the minimal injector, given the template rendered for this Pod.
+    MinimalInjector,
+}
 
 pub struct Fixture {
     pub name: String,
     pub settings: Value,
     pub request: Value,
+    pub floor: Floor,
 }
 
 impl Fixture {
@@ -18,6 +32,44 @@ impl Fixture {
         json!({"request": self.request, "settings": self.settings})
             .to_string()
             .into_bytes()
+    }
+
+    /// The minimal injector's settings: the parts sidecar-injector adds to this fixture's Pod,
+    /// rendered, so that both modules return the same Pod but for the status annotation.
+    pub fn minimal_settings(&self) -> Value {
+        let Some(pod) = evaluate(&self.payload()).outcome.mutated_pod() else {
+            panic!("{}: not injected", self.name);
+        };
+        let status: Value = pod["metadata"]["annotations"]["sidecar.istio.io/status"]
+            .as_str()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .expect("a status annotation");
+        let injected = |list: &str, names: &str| -> Vec<Value> {
+            let names = status[names].as_array().cloned().unwrap_or_default();
+            pod["spec"][list]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|item| names.contains(&item["name"]))
+                .cloned()
+                .collect()
+        };
+        let added = |field: &str| -> Map<String, Value> {
+            let keys = self.settings["template"][field].as_object();
+            keys.into_iter()
+                .flatten()
+                .map(|(key, _)| (key.clone(), pod["metadata"][field][key].clone()))
+                .collect()
+        };
+        json!({"holdApplicationUntilProxyStarts": self.settings["holdApplicationUntilProxyStarts"] == true,
+            "template": {
+            "containers": injected("containers", "containers"),
+            "initContainers": injected("initContainers", "initContainers"),
+            "volumes": injected("volumes", "volumes"),
+            "imagePullSecrets": injected("imagePullSecrets", "imagePullSecrets"),
+            "labels": added("labels"),
+            "annotations": added("annotations"),
+        }})
     }
 
     /// Size of the request, in KB.
@@ -44,12 +96,33 @@ fn request(pod: Value) -> Value {
         "uid": "bench",
         "kind": {"group": "", "version": "v1", "kind": "Pod"},
         "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+        "requestResource": {"group": "", "version": "v1", "resource": "pods"},
         "namespace": "shop",
         "operation": "CREATE",
         "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
         "object": pod,
         "oldObject": null,
         "dryRun": false
+    })
+}
+
+/// The request for the typical Pod, changed: another operation, or another kind of object.
+fn other_request(change: impl FnOnce(&mut Value)) -> Value {
+    let mut request = request(typical_pod());
+    change(&mut request);
+    request
+}
+
+/// A Deployment of about the typical Pod's size, as its creation reaches a policy that selects Pods
+/// and Deployments alike.
+fn deployment() -> Value {
+    let pod = typical_pod();
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "shop-web", "namespace": "shop", "labels": pod["metadata"]["labels"]},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "shop-web"}},
+                 "template": {"metadata": {"labels": pod["metadata"]["labels"]}, "spec": pod["spec"]}}
     })
 }
 
@@ -111,19 +184,63 @@ pub fn fixtures() -> Vec<Fixture> {
     let istio = istio_like_settings();
     let mut disabled = istio.clone();
     disabled["policy"] = json!("disabled");
-    let fixture = |name: &str, settings: &Value, pod: Value| Fixture {
+    // Keys sorted, as the policy server serializes what it sends.
+    let fixture = |name: &str, settings: &Value, request: Value, floor| Fixture {
         name: name.to_string(),
-        settings: settings.clone(),
-        request: request(pod),
+        settings: sorted(settings),
+        request: sorted(&request),
+        floor,
     };
+    let injected = |name: &str, pod| fixture(name, &istio, request(pod), Floor::MinimalInjector);
     vec![
-        fixture("small", &istio, small_pod()),
-        fixture("typical", &istio, typical_pod()),
-        fixture("skip", &disabled, typical_pod()),
-        fixture("env-2000", &istio, env_pod(2000)),
-        fixture("size-10KB", &istio, sized_pod(10 * 1024)),
-        fixture("size-100KB", &istio, sized_pod(100 * 1024)),
-        fixture("size-1MB", &istio, sized_pod(1024 * 1024)),
-        fixture("size-3MB", &istio, sized_pod(3 * 1024 * 1024)),
+        injected("small", small_pod()),
+        injected("typical", typical_pod()),
+        fixture("skip", &disabled, request(typical_pod()), Floor::NoOp),
+        fixture(
+            "pod-update",
+            &istio,
+            other_request(|r| {
+                r["operation"] = json!("UPDATE");
+                r["oldObject"] = r["object"].clone();
+            }),
+            Floor::NoOp,
+        ),
+        fixture(
+            "deployment",
+            &istio,
+            other_request(|r| {
+                r["kind"] = json!({"group": "apps", "version": "v1", "kind": "Deployment"});
+                r["resource"] =
+                    json!({"group": "apps", "version": "v1", "resource": "deployments"});
+                r["requestKind"] = r["kind"].clone();
+                r["requestResource"] = r["resource"].clone();
+                r["object"] = deployment();
+            }),
+            Floor::NoOp,
+        ),
+        injected("env-2000", env_pod(2000)),
+        injected("size-10KB", sized_pod(10 * 1024)),
+        injected("size-100KB", sized_pod(100 * 1024)),
+        injected("size-1MB", sized_pod(1024 * 1024)),
+        injected("size-1.5MB", sized_pod(1536 * 1024)),
+        injected("size-3MB", sized_pod(3 * 1024 * 1024)),
     ]
+}
+
+/// `value` with the keys of every object in sorted order.
+pub fn sorted(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sorted(v)))
+                    .collect(),
+            )
+        }
+        other => other.clone(),
+    }
 }

@@ -1,0 +1,115 @@
+//! The cheapest possible injector, built like sidecar-injector: the request parsed with the SDK,
+//! the Pod as untyped JSON, the parts of an already rendered template appended to it, the mutated
+//! Pod answered. No decision, no templating, no status annotation. Every injector pays at least
+//! this, and the policy server then parses the mutated Pod and diffs it into a JSONPatch; the
+//! benchmarks measure sidecar-injector's injections against it.
+//!
+//! Settings: `{"template": {"containers", "initContainers", "volumes", "imagePullSecrets",
+//! "labels", "annotations"}}`, each optional, rendered for the benchmark's Pod beforehand, and
+//! `holdApplicationUntilProxyStarts`, which puts the containers first, as sidecar-injector does:
+//! both answer the same Pod (but for sidecar-injector's status annotation), so that the policy
+//! server's work on the answer is the same for both.
+
+use kubewarden_policy_sdk::wapc_guest::{CallResult, prelude::register_function};
+use kubewarden_policy_sdk::{
+    mutate_request, protocol_version_guest, request::ValidationRequest,
+    settings::SettingsValidationResponse,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Settings {
+    #[serde(default)]
+    template: Template,
+    #[serde(default)]
+    hold_application_until_proxy_starts: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Template {
+    #[serde(default)]
+    containers: Vec<Value>,
+    #[serde(default)]
+    init_containers: Vec<Value>,
+    #[serde(default)]
+    volumes: Vec<Value>,
+    #[serde(default)]
+    image_pull_secrets: Vec<Value>,
+    #[serde(default)]
+    labels: Map<String, Value>,
+    #[serde(default)]
+    annotations: Map<String, Value>,
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn wapc_init() {
+    register_function("validate", validate);
+    register_function("validate_settings", validate_settings);
+    register_function("protocol_version", protocol_version_guest);
+}
+
+fn validate(payload: &[u8]) -> CallResult {
+    let request = ValidationRequest::<Settings>::new(payload)?;
+    let Settings {
+        template,
+        hold_application_until_proxy_starts: first,
+    } = request.settings;
+    let mut pod = request.request.object;
+    let spec = &mut pod["spec"];
+    if first {
+        prepend(&mut spec["containers"], template.containers);
+    } else {
+        append(&mut spec["containers"], template.containers);
+    }
+    prepend(&mut spec["initContainers"], template.init_containers);
+    append(&mut spec["volumes"], template.volumes);
+    append(&mut spec["imagePullSecrets"], template.image_pull_secrets);
+    let metadata = &mut pod["metadata"];
+    insert(&mut metadata["labels"], template.labels);
+    insert(&mut metadata["annotations"], template.annotations);
+    mutate_request(pod)
+}
+
+fn append(list: &mut Value, items: Vec<Value>) {
+    if items.is_empty() {
+        return;
+    }
+    match list {
+        Value::Array(existing) => existing.extend(items),
+        other => *other = Value::Array(items),
+    }
+}
+
+fn prepend(list: &mut Value, mut items: Vec<Value>) {
+    if items.is_empty() {
+        return;
+    }
+    if let Value::Array(existing) = list {
+        items.append(existing);
+    }
+    *list = Value::Array(items);
+}
+
+fn insert(map: &mut Value, entries: Map<String, Value>) {
+    if entries.is_empty() {
+        return;
+    }
+    if !map.is_object() {
+        *map = Value::Object(Map::new());
+    }
+    if let Value::Object(map) = map {
+        for (key, value) in entries {
+            map.entry(key).or_insert(value);
+        }
+    }
+}
+
+fn validate_settings(_payload: &[u8]) -> CallResult {
+    Ok(serde_json::to_vec(&SettingsValidationResponse {
+        valid: true,
+        message: None,
+    })?)
+}
