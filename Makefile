@@ -55,6 +55,7 @@ fmt-check:
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) fmt --manifest-path bench/Cargo.toml -- --check
 	$(CARGO) fmt --manifest-path bench/baseline-policy/Cargo.toml -- --check
+	$(CARGO) fmt --manifest-path bench/minimal-injector/Cargo.toml -- --check
 	$(CARGO) fmt --manifest-path playground/wasm/Cargo.toml -- --check
 
 lint:
@@ -87,7 +88,8 @@ tools:
 e2e-tests: $(E2E_POLICY) runner tools $(CLI_BIN)
 	POLICY=$(CURDIR)/$(E2E_POLICY) bats e2e-tests/
 
-## bench: the native core, then the module against a no-op baseline module, then sizes.
+## bench: the native core, then the module against its floors (a no-op module, a minimal injector)
+## through the waPC engine, then all three in the real policy-server (when it is on PATH), then sizes.
 bench: policy.wasm tools
 	scripts/bench.sh
 
