@@ -216,6 +216,12 @@ impl Settings {
         }
     }
 
+    /// The revision these settings inject into `pod`: what the status annotation of a Pod injected
+    /// now would hold. A Pod injected with another revision carries a stale sidecar.
+    pub fn revision_for(&self, _pod: &Value) -> String {
+        self.revision()
+    }
+
     /// The revision these settings inject (see [`crate::revision`]).
     pub fn revision(&self) -> String {
         revision_of(&self.doc, self.template_level(), self.placement())
