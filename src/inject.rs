@@ -29,10 +29,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::error::{RenderError, RequestError};
-use crate::json::{Doc, Kind, Level, Name, Node, Replacements, entry, string};
+use crate::json::{Doc, Kind, Name, Node, Replacements, entry, string};
 use crate::pod::{OBJECT_PATH, PodHead};
 use crate::revision::revision_reading;
-use crate::settings::{STATUS_KEY, Settings};
+use crate::settings::{Chosen, STATUS_KEY, Settings};
 use crate::template::{Renderer, is_template};
 
 /// Container fields that hold lists merged entry by entry, with the field identifying an entry.
@@ -62,11 +62,12 @@ pub fn inject_json(
     settings: &Settings,
     namespace: &str,
 ) -> Result<String, RequestError> {
-    // One pass over the template gives its revision and its template strings; they are rendered,
-    // and the template's objects are written with the rendered strings in place.
-    let (doc, template_level) = settings.template_doc();
+    // The templates the Pod gets; one pass over them gives their revision and their template
+    // strings, which are rendered; the templates' objects are written with them in place.
+    let chosen = settings.chosen(head.annotations())?;
+    let doc = settings.doc();
     let mut strings = Vec::new();
-    let revision = revision_reading(doc, template_level, settings.placement(), &mut |range| {
+    let revision = revision_reading(doc, &chosen, settings.placement(), &mut |range| {
         let text = doc.text().get(range.clone()).unwrap_or_default();
         // A brace may be written as an escape (`\u007b`): such a string is read unescaped.
         let escaped = || text.contains('\\') && string(text).is_some_and(|s| is_template(&s));
@@ -78,13 +79,15 @@ pub fn inject_json(
     let mut replacements = Vec::with_capacity(strings.len());
     for range in strings {
         let text = string(doc.text().get(range.clone()).unwrap_or_default()).unwrap_or_default();
-        let rendered = renderer
-            .render_string(&text)
-            .map_err(|message| RequestError::Render(locate(settings, &mut renderer, message)))?;
+        let rendered = renderer.render_string(&text).map_err(|message| {
+            RequestError::Render(locate(settings, &chosen, &mut renderer, message))
+        })?;
         replacements.push((range, Value::String(rendered).to_string()));
     }
     replacements.sort_by_key(|(range, _)| range.start);
-    let template = Parts::read(doc, template_level, &replacements);
+    replacements.dedup_by_key(|(range, _)| range.start);
+    let template = Parts::read(doc, &chosen, &replacements);
+    let size: usize = chosen.iter().map(|c| doc.text_of(c.level).len()).sum();
 
     let pod_text = pod.text_of(pod.root());
     let mut root = Node::Doc(pod, pod.root());
@@ -92,61 +95,109 @@ pub fn inject_json(
     let object = root
         .open_object()
         .ok_or_else(|| expected(OBJECT_PATH, "an object", kind))?;
-    let status = edit_spec(object, &template, settings)?;
+    let mut status = edit_spec(object, &template, settings)?;
+    if settings.has_named_templates() {
+        status.templates = Some(
+            chosen
+                .iter()
+                .filter_map(|c| c.name)
+                .map(str::to_string)
+                .collect(),
+        );
+    }
     edit_metadata(
         object,
         head.into_metadata(),
         &template,
         status.render(&revision),
     )?;
-    let mut out = String::with_capacity(pod_text.len() + doc.text_of(template_level).len() + 512);
+    let mut out = String::with_capacity(pod_text.len() + size + 512);
     root.write(&mut out);
     Ok(out)
 }
 
-/// The template's parts, rendered: its objects as they are in the settings' document, with their
-/// template strings replaced; its labels and annotations as values.
+/// The templates' parts, rendered and combined in the order the templates apply: their objects
+/// as they are in the settings' document, with their template strings replaced; their labels and
+/// annotations as values. A later template's container named like an earlier one's customizes it
+/// (the merge rules of a Pod's own container); its volume, pull secret, label or annotation with
+/// an earlier one's name or key replaces it.
 struct Parts<'d> {
-    doc: &'d Doc,
-    replacements: &'d Replacements,
-    containers: &'d [Level],
-    init_containers: &'d [Level],
-    volumes: &'d [Level],
-    image_pull_secrets: &'d [Level],
+    containers: Vec<Named<'d>>,
+    init_containers: Vec<Named<'d>>,
+    volumes: Vec<Named<'d>>,
+    image_pull_secrets: Vec<Named<'d>>,
     labels: Map<String, Value>,
     annotations: Map<String, Value>,
 }
 
 impl<'d> Parts<'d> {
-    /// The settings were validated when the policy was loaded: the template has the shape the
+    /// The settings were validated when the policy was loaded: each template has the shape the
     /// checks gave it.
-    fn read(doc: &'d Doc, template: &'d Level, replacements: &'d Replacements) -> Self {
-        let list = |key| {
-            doc.get(template, key)
-                .and_then(|level| doc.items(level))
-                .unwrap_or_default()
+    fn read(doc: &'d Doc, chosen: &[Chosen<'d>], replacements: &'d Replacements) -> Self {
+        let mut parts = Self {
+            containers: Vec::new(),
+            init_containers: Vec::new(),
+            volumes: Vec::new(),
+            image_pull_secrets: Vec::new(),
+            labels: Map::new(),
+            annotations: Map::new(),
         };
-        let map = |key| match doc
-            .get(template, key)
-            .map(|level| Node::Rendered(doc, level, replacements).into_value())
-        {
-            Some(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
-        Self {
-            doc,
-            replacements,
-            containers: list("containers"),
-            init_containers: list("initContainers"),
-            volumes: list("volumes"),
-            image_pull_secrets: list("imagePullSecrets"),
-            labels: map("labels"),
-            annotations: map("annotations"),
+        for template in chosen {
+            let list = |key| {
+                doc.get(template.level, key)
+                    .and_then(|level| doc.items(level))
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|item| {
+                        let node = Node::Rendered(doc, item, replacements);
+                        (node.name().as_str().unwrap_or_default().to_string(), node)
+                    })
+            };
+            let map = |key| match doc
+                .get(template.level, key)
+                .map(|level| Node::Rendered(doc, level, replacements).into_value())
+            {
+                Some(Value::Object(map)) => map,
+                _ => Map::new(),
+            };
+            for (name, node) in list("containers") {
+                customize_or_add(&mut parts.containers, name, node);
+            }
+            for (name, node) in list("initContainers") {
+                customize_or_add(&mut parts.init_containers, name, node);
+            }
+            for (name, node) in list("volumes") {
+                replace_or_add(&mut parts.volumes, name, node);
+            }
+            for (name, node) in list("imagePullSecrets") {
+                replace_or_add(&mut parts.image_pull_secrets, name, node);
+            }
+            parts.labels.extend(map("labels"));
+            parts.annotations.extend(map("annotations"));
         }
+        parts
     }
+}
 
-    fn node(&self, level: &'d Level) -> Node<'d> {
-        Node::Rendered(self.doc, level, self.replacements)
+/// Adds a template's container, or, when an earlier template has one of that name, overlays it.
+fn customize_or_add<'d>(list: &mut Vec<Named<'d>>, name: String, node: Node<'d>) {
+    match list.iter_mut().find(|(n, _)| *n == name) {
+        Some((_, earlier)) => {
+            let base = std::mem::replace(earlier, Node::Value(Value::Null)).into_value();
+            *earlier = match node.into_value() {
+                Value::Object(overlay) => Node::Value(merge_container(base, overlay)),
+                _ => Node::Value(base),
+            };
+        }
+        None => list.push((name, node)),
+    }
+}
+
+/// Adds a template's object, or replaces an earlier template's of that name.
+fn replace_or_add<'d>(list: &mut Vec<Named<'d>>, name: String, node: Node<'d>) {
+    match list.iter_mut().find(|(n, _)| *n == name) {
+        Some((_, earlier)) => *earlier = node,
+        None => list.push((name, node)),
     }
 }
 
@@ -171,16 +222,16 @@ fn edit_spec<'d>(
         "initContainers",
         &mut seen,
     )?;
-    let mut customize = |container: &'d Level| -> Named<'d> {
-        let node = template.node(container);
-        let name = node.name().as_str().unwrap_or_default().to_string();
+    let mut customize = |(name, node): &Named<'d>| -> Named<'d> {
         let own =
-            take_named(&mut containers, &name).or_else(|| take_named(&mut init_containers, &name));
+            take_named(&mut containers, name).or_else(|| take_named(&mut init_containers, name));
         let node = match own.map(Node::into_value) {
-            Some(Value::Object(own)) => Node::Value(merge_container(node.into_value(), own)),
-            _ => node,
+            Some(Value::Object(own)) => {
+                Node::Value(merge_container(node.clone().into_value(), own))
+            }
+            _ => node.clone(),
         };
-        (name, node)
+        (name.clone(), node)
     };
     let mut sidecars: Vec<Named> = template.containers.iter().map(&mut customize).collect();
     let template_inits: Vec<Named> = template
@@ -221,21 +272,17 @@ fn edit_spec<'d>(
     let nodes = |list: Vec<Named<'d>>| list.into_iter().map(|(_, node)| node).collect();
     put_list(spec, "containers", nodes(containers));
     put_list(spec, "initContainers", nodes(new_inits));
-    let added = |list| template_items(template, list);
     Ok(Status {
         init_containers: injected_inits,
         containers: injected_containers,
-        volumes: append_new_names(spec, "volumes", added(template.volumes))?,
+        volumes: append_new_names(spec, "volumes", &template.volumes)?,
         image_pull_secrets: append_new_names(
             spec,
             "imagePullSecrets",
-            added(template.image_pull_secrets),
+            &template.image_pull_secrets,
         )?,
+        templates: None,
     })
-}
-
-fn template_items<'d>(template: &Parts<'d>, list: &'d [Level]) -> Vec<Node<'d>> {
-    list.iter().map(|level| template.node(level)).collect()
 }
 
 /// The template's labels and annotations, and the status annotation, where the Pod has none.
@@ -264,10 +311,16 @@ fn edit_metadata<'d>(
     Ok(())
 }
 
-/// Where the template string that failed is: the template rendered again as values, which names
+/// Where the template string that failed is: the templates rendered again as values, which names
 /// the path. Only a failure pays for this.
-fn locate(settings: &Settings, renderer: &mut Renderer, message: String) -> RenderError {
-    let located = settings.template().ok().and_then(|mut template| {
+fn locate(
+    settings: &Settings,
+    chosen: &[Chosen],
+    renderer: &mut Renderer,
+    message: String,
+) -> RenderError {
+    let located = chosen.iter().find_map(|&template| {
+        let (at, mut template) = settings.parsed(template).ok()?;
         let lists = [
             ("containers", &mut template.containers),
             ("initContainers", &mut template.init_containers),
@@ -276,7 +329,7 @@ fn locate(settings: &Settings, renderer: &mut Renderer, message: String) -> Rend
         ];
         for (name, items) in lists {
             for (i, item) in items.iter_mut().enumerate() {
-                if let Err(error) = renderer.render(item, &|| format!("template.{name}[{i}]")) {
+                if let Err(error) = renderer.render(item, &|| format!("{at}.{name}[{i}]")) {
                     return Some(error);
                 }
             }
@@ -286,7 +339,7 @@ fn locate(settings: &Settings, renderer: &mut Renderer, message: String) -> Rend
             ("annotations", &mut template.annotations),
         ] {
             for (key, value) in map.iter_mut() {
-                if let Err(error) = renderer.render(value, &|| format!("template.{name}.{key}")) {
+                if let Err(error) = renderer.render(value, &|| format!("{at}.{name}.{key}")) {
                     return Some(error);
                 }
             }
@@ -305,18 +358,25 @@ struct Status {
     containers: Vec<String>,
     volumes: Vec<String>,
     image_pull_secrets: Vec<String>,
+    /// The named templates applied, in order; absent with the one `template`.
+    templates: Option<Vec<String>>,
 }
 
 impl Status {
     fn render(&self, revision: &str) -> String {
-        json!({
+        let mut status = json!({
             "initContainers": self.init_containers,
             "containers": self.containers,
             "volumes": self.volumes,
             "imagePullSecrets": self.image_pull_secrets,
-            "revision": revision,
-        })
-        .to_string()
+        });
+        if let (Some(templates), Value::Object(fields)) = (&self.templates, &mut status) {
+            fields.insert("templates".to_string(), json!(templates));
+        }
+        if let Value::Object(fields) = &mut status {
+            fields.insert("revision".to_string(), json!(revision));
+        }
+        status.to_string()
     }
 }
 
@@ -445,7 +505,7 @@ fn merge_keyed_list(target: &mut Map<String, Value>, key: String, value: Value, 
 fn append_new_names<'d>(
     spec: &mut Entries<'d>,
     key: &'static str,
-    additions: Vec<Node<'d>>,
+    additions: &[Named<'d>],
 ) -> Result<Vec<String>, RequestError> {
     if additions.is_empty() {
         return Ok(Vec::new());
@@ -456,15 +516,12 @@ fn append_new_names<'d>(
         .filter_map(|item| item.name().as_str().map(str::to_string))
         .collect();
     let mut added = Vec::new();
-    for addition in additions {
-        let Name::Text(name) = addition.name() else {
-            continue;
-        };
-        if present.contains(&name) {
+    for (name, addition) in additions {
+        if name.is_empty() || present.contains(name) {
             continue;
         }
-        added.push(name);
-        list.push(addition);
+        added.push(name.clone());
+        list.push(addition.clone());
     }
     put_list(spec, key, list);
     Ok(added)
@@ -944,6 +1001,129 @@ mod tests {
                 format!("invalid admission request: {message}")
             );
         }
+    }
+
+    fn named(defaults: &[&str]) -> Settings {
+        Settings::validate(
+            json!({
+                "templates": {
+                    "sidecar": {
+                        "containers": [{"name": "proxy", "image": "proxy:1", "args": ["--id", "{{ pod.metadata.name }}"],
+                            "env": [{"name": "LEVEL", "value": "info"}]}],
+                        "volumes": [{"name": "certs", "emptyDir": {}}],
+                        "labels": {"mesh": "on"}
+                    },
+                    "debug": {
+                        "containers": [{"name": "proxy", "image": "proxy:debug", "env": [{"name": "LEVEL", "value": "debug"}]},
+                            {"name": "shell", "image": "busybox"}],
+                        "volumes": [{"name": "certs", "emptyDir": {"medium": "Memory"}}],
+                        "labels": {"mesh": "debug", "debug": "on"}
+                    }
+                },
+                "defaultTemplates": defaults
+            })
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    fn choosing(templates: &str) -> Value {
+        let mut pod = app_pod();
+        pod["metadata"]["annotations"] = json!({"inject.istio.io/templates": templates});
+        pod
+    }
+
+    #[test]
+    fn named_templates_apply_the_defaults_and_say_which() {
+        let settings = named(&["sidecar"]);
+        let pod = inject(app_pod(), &settings, "shop").unwrap();
+        assert_eq!(names(&pod["spec"]["containers"]), ["app", "proxy"]);
+        assert_eq!(
+            pod["spec"]["containers"][1]["args"],
+            json!(["--id", "web-1"])
+        );
+        let status = status(&pod);
+        assert_eq!(status["templates"], json!(["sidecar"]));
+        assert_eq!(
+            status["revision"],
+            settings.revision_for(&app_pod()).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_later_template_customizes_an_earlier_one_and_replaces_its_objects() {
+        let settings = named(&["sidecar"]);
+        let pod = inject(choosing("sidecar, debug"), &settings, "shop").unwrap();
+        assert_eq!(names(&pod["spec"]["containers"]), ["app", "proxy", "shell"]);
+        let proxy = &pod["spec"]["containers"][1];
+        assert_eq!(proxy["image"], "proxy:debug");
+        assert_eq!(proxy["args"], json!(["--id", "web-1"]));
+        assert_eq!(proxy["env"], json!([{"name": "LEVEL", "value": "debug"}]));
+        assert_eq!(
+            pod["spec"]["volumes"],
+            json!([{"name": "certs", "emptyDir": {"medium": "Memory"}}])
+        );
+        assert_eq!(
+            pod["metadata"]["labels"],
+            json!({"app": "web", "mesh": "debug", "debug": "on"})
+        );
+        assert_eq!(status(&pod)["templates"], json!(["sidecar", "debug"]));
+        assert_eq!(status(&pod)["containers"], json!(["proxy", "shell"]));
+    }
+
+    #[test]
+    fn the_revision_covers_exactly_the_templates_applied_in_their_order() {
+        let settings = named(&["sidecar"]);
+        let revisions: Vec<String> = [
+            "sidecar",
+            "sidecar,debug",
+            "debug,sidecar",
+            "debug",
+            " sidecar , debug ",
+        ]
+        .iter()
+        .map(|chosen| {
+            let pod = choosing(chosen);
+            let injected = inject(pod.clone(), &settings, "shop").unwrap();
+            let revision = status(&injected)["revision"].as_str().unwrap().to_string();
+            assert_eq!(revision, settings.revision_for(&pod).unwrap(), "{chosen}");
+            revision
+        })
+        .collect();
+        assert_eq!(revisions[1], revisions[4]);
+        for (i, a) in revisions[..4].iter().enumerate() {
+            for b in &revisions[i + 1..4] {
+                assert_ne!(a, b);
+            }
+        }
+        // The one `template` keeps its revision: the form of the named ones is another.
+        let one =
+            settings_with_template(json!({"containers": [{"name": "proxy", "image": "proxy:1"}]}));
+        assert_ne!(one.revision(), revisions[0]);
+    }
+
+    fn settings_with_template(template: Value) -> Settings {
+        Settings::validate(json!({"template": template}).to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_template_the_policy_does_not_have_is_refused_naming_those_it_has() {
+        let error = inject(choosing("sidecar,tracing"), &named(&["sidecar"]), "shop").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid admission request: request.object.metadata.annotations.inject.istio.io/templates: no template named \"tracing\"; the policy has sidecar, debug"
+        );
+        assert_eq!(error.code(), 400);
+    }
+
+    #[test]
+    fn with_one_template_the_choice_annotation_does_not_count() {
+        let settings =
+            settings_with_template(json!({"containers": [{"name": "proxy", "image": "proxy:1"}]}));
+        let pod = inject(choosing("debug"), &settings, "shop").unwrap();
+        assert_eq!(names(&pod["spec"]["containers"]), ["app", "proxy"]);
+        assert_eq!(status(&pod).get("templates"), None);
     }
 
     #[test]

@@ -74,6 +74,11 @@ impl PodHead {
             .unwrap_or_default()
     }
 
+    /// The Pod's annotations, when it has them as an object.
+    pub fn annotations(&self) -> Option<&Map<String, Value>> {
+        self.fields["metadata"]["annotations"].as_object()
+    }
+
     /// The Pod's metadata, as read: what injection edits.
     pub fn into_metadata(self) -> Value {
         match self.fields {

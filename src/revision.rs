@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::json::{Doc, Level, skip_string, skip_whitespace};
+use crate::settings::Chosen;
 
 /// Bumped when the canonical form changes, so that old and new revisions never collide by chance.
 const FORM: &[u8] = b"sidecar-injector revision 1\n";
@@ -40,27 +41,32 @@ pub struct Placement {
 /// `placement`: 16 hex digits.
 pub fn revision(template: &str, placement: Placement) -> String {
     let doc = Doc::new(template);
-    revision_of(&doc, doc.root(), placement)
+    let chosen = [Chosen {
+        name: None,
+        level: doc.root(),
+    }];
+    revision_of(&doc, &chosen, placement)
 }
 
-/// The revision of the template at `template` in `doc` (the settings' document, read once for
-/// the settings and the revision).
-pub fn revision_of(doc: &Doc, template: &Level, placement: Placement) -> String {
-    revision_reading(doc, template, placement, &mut |_| {})
+/// The revision of the templates `chosen` of `doc` (the settings' document, read once for the
+/// settings and the revision), applied in that order.
+pub fn revision_of(doc: &Doc, chosen: &[Chosen], placement: Placement) -> String {
+    revision_reading(doc, chosen, placement, &mut |_| {})
 }
 
-/// [`revision_of`], showing `strings` where every string value of the template is in the
-/// document's text on the way: the one pass over the template that an injection makes, which
-/// also finds its template strings.
+/// [`revision_of`], showing `strings` where every string value of the templates is in the
+/// document's text on the way: the one pass over the templates that an injection makes, which
+/// also finds their template strings.
 pub fn revision_reading(
     doc: &Doc,
-    template: &Level,
+    chosen: &[Chosen],
     placement: Placement,
     strings: &mut dyn FnMut(Range<usize>),
 ) -> String {
-    let mut out = Vec::with_capacity(FORM.len() + doc.text_of(template).len() + 128);
+    let size: usize = chosen.iter().map(|c| doc.text_of(c.level).len()).sum();
+    let mut out = Vec::with_capacity(FORM.len() + size + 128);
     out.extend_from_slice(FORM);
-    write_canonical_settings(&mut out, doc, template, placement, strings);
+    write_canonical_settings(&mut out, doc, chosen, placement, strings);
     // A name, not a security boundary: xxh3 is fast enough to run on every injection.
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&out))
 }
@@ -69,27 +75,32 @@ pub fn revision_reading(
 /// wondering why two revisions differ.
 pub fn canonical_form(template: &str, placement: Placement) -> String {
     let doc = Doc::new(template);
+    let chosen = [Chosen {
+        name: None,
+        level: doc.root(),
+    }];
     let mut out = Vec::new();
-    write_canonical_settings(&mut out, &doc, doc.root(), placement, &mut |_| {});
+    write_canonical_settings(&mut out, &doc, &chosen, placement, &mut |_| {});
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `{"holdApplicationUntilProxyStarts":…,"nativeSidecars":…,"template":{…}}` for the one
+/// `template`, `…,"templates":[{"name":…,"template":{…}},…]}` for named ones, in the order they
+/// apply: keys in sorted order, as every object of the canonical form.
 fn write_canonical_settings(
     out: &mut Vec<u8>,
     doc: &Doc,
-    template: &Level,
+    chosen: &[Chosen],
     placement: Placement,
     strings: &mut dyn FnMut(Range<usize>),
 ) {
-    // Keys in sorted order, as every object of the canonical form.
     out.extend_from_slice(
         format!(
-            "{{\"holdApplicationUntilProxyStarts\":{},\"nativeSidecars\":{},\"template\":{{",
+            "{{\"holdApplicationUntilProxyStarts\":{},\"nativeSidecars\":{},",
             placement.hold_application_until_proxy_starts, placement.native_sidecars
         )
         .as_bytes(),
     );
-    // The template was checked when the settings were read: an object of these fields.
     let mut writer = Canonical {
         text: doc.text(),
         out,
@@ -97,21 +108,27 @@ fn write_canonical_settings(
         depth: 0,
         strings,
     };
-    for (i, (field, empty)) in TEMPLATE_FIELDS.iter().enumerate() {
-        if i > 0 {
-            writer.out.push(b',');
+    match chosen {
+        [Chosen { name: None, level }] => {
+            writer.out.extend_from_slice(b"\"template\":");
+            writer.template(doc, level);
         }
-        writer.out.push(b'"');
-        writer.out.extend_from_slice(field.as_bytes());
-        writer.out.extend_from_slice(b"\":");
-        let written = doc
-            .get(template, field)
-            .and_then(|value| writer.value(value.range().start));
-        if written.is_none() {
-            writer.out.extend_from_slice(empty.as_bytes());
+        named => {
+            writer.out.extend_from_slice(b"\"templates\":[");
+            for (i, template) in named.iter().enumerate() {
+                if i > 0 {
+                    writer.out.push(b',');
+                }
+                writer.out.extend_from_slice(b"{\"name\":");
+                write_string(writer.out, template.name.unwrap_or_default());
+                writer.out.extend_from_slice(b",\"template\":");
+                writer.template(doc, template.level);
+                writer.out.push(b'}');
+            }
+            writer.out.push(b']');
         }
     }
-    writer.out.extend_from_slice(b"}}");
+    writer.out.push(b'}');
 }
 
 /// Writes values of a JSON text in canonical form, in one pass over their bytes. The text is
@@ -134,6 +151,27 @@ struct Entry<'t> {
 }
 
 impl<'t> Canonical<'t, '_, '_> {
+    /// A template: each of its fields in sorted order, an absent one as its empty value. The
+    /// template was checked when the settings were read: an object of these fields.
+    fn template(&mut self, doc: &Doc, template: &Level) {
+        self.out.push(b'{');
+        for (i, (field, empty)) in TEMPLATE_FIELDS.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.out.push(b'"');
+            self.out.extend_from_slice(field.as_bytes());
+            self.out.extend_from_slice(b"\":");
+            let written = doc
+                .get(template, field)
+                .and_then(|value| self.value(value.range().start));
+            if written.is_none() {
+                self.out.extend_from_slice(empty.as_bytes());
+            }
+        }
+        self.out.push(b'}');
+    }
+
     /// The value starting at `at` (whitespace allowed before it); returns where it ends.
     fn value(&mut self, at: usize) -> Option<usize> {
         let bytes = self.text.as_bytes();

@@ -17,8 +17,9 @@ use k8s_openapi::api::core::v1::{Container, LocalObjectReference, Volume};
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
-use crate::error::{SettingsError, json_type};
+use crate::error::{RequestError, SettingsError, json_type};
 use crate::json::{Doc, Level};
+use crate::pod::OBJECT_PATH;
 use crate::revision::{Placement, revision_of};
 use crate::selector::{LabelSelector, RawLabelSelector};
 use crate::template;
@@ -27,6 +28,8 @@ use crate::template;
 pub const INJECT_KEY: &str = "sidecar.istio.io/inject";
 /// Annotation recording what was injected; its presence makes injection idempotent.
 pub const STATUS_KEY: &str = "sidecar.istio.io/status";
+/// Annotation by which a Pod chooses named templates, in order: `"sidecar,debug"` (Istio's).
+pub const TEMPLATES_KEY: &str = "inject.istio.io/templates";
 /// Namespaces never injected, whatever the settings say.
 pub const PROTECTED_NAMESPACES: [&str; 2] = ["kube-system", "kube-public"];
 
@@ -77,12 +80,35 @@ pub struct Settings {
     pub always_inject_selector: Vec<LabelSelector>,
     /// Namespaces never injected, on top of [`PROTECTED_NAMESPACES`].
     pub ignored_namespaces: Vec<String>,
-    /// The settings as JSON: the template is read from it, as text (see [`Settings::template_json`]).
+    /// The settings as JSON: the templates are read from it, as text.
     doc: Arc<Doc>,
+    /// `template`, or `templates` with `defaultTemplates`.
+    templates: Templates,
     /// Inject `template.containers` as init containers with `restartPolicy: Always` (Kubernetes ≥ 1.29).
     pub native_sidecars: bool,
     /// Put the sidecar containers before the application's, so they start first.
     pub hold_application_until_proxy_starts: bool,
+}
+
+/// Where the sidecar is described.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Templates {
+    /// `template`: one sidecar, for every Pod.
+    One,
+    /// `templates`: sidecars by name (in the order the settings list them); a Pod chooses some with
+    /// the annotation [`TEMPLATES_KEY`], else gets `defaults`.
+    Named {
+        names: Vec<String>,
+        defaults: Vec<String>,
+    },
+}
+
+/// A template an injection applies: its name (none for `template`) and where it is in the
+/// settings' document.
+#[derive(Debug, Clone, Copy)]
+pub struct Chosen<'s> {
+    pub name: Option<&'s str>,
+    pub level: &'s Level,
 }
 
 /// What is added to every injected Pod. Kubernetes objects stay raw JSON so that they are injected
@@ -121,9 +147,14 @@ pub(crate) struct RawSettings {
     always_inject_selector: Vec<RawLabelSelector>,
     #[serde(default)]
     ignored_namespaces: Vec<String>,
-    /// Required; read from the document when it is needed, so only its presence is kept here.
-    #[allow(dead_code)]
-    template: serde::de::IgnoredAny,
+    /// Read from the document when it is needed, so only its presence is kept here.
+    #[serde(default)]
+    template: Option<serde::de::IgnoredAny>,
+    /// The templates' names, in order; the templates themselves are read from the document.
+    #[serde(default)]
+    templates: Option<Names>,
+    #[serde(default)]
+    default_templates: Option<Vec<String>>,
     #[serde(default)]
     native_sidecars: bool,
     #[serde(default)]
@@ -159,12 +190,13 @@ impl Settings {
             never_inject_selector: Vec::new(),
             always_inject_selector: Vec::new(),
             ignored_namespaces: Vec::new(),
-            template: serde::de::IgnoredAny,
+            template: None,
+            templates: None,
+            default_templates: None,
             native_sidecars: false,
             hold_application_until_proxy_starts: false,
         };
         let mut seen = HashSet::new();
-        let mut template = false;
         for (key, level) in doc.entries(doc.root())? {
             if !seen.insert(key.clone()) {
                 return None;
@@ -183,11 +215,20 @@ impl Settings {
                 "holdApplicationUntilProxyStarts" => {
                     raw.hold_application_until_proxy_starts = serde_json::from_str(text).ok()?
                 }
-                "template" => template = true,
+                "template" => raw.template = Some(serde::de::IgnoredAny),
+                "templates" => {
+                    let names = doc.entries(level)?;
+                    raw.templates = Some(Names(
+                        names.into_iter().map(|(k, _)| k.into_owned()).collect(),
+                    ));
+                }
+                "defaultTemplates" => {
+                    raw.default_templates = Some(serde_json::from_str(text).ok()?)
+                }
                 _ => return None,
             }
         }
-        template.then_some(raw)
+        Some(raw)
     }
     /// Reads and fully validates settings: what `validate_settings` answers when the policy loads.
     pub fn validate(json: &[u8]) -> Result<Self, SettingsError> {
@@ -195,17 +236,114 @@ impl Settings {
             objects_where_objects_belong(&value)?;
         }
         let settings = Self::from_slice(json)?;
-        let template = settings.template()?;
-        template.check_shape()?;
-        template.validate_against_kubernetes(settings.native_sidecars)?;
-        template.check_template_strings()?;
+        for (at, template) in settings.all_templates()? {
+            template.check_shape(&at)?;
+            template.validate_against_kubernetes(&at, settings.native_sidecars)?;
+            template.check_template_strings(&at)?;
+        }
         Ok(settings)
     }
 
-    /// The sidecar template, parsed.
-    pub fn template(&self) -> Result<Template, SettingsError> {
-        let text = self.template_json();
-        serde_json::from_str(text).map_err(|_| explain::<Template>(text.as_bytes(), "template"))
+    /// Every template, parsed, with the path messages name it by (`template`, `templates.debug`).
+    pub fn all_templates(&self) -> Result<Vec<(String, Template)>, SettingsError> {
+        let names: Vec<Option<&str>> = match &self.templates {
+            Templates::One => vec![None],
+            Templates::Named { names, .. } => names.iter().map(|n| Some(n.as_str())).collect(),
+        };
+        names
+            .into_iter()
+            .filter_map(|name| self.level_of(name).map(|level| Chosen { name, level }))
+            .map(|chosen| self.parsed(chosen))
+            .collect()
+    }
+
+    /// A template, parsed, with the path messages name it by.
+    pub fn parsed(&self, chosen: Chosen) -> Result<(String, Template), SettingsError> {
+        let at = match chosen.name {
+            None => "template".to_string(),
+            Some(name) => format!("templates.{name}"),
+        };
+        let text = self.doc.text_of(chosen.level);
+        let template =
+            serde_json::from_str(text).map_err(|_| explain::<Template>(text.as_bytes(), &at))?;
+        Ok((at, template))
+    }
+
+    /// The templates a Pod with these annotations gets, in the order they apply: the one
+    /// `template`, or the named templates the Pod chooses with [`TEMPLATES_KEY`] (the defaults
+    /// when it does not). A name the settings do not have is the request's error, as in Istio.
+    pub fn chosen(
+        &self,
+        annotations: Option<&Map<String, Value>>,
+    ) -> Result<Vec<Chosen<'_>>, RequestError> {
+        let (names, defaults) = match &self.templates {
+            Templates::One => {
+                return Ok(self
+                    .level_of(None)
+                    .map(|level| Chosen { name: None, level })
+                    .into_iter()
+                    .collect());
+            }
+            Templates::Named { names, defaults } => (names, defaults),
+        };
+        let asked: Vec<&str> = annotations
+            .and_then(|annotations| annotations.get(TEMPLATES_KEY))
+            .and_then(Value::as_str)
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let wanted: Vec<&str> = if asked.is_empty() {
+            defaults.iter().map(String::as_str).collect()
+        } else {
+            asked
+        };
+        wanted
+            .into_iter()
+            .map(|name| {
+                let known = names.iter().find(|n| *n == name).ok_or_else(|| {
+                    RequestError::field(
+                        format!("{OBJECT_PATH}.metadata.annotations.{TEMPLATES_KEY}"),
+                        format!(
+                            "no template named {name:?}; the policy has {}",
+                            names.join(", ")
+                        ),
+                    )
+                })?;
+                let level = self.level_of(Some(known)).ok_or_else(|| {
+                    RequestError::Settings(SettingsError::new(
+                        format!("templates.{known}"),
+                        "missing",
+                    ))
+                })?;
+                Ok(Chosen {
+                    name: Some(known.as_str()),
+                    level,
+                })
+            })
+            .collect()
+    }
+
+    /// Whether the settings name their templates (`templates`) rather than give one (`template`).
+    pub fn has_named_templates(&self) -> bool {
+        matches!(self.templates, Templates::Named { .. })
+    }
+
+    /// The settings' document: what an injection reads the templates from, as text, once.
+    pub fn doc(&self) -> &Doc {
+        &self.doc
+    }
+
+    /// Where the template `name` (none: `template`) is in the settings' document.
+    fn level_of(&self, name: Option<&str>) -> Option<&Level> {
+        let root = self.doc.root();
+        match name {
+            None => self.doc.get(root, "template"),
+            Some(name) => self.doc.get(self.doc.get(root, "templates")?, name),
+        }
     }
 
     /// The settings besides the template that decide where the injected parts go.
@@ -217,33 +355,25 @@ impl Settings {
     }
 
     /// The revision these settings inject into `pod`: what the status annotation of a Pod injected
-    /// now would hold. A Pod injected with another revision carries a stale sidecar.
-    pub fn revision_for(&self, _pod: &Value) -> String {
-        self.revision()
+    /// now would hold (the templates it chooses count). A Pod injected with another revision
+    /// carries a stale sidecar.
+    pub fn revision_for(&self, pod: &Value) -> Result<String, RequestError> {
+        let annotations = pod
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object);
+        Ok(revision_of(
+            &self.doc,
+            &self.chosen(annotations)?,
+            self.placement(),
+        ))
     }
 
-    /// The revision these settings inject (see [`crate::revision`]).
+    /// The revision these settings inject into a Pod that does not choose its templates (see
+    /// [`crate::revision`]).
     pub fn revision(&self) -> String {
-        revision_of(&self.doc, self.template_level(), self.placement())
-    }
-
-    /// The sidecar template as the settings hold it: JSON text, rendered and injected as text.
-    pub fn template_json(&self) -> &str {
-        self.doc.text_of(self.template_level())
-    }
-
-    /// The settings' document and the template's level in it: what an injection reads the
-    /// template from, once.
-    pub fn template_doc(&self) -> (&Doc, &Level) {
-        (&self.doc, self.template_level())
-    }
-
-    /// The template's level of the settings' document. Settings always have one: reading them
-    /// required it.
-    fn template_level(&self) -> &Level {
-        self.doc
-            .get(self.doc.root(), "template")
-            .unwrap_or(self.doc.root())
+        self.chosen(None)
+            .map(|chosen| revision_of(&self.doc, &chosen, self.placement()))
+            .unwrap_or_default()
     }
 
     pub(crate) fn from_raw(raw: RawSettings, doc: Arc<Doc>) -> Result<Self, SettingsError> {
@@ -261,12 +391,30 @@ impl Settings {
                 ));
             }
         }
+        let templates = match (raw.template, raw.templates, raw.default_templates) {
+            (None, None, _) => return Err(SettingsError::new("template", "missing")),
+            (Some(_), Some(_), _) => {
+                return Err(SettingsError::new(
+                    "templates",
+                    "give either template (one sidecar) or templates (named ones), not both",
+                ));
+            }
+            (Some(_), None, Some(_)) => {
+                return Err(SettingsError::new(
+                    "defaultTemplates",
+                    "only goes with templates; with template, every Pod gets that one",
+                ));
+            }
+            (Some(_), None, None) => Templates::One,
+            (None, Some(Names(names)), defaults) => named_templates(names, defaults)?,
+        };
         Ok(Self {
             policy: raw.policy,
             never_inject_selector: selectors(raw.never_inject_selector, "neverInjectSelector")?,
             always_inject_selector: selectors(raw.always_inject_selector, "alwaysInjectSelector")?,
             ignored_namespaces: raw.ignored_namespaces,
             doc,
+            templates,
             native_sidecars: raw.native_sidecars,
             hold_application_until_proxy_starts: raw.hold_application_until_proxy_starts,
         })
@@ -278,12 +426,107 @@ impl Settings {
     }
 }
 
+/// `templates` and `defaultTemplates`, checked: names that are DNS labels, as Kubernetes names
+/// are, and defaults that exist.
+fn named_templates(
+    names: Vec<String>,
+    defaults: Option<Vec<String>>,
+) -> Result<Templates, SettingsError> {
+    if names.is_empty() {
+        return Err(SettingsError::new(
+            "templates",
+            "no template; name at least one",
+        ));
+    }
+    let mut seen = HashSet::new();
+    for name in &names {
+        if !is_dns_label(name) {
+            return Err(SettingsError::new(
+                format!("templates.{name}"),
+                "a template's name must be a DNS label: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+            ));
+        }
+        if !seen.insert(name) {
+            return Err(SettingsError::new(
+                format!("templates.{name}"),
+                "given twice",
+            ));
+        }
+    }
+    let Some(defaults) = defaults else {
+        return Err(SettingsError::new(
+            "defaultTemplates",
+            format!(
+                "missing; name the templates a Pod gets when it does not choose with the annotation {TEMPLATES_KEY} (the policy has {})",
+                names.join(", ")
+            ),
+        ));
+    };
+    if defaults.is_empty() {
+        return Err(SettingsError::new(
+            "defaultTemplates",
+            "empty; name at least one template",
+        ));
+    }
+    for (i, default) in defaults.iter().enumerate() {
+        if !names.contains(default) {
+            return Err(SettingsError::new(
+                format!("defaultTemplates[{i}]"),
+                format!(
+                    "no template named {default:?}; the policy has {}",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(Templates::Named { names, defaults })
+}
+
+fn is_dns_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && bytes.first() != Some(&b'-')
+        && bytes.last() != Some(&b'-')
+}
+
+/// The keys of an object, in order; the values are skipped.
+#[derive(Debug)]
+pub(crate) struct Names(Vec<String>);
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = Names;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of templates by name")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Names, M::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    names.push(name);
+                }
+                Ok(Names(names))
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
+}
+
 impl Template {
     /// The checks injection relies on: names present, strings where strings go, no duplicates.
-    fn check_shape(&self) -> Result<(), SettingsError> {
+    fn check_shape(&self, root: &str) -> Result<(), SettingsError> {
         if self.containers.is_empty() && self.init_containers.is_empty() {
             return Err(SettingsError::new(
-                "template",
+                root,
                 "nothing to inject; give containers or initContainers",
             ));
         }
@@ -294,7 +537,7 @@ impl Template {
             ("initContainers", &self.init_containers),
         ] {
             for (i, item) in items.iter().enumerate() {
-                let at = format!("template.{list}[{i}]");
+                let at = format!("{root}.{list}[{i}]");
                 let name = required_string(item, &at, "name")?;
                 required_string(item, &at, "image")?;
                 if !containers.insert(name) {
@@ -311,12 +554,12 @@ impl Template {
         ] {
             let mut names = HashSet::new();
             for (i, item) in items.iter().enumerate() {
-                let at = format!("template.{list}[{i}]");
+                let at = format!("{root}.{list}[{i}]");
                 let name = required_string(item, &at, "name")?;
                 if !names.insert(name) {
                     return Err(SettingsError::new(
                         format!("{at}.name"),
-                        format!("{name:?} appears twice in template.{list}"),
+                        format!("{name:?} appears twice in {root}.{list}"),
                     ));
                 }
             }
@@ -324,11 +567,11 @@ impl Template {
         for (list, map) in [("labels", &self.labels), ("annotations", &self.annotations)] {
             for (key, value) in map {
                 if key.is_empty() {
-                    return Err(SettingsError::new(format!("template.{list}"), "empty key"));
+                    return Err(SettingsError::new(format!("{root}.{list}"), "empty key"));
                 }
                 if !value.is_string() {
                     return Err(SettingsError::new(
-                        format!("template.{list}.{key}"),
+                        format!("{root}.{list}.{key}"),
                         format!("expected a string, got {}", json_type(value)),
                     ));
                 }
@@ -336,7 +579,7 @@ impl Template {
         }
         if self.annotations.contains_key(STATUS_KEY) {
             return Err(SettingsError::new(
-                format!("template.annotations.{STATUS_KEY}"),
+                format!("{root}.annotations.{STATUS_KEY}"),
                 "is written by the injector itself and cannot be set here",
             ));
         }
@@ -346,9 +589,13 @@ impl Template {
     /// Every object must be a valid Kubernetes object of its kind, with no field the Kubernetes
     /// types do not know: a misspelled field in the sidecar would otherwise be dropped silently by
     /// the API server, on every Pod.
-    fn validate_against_kubernetes(&self, native_sidecars: bool) -> Result<(), SettingsError> {
+    fn validate_against_kubernetes(
+        &self,
+        root: &str,
+        native_sidecars: bool,
+    ) -> Result<(), SettingsError> {
         for (i, item) in self.containers.iter().enumerate() {
-            let at = format!("template.containers[{i}]");
+            let at = format!("{root}.containers[{i}]");
             typed::<Container>(item, &at)?;
             if !native_sidecars && item.get("restartPolicy").is_some_and(|v| !v.is_null()) {
                 return Err(SettingsError::new(
@@ -358,21 +605,21 @@ impl Template {
             }
         }
         for (i, item) in self.init_containers.iter().enumerate() {
-            typed::<Container>(item, &format!("template.initContainers[{i}]"))?;
+            typed::<Container>(item, &format!("{root}.initContainers[{i}]"))?;
         }
         for (i, item) in self.volumes.iter().enumerate() {
-            typed::<Volume>(item, &format!("template.volumes[{i}]"))?;
+            typed::<Volume>(item, &format!("{root}.volumes[{i}]"))?;
         }
         for (i, item) in self.image_pull_secrets.iter().enumerate() {
-            typed::<LocalObjectReference>(item, &format!("template.imagePullSecrets[{i}]"))?;
+            typed::<LocalObjectReference>(item, &format!("{root}.imagePullSecrets[{i}]"))?;
         }
         Ok(())
     }
 
     /// Compiles every string that is a template, so that syntax errors surface at load.
-    fn check_template_strings(&self) -> Result<(), SettingsError> {
+    fn check_template_strings(&self, root: &str) -> Result<(), SettingsError> {
         let mut result = Ok(());
-        self.for_each_string(&mut |path, text| {
+        self.for_each_string(root, &mut |path, text| {
             if result.is_ok()
                 && template::is_template(text)
                 && let Err(message) = template::check_syntax(text)
@@ -383,7 +630,7 @@ impl Template {
         result
     }
 
-    fn for_each_string(&self, visit: &mut dyn FnMut(&dyn Fn() -> String, &str)) {
+    fn for_each_string(&self, root: &str, visit: &mut dyn FnMut(&dyn Fn() -> String, &str)) {
         let lists = [
             ("containers", &self.containers),
             ("initContainers", &self.init_containers),
@@ -392,12 +639,12 @@ impl Template {
         ];
         for (list, items) in lists {
             for (i, item) in items.iter().enumerate() {
-                walk_strings(item, &format!("template.{list}[{i}]"), visit);
+                walk_strings(item, &format!("{root}.{list}[{i}]"), visit);
             }
         }
         for (list, map) in [("labels", &self.labels), ("annotations", &self.annotations)] {
             for (key, value) in map {
-                walk_strings(value, &format!("template.{list}.{key}"), visit);
+                walk_strings(value, &format!("{root}.{list}.{key}"), visit);
             }
         }
     }
@@ -429,6 +676,12 @@ fn objects_where_objects_belong(settings: &Value) -> Result<(), SettingsError> {
     object(settings, "")?;
     if let Some(template) = settings.get("template") {
         object(template, "template")?;
+    }
+    if let Some(templates) = settings.get("templates") {
+        object(templates, "templates")?;
+        for (name, template) in templates.as_object().into_iter().flatten() {
+            object(template, &format!("templates.{name}"))?;
+        }
     }
     for list in ["neverInjectSelector", "alwaysInjectSelector"] {
         let selectors = settings
@@ -625,7 +878,7 @@ mod tests {
     #[case::policy_case(with(minimal(), "/policy", json!("Enabled")), r#"policy: expected "enabled" or "disabled", got "Enabled""#)]
     #[case::policy_type(with(minimal(), "/policy", json!(true)), r#"policy: expected "enabled" or "disabled", got a boolean"#)]
     #[case::unknown_setting(with(minimal(), "/polcy", json!("enabled")),
-        "polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, nativeSidecars, holdApplicationUntilProxyStarts")]
+        "polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts")]
     #[case::template_missing(json!({"policy": "enabled"}), "template: missing")]
     #[case::template_empty(json!({"template": {}}), "template: nothing to inject; give containers or initContainers")]
     #[case::template_unknown_key(with(minimal(), "/template/sidecars", json!([])),
@@ -668,6 +921,27 @@ mod tests {
     #[case::ignored_namespace_empty(with(minimal(), "/ignoredNamespaces", json!([""])), "ignoredNamespaces[0]: must not be empty")]
     #[case::native_not_bool(with(minimal(), "/nativeSidecars", json!("true")),
         "nativeSidecars: invalid type: string \"true\", expected a boolean")]
+    #[case::template_and_templates(with(minimal(), "/templates", json!({"a": {"containers": [{"name": "p", "image": "i"}]}})),
+        "templates: give either template (one sidecar) or templates (named ones), not both")]
+    #[case::defaults_without_templates(with(minimal(), "/defaultTemplates", json!(["a"])),
+        "defaultTemplates: only goes with templates; with template, every Pod gets that one")]
+    #[case::templates_without_defaults(json!({"templates": {"sidecar": {"containers": [{"name": "p", "image": "i"}]}}}),
+        "defaultTemplates: missing; name the templates a Pod gets when it does not choose with the annotation inject.istio.io/templates (the policy has sidecar)")]
+    #[case::unknown_default(json!({"templates": {"sidecar": {"containers": [{"name": "p", "image": "i"}]}}, "defaultTemplates": ["sidecar", "debug"]}),
+        "defaultTemplates[1]: no template named \"debug\"; the policy has sidecar")]
+    #[case::empty_defaults(json!({"templates": {"sidecar": {"containers": [{"name": "p", "image": "i"}]}}, "defaultTemplates": []}),
+        "defaultTemplates: empty; name at least one template")]
+    #[case::no_templates(json!({"templates": {}, "defaultTemplates": ["a"]}), "templates: no template; name at least one")]
+    #[case::template_name(json!({"templates": {"Debug_1": {"containers": [{"name": "p", "image": "i"}]}}, "defaultTemplates": ["Debug_1"]}),
+        "templates.Debug_1: a template's name must be a DNS label: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit")]
+    #[case::named_template_checked(json!({"templates": {"sidecar": {"containers": [{"name": "p", "image": "i"}]}, "debug": {"containers": [{"name": "d"}]}}, "defaultTemplates": ["sidecar"]}),
+        "templates.debug.containers[0].image: missing")]
+    #[case::named_template_kubernetes(json!({"templates": {"debug": {"containers": [{"name": "d", "image": "i", "tty": "yes"}]}}, "defaultTemplates": ["debug"]}),
+        "templates.debug.containers[0].tty: invalid type: string \"yes\", expected a boolean")]
+    #[case::named_template_syntax(json!({"templates": {"debug": {"containers": [{"name": "d", "image": "{{ x "}]}}, "defaultTemplates": ["debug"]}),
+        "templates.debug.containers[0].image: syntax error: unexpected end of input, expected end of variable block (in <string>:1)")]
+    #[case::templates_as_list(json!({"templates": [{"containers": []}], "defaultTemplates": ["a"]}), "templates: expected an object, got an array")]
+    #[case::named_template_as_list(json!({"templates": {"a": [[]]}, "defaultTemplates": ["a"]}), "templates.a: expected an object, got an array")]
     fn refusals(#[case] settings: Value, #[case] message: &str) {
         assert_eq!(validate(settings.clone()).unwrap_err(), message);
         // An admission request reads the settings from their document: what that fast path
@@ -700,7 +974,7 @@ mod tests {
                     s.ignored_namespaces,
                     s.native_sidecars,
                     s.hold_application_until_proxy_starts,
-                    s.template_json()
+                    s.revision()
                 )
             };
             assert_eq!(fields(&a), fields(&b));
