@@ -1112,7 +1112,7 @@ mod tests {
         let error = inject(choosing("sidecar,tracing"), &named(&["sidecar"]), "shop").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "invalid admission request: request.object.metadata.annotations.inject.istio.io/templates: no template named \"tracing\"; the policy has sidecar, debug"
+            "invalid admission request: request.object.metadata.annotations.inject.istio.io/templates: no template named \"tracing\"; the policy has debug, sidecar"
         );
         assert_eq!(error.code(), 400);
     }

@@ -458,7 +458,7 @@ fn named_templates(
             "defaultTemplates",
             format!(
                 "missing; name the templates a Pod gets when it does not choose with the annotation {TEMPLATES_KEY} (the policy has {})",
-                names.join(", ")
+                listed(&names)
             ),
         ));
     };
@@ -480,6 +480,14 @@ fn named_templates(
         }
     }
     Ok(Templates::Named { names, defaults })
+}
+
+/// Template names for a message, sorted: the hosts send the settings' keys sorted, a person writes
+/// them in any order, and the message must not depend on which.
+fn listed(names: &[String]) -> String {
+    let mut names: Vec<&str> = names.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    names.join(", ")
 }
 
 fn is_dns_label(name: &str) -> bool {

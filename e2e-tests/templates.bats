@@ -1,0 +1,74 @@
+#!/usr/bin/env bats
+# Named templates through the compiled module (examples/templates.yaml): the defaults, a Pod that
+# chooses with inject.istio.io/templates, a later template customizing an earlier one, and a
+# name the policy does not have.
+
+load helpers
+
+CLI=${CLI_BIN:-${HOME}/.cache/sidecar-injector/target-host/debug/sidecar-injector}
+
+# request TEMPLATES: the example Pod's creation in namespace shop, choosing TEMPLATES (none: "").
+request() {
+  yq -c '.spec.settings' "$ROOT/examples/templates.yaml" >"$BATS_TEST_TMPDIR/settings.json"
+  yq --arg templates "$1" '(if $templates == "" then . else .metadata.annotations["inject.istio.io/templates"] = $templates end)
+      | {uid: "e2e-templates", kind: {group: "", version: "v1", kind: "Pod"}, resource: {group: "", version: "v1", resource: "pods"},
+         namespace: "shop", operation: "CREATE", userInfo: {username: "system:serviceaccount:kube-system:replicaset-controller"}, object: .}' \
+    "$ROOT/examples/pod.yaml" >"$BATS_TEST_TMPDIR/request.json"
+  evaluate "$BATS_TEST_TMPDIR/settings.json" "$BATS_TEST_TMPDIR/request.json"
+}
+
+status_of() {
+  jq -c '.metadata.annotations["sidecar.istio.io/status"] | fromjson | del(.revision)' <<<"$1"
+}
+
+@test "templates: a Pod that does not choose gets the defaults, and the status says which" {
+  request ""
+  expect_allowed_with_reason "the Pod does not choose, and the policy's default is enabled"
+  pod=$(applied "$BATS_TEST_TMPDIR/request.json")
+  expect_eq "$(container_names "$pod" initContainers)" "istio-init,istio-proxy" "init containers (native sidecar)"
+  expect_eq "$(container_names "$pod" containers)" "web" "containers"
+  expect_eq "$(jq -r '.spec.initContainers[1].image' <<<"$pod")" "docker.io/istio/proxyv2:1.27.3" "proxy image"
+  expect_eq "$(status_of "$pod")" \
+    '{"initContainers":["istio-init","istio-proxy"],"containers":[],"volumes":["istio-envoy"],"imagePullSecrets":[],"templates":["sidecar"]}' "status"
+}
+
+@test "templates: a Pod that chooses sidecar,debug gets both, the later customizing the earlier's proxy" {
+  request "sidecar,debug"
+  expect_allowed_with_reason "the Pod does not choose, and the policy's default is enabled"
+  pod=$(applied "$BATS_TEST_TMPDIR/request.json")
+  expect_eq "$(container_names "$pod" initContainers)" "istio-init,istio-proxy,debug-shell" "init containers"
+  expect_eq "$(jq -c '.spec.initContainers[1] | [.image, .args[4], (.env | map(.name + "=" + (.value // "…")) | join(" ")), .resources.limits.memory, .resources.requests.cpu]' <<<"$pod")" \
+    '["docker.io/istio/proxyv2:1.27.3-debug","--proxyLogLevel=warning","POD_NAMESPACE=… ISTIO_META_APP_CONTAINERS=web PROXY_LOG_LEVEL=debug","2Gi","100m"]' \
+    "the proxy, customized by debug"
+  expect_eq "$(jq -r '.metadata.annotations["sidecar.example/debug"]' <<<"$pod")" "shop-web-7c9d8b5f4-" "debug's annotation, rendered"
+  expect_eq "$(status_of "$pod")" \
+    '{"initContainers":["istio-init","istio-proxy","debug-shell"],"containers":[],"volumes":["istio-envoy"],"imagePullSecrets":[],"templates":["sidecar","debug"]}' "status"
+  # The CLI gives the same Pod, revision included.
+  jq .object "$BATS_TEST_TMPDIR/request.json" >"$BATS_TEST_TMPDIR/pod.json"
+  run --separate-stderr "$CLI" inject --quiet --settings "$ROOT/examples/templates.yaml" --namespace shop "$BATS_TEST_TMPDIR/pod.json"
+  expect_eq "$status" 0 "CLI exit status ($stderr)"
+  expect_eq "$(jq -cS . <<<"$output")" "$(jq -cS . <<<"$pod")" "the CLI's Pod"
+}
+
+@test "templates: the revision covers the templates applied, in their order" {
+  revision() {
+    request "$1"
+    applied "$BATS_TEST_TMPDIR/request.json" | jq -r '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .revision'
+  }
+  sidecar=$(revision "") both=$(revision "sidecar,debug") reversed=$(revision "debug,sidecar")
+  expect_eq "$(revision sidecar)" "$sidecar" "the defaults, chosen by name"
+  [ "$sidecar" != "$both" ] && [ "$both" != "$reversed" ] && [ "$sidecar" != "$reversed" ] || {
+    echo "revisions should differ: $sidecar $both $reversed" >&2
+    return 1
+  }
+}
+
+@test "templates: a name the policy does not have is refused with 400, naming those it has" {
+  request "sidecar,tracing"
+  expect_eq "$status" 0 "exit status"
+  expect_eq "$(field .allowed)" false "allowed"
+  expect_eq "$(field .status.code)" 400 "code"
+  expect_eq "$(field .status.message)" \
+    'invalid admission request: request.object.metadata.annotations.inject.istio.io/templates: no template named "tracing"; the policy has debug, sidecar' "message"
+  expect_no_patch
+}
