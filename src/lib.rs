@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod pod;
 #[cfg(feature = "policy")]
 mod policy;
+pub mod probes;
 pub mod revision;
 pub mod selector;
 pub mod settings;
