@@ -24,7 +24,7 @@ sidecar='{"name": "sidecar", "image": "registry.example/sidecar:1.0"}'
 
 @test "an unknown setting" {
   expect_refused "{\"polcy\": \"enabled\", \"template\": {\"containers\": [$sidecar]}}" \
-    'polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts'
+    'polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, probeRewrite'
 }
 
 @test "no template" {
@@ -84,4 +84,19 @@ sidecar='{"name": "sidecar", "image": "registry.example/sidecar:1.0"}'
 @test "valid settings are accepted" {
   evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/pod-no-override.json"
   expect_eq "$status" 0 "exit status"
+}
+
+@test "probe rewriting for a container no template has" {
+  expect_refused "{\"template\": {\"containers\": [$sidecar]}, \"probeRewrite\": {\"container\": \"istio-proxy\", \"statusPort\": 15020}}" \
+    'probeRewrite.container: "istio-proxy" is not a template container; expected one of sidecar'
+}
+
+@test "probe rewriting to a port that is not one" {
+  expect_refused "{\"template\": {\"containers\": [$sidecar]}, \"probeRewrite\": {\"container\": \"sidecar\", \"statusPort\": 70000}}" \
+    'probeRewrite.statusPort: expected a port number from 1 to 65535, got 70000'
+}
+
+@test "probe rewriting with a key it does not know" {
+  expect_refused "{\"template\": {\"containers\": [$sidecar]}, \"probeRewrite\": {\"container\": \"sidecar\", \"statusPort\": 15020, \"envVar\": \"X\"}}" \
+    'probeRewrite.envVar: unknown field; expected one of container, statusPort, env'
 }

@@ -31,6 +31,7 @@ use serde_json::{Map, Value, json};
 use crate::error::{RenderError, RequestError};
 use crate::json::{Doc, Kind, Name, Node, Replacements, entry, string};
 use crate::pod::{OBJECT_PATH, PodHead};
+use crate::probes::{self, ProbeRewrite};
 use crate::revision::revision_reading;
 use crate::settings::{Chosen, STATUS_KEY, Settings};
 use crate::template::{Renderer, is_template};
@@ -65,6 +66,12 @@ pub fn inject_json(
     // The templates the Pod gets; one pass over them gives their revision and their template
     // strings, which are rendered; the templates' objects are written with them in place.
     let chosen = settings.chosen(head.annotations())?;
+    let probes = match &settings.probe_rewrite {
+        Some(rewrite) => {
+            probes::status_port(head.annotations(), rewrite)?.map(|port| (rewrite, port))
+        }
+        None => None,
+    };
     let doc = settings.doc();
     let mut strings = Vec::new();
     let revision = revision_reading(doc, &chosen, settings.placement(), &mut |range| {
@@ -95,7 +102,7 @@ pub fn inject_json(
     let object = root
         .open_object()
         .ok_or_else(|| expected(OBJECT_PATH, "an object", kind))?;
-    let mut status = edit_spec(object, &template, settings)?;
+    let mut status = edit_spec(object, &template, settings, probes)?;
     if settings.has_named_templates() {
         status.templates = Some(
             chosen
@@ -105,12 +112,7 @@ pub fn inject_json(
                 .collect(),
         );
     }
-    edit_metadata(
-        object,
-        head.into_metadata(),
-        &template,
-        status.render(&revision),
-    )?;
+    edit_metadata(object, head.into_metadata(), &template, status, &revision)?;
     let mut out = String::with_capacity(pod_text.len() + size + 512);
     root.write(&mut out);
     Ok(out)
@@ -206,6 +208,7 @@ fn edit_spec<'d>(
     object: &mut [(Cow<'d, str>, Node<'d>)],
     template: &Parts<'d>,
     settings: &Settings,
+    probes: Option<(&ProbeRewrite, u16)>,
 ) -> Result<Status, RequestError> {
     let spec_path = || format!("{OBJECT_PATH}.spec");
     let spec = entry(object, "spec").ok_or_else(|| RequestError::field(spec_path(), "missing"))?;
@@ -239,6 +242,19 @@ fn edit_spec<'d>(
         .iter()
         .map(&mut customize)
         .collect();
+
+    // The application's probes go to the agent, if the template that runs it is injected.
+    let agent = probes.and_then(|(rewrite, port)| {
+        let index = sidecars
+            .iter()
+            .position(|(name, _)| *name == rewrite.container)?;
+        Some((rewrite, port, index))
+    });
+    let rewritten = agent.and_then(|(rewrite, port, index)| {
+        let rewritten = rewrite_probes(&mut containers, &mut init_containers, port)?;
+        set_env(&mut sidecars[index].1, &rewrite.env, &rewritten.originals);
+        Some(probe_status(rewrite, port, rewritten))
+    });
 
     if settings.native_sidecars {
         for (_, sidecar) in &mut sidecars {
@@ -282,15 +298,81 @@ fn edit_spec<'d>(
             &template.image_pull_secrets,
         )?,
         templates: None,
+        labels: Vec::new(),
+        annotations: Vec::new(),
+        probes: rewritten,
     })
 }
 
-/// The template's labels and annotations, and the status annotation, where the Pod has none.
+/// Rewrites the probes of the Pod's own containers (see [`crate::probes`]). Only the containers
+/// with a probe are read whole.
+fn rewrite_probes<'d>(
+    containers: &mut [Named<'d>],
+    init_containers: &mut [Named<'d>],
+    status_port: u16,
+) -> Option<probes::Rewritten> {
+    let mut values = Vec::new();
+    for (_, node) in containers.iter_mut().chain(init_containers.iter_mut()) {
+        let has_probe = node.open_object().is_some_and(|fields| {
+            fields
+                .iter()
+                .any(|(key, _)| probes::PROBE_FIELDS.contains(&key.as_ref()))
+        });
+        if has_probe {
+            let container = std::mem::replace(node, Node::Value(Value::Null)).into_value();
+            *node = Node::Value(container);
+            if let Node::Value(container) = node {
+                values.push(container);
+            }
+        }
+    }
+    probes::rewrite(values, status_port)
+}
+
+/// Sets the environment variable `name` of `container` to `value`, replacing one so named.
+fn set_env(container: &mut Node, name: &str, value: &str) {
+    let mut fields = std::mem::replace(container, Node::Value(Value::Null)).into_value();
+    if let Value::Object(fields) = &mut fields {
+        let env = fields.entry("env").or_insert_with(|| json!([]));
+        if !env.is_array() {
+            *env = json!([]);
+        }
+        if let Value::Array(env) = env {
+            let variable = json!({"name": name, "value": value});
+            match env
+                .iter_mut()
+                .find(|v| v.get("name").and_then(Value::as_str) == Some(name))
+            {
+                Some(existing) => *existing = variable,
+                None => env.push(variable),
+            }
+        }
+    }
+    *container = Node::Value(fields);
+}
+
+/// What the status annotation says of the rewritten probes: enough to put them back.
+fn probe_status(rewrite: &ProbeRewrite, status_port: u16, rewritten: probes::Rewritten) -> Value {
+    let mut status = json!({
+        "container": rewrite.container,
+        "env": rewrite.env,
+        "statusPort": status_port,
+        "rewritten": rewritten.paths,
+    });
+    if let (false, Value::Object(fields)) = (rewritten.port_names.is_empty(), &mut status) {
+        fields.insert("portNames".to_string(), json!(rewritten.port_names));
+    }
+    status
+}
+
+/// The template's labels and annotations, and the status annotation, where the Pod has none. The
+/// status records the keys added, so that they can be taken out again.
 fn edit_metadata<'d>(
     object: &mut Entries<'d>,
     mut metadata: Value,
     template: &Parts<'d>,
-    status: String,
+    mut status: Status,
+    revision: &str,
 ) -> Result<(), RequestError> {
     // Metadata is small: the decision read it whole; it is edited and written back whole.
     if entry(object, "metadata").is_none() {
@@ -303,10 +385,16 @@ fn edit_metadata<'d>(
     let fields = metadata.as_object_mut().ok_or_else(|| {
         RequestError::field(format!("{OBJECT_PATH}.metadata"), "expected an object")
     })?;
-    add_missing_keys(fields, "labels", template.labels.clone())?;
+    status.labels = add_missing_keys(fields, "labels", template.labels.clone())?;
     let mut annotations = template.annotations.clone();
-    annotations.insert(STATUS_KEY.to_string(), Value::String(status));
-    add_missing_keys(fields, "annotations", annotations)?;
+    annotations.remove(STATUS_KEY);
+    status.annotations = add_missing_keys(fields, "annotations", annotations)?;
+    let mut status_annotation = Map::new();
+    status_annotation.insert(
+        STATUS_KEY.to_string(),
+        Value::String(status.render(revision)),
+    );
+    add_missing_keys(fields, "annotations", status_annotation)?;
     *node = Node::Value(metadata);
     Ok(())
 }
@@ -360,6 +448,11 @@ struct Status {
     image_pull_secrets: Vec<String>,
     /// The named templates applied, in order; absent with the one `template`.
     templates: Option<Vec<String>>,
+    /// The keys of the labels and annotations added (not those the Pod had); absent when none.
+    labels: Vec<String>,
+    annotations: Vec<String>,
+    /// The rewritten probes (see [`probe_status`]); absent when none was.
+    probes: Option<Value>,
 }
 
 impl Status {
@@ -374,6 +467,14 @@ impl Status {
             fields.insert("templates".to_string(), json!(templates));
         }
         if let Value::Object(fields) = &mut status {
+            for (key, keys) in [("labels", &self.labels), ("annotations", &self.annotations)] {
+                if !keys.is_empty() {
+                    fields.insert(key.to_string(), json!(keys));
+                }
+            }
+            if let Some(probes) = &self.probes {
+                fields.insert("probes".to_string(), probes.clone());
+            }
             fields.insert("revision".to_string(), json!(revision));
         }
         status.to_string()
@@ -532,9 +633,9 @@ fn add_missing_keys(
     metadata: &mut Map<String, Value>,
     field: &str,
     additions: Map<String, Value>,
-) -> Result<(), RequestError> {
+) -> Result<Vec<String>, RequestError> {
     if additions.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let map = metadata.entry(field).or_insert_with(|| json!({}));
     if map.is_null() {
@@ -546,10 +647,14 @@ fn add_missing_keys(
             format!("expected an object, got {}", crate::error::json_type(map)),
         ));
     };
+    let mut added = Vec::new();
     for (key, value) in additions {
-        map.entry(key).or_insert(value);
+        if !map.contains_key(&key) {
+            added.push(key.clone());
+            map.insert(key, value);
+        }
     }
-    Ok(())
+    Ok(added)
 }
 
 #[cfg(test)]
@@ -615,7 +720,7 @@ mod tests {
                     "labels": {"app": "web", "mesh": "on"},
                     "annotations": {
                         "prometheus.io/port": "15090",
-                        STATUS_KEY: format!(r#"{{"initContainers":["mesh-init"],"containers":["proxy"],"volumes":["certs"],"imagePullSecrets":["mesh-registry"],"revision":"{revision}"}}"#)
+                        STATUS_KEY: format!(r#"{{"initContainers":["mesh-init"],"containers":["proxy"],"volumes":["certs"],"imagePullSecrets":["mesh-registry"],"labels":["mesh"],"annotations":["prometheus.io/port"],"revision":"{revision}"}}"#)
                     }
                 },
                 "spec": {
@@ -1138,5 +1243,233 @@ mod tests {
             "{error}"
         );
         assert_eq!(error.code(), 500);
+    }
+
+    // Probe rewriting.
+
+    fn rewriting(extra: Value) -> Settings {
+        let mut base = json!({"probeRewrite": {"container": "proxy", "statusPort": 15020}});
+        if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+            base.extend(extra);
+        }
+        settings(base, proxy_template())
+    }
+
+    fn probed_pod(annotations: Value) -> Value {
+        json!({
+            "metadata": {"name": "web-1", "annotations": annotations},
+            "spec": {"containers": [{
+                "name": "web", "image": "web:1",
+                "ports": [{"name": "http", "containerPort": 8080}],
+                "readinessProbe": {"httpGet": {"path": "/ready", "port": "http", "scheme": "HTTPS"}, "periodSeconds": 5, "timeoutSeconds": 2},
+                "livenessProbe": {"tcpSocket": {"port": 8081}, "failureThreshold": 3},
+                "startupProbe": {"exec": {"command": ["true"]}}
+            }, {
+                "name": "worker", "image": "worker:1",
+                "livenessProbe": {"grpc": {"port": 9090}}
+            }]}
+        })
+    }
+
+    #[test]
+    fn probes_are_rewritten_to_the_status_port_and_the_originals_go_to_the_agent() {
+        let pod = inject(probed_pod(json!({})), &rewriting(json!({})), "shop").unwrap();
+        let web = &pod["spec"]["containers"][0];
+        assert_eq!(
+            web["readinessProbe"],
+            json!({"httpGet": {"path": "/app-health/web/readyz", "port": 15020, "scheme": "HTTP"}, "periodSeconds": 5, "timeoutSeconds": 2})
+        );
+        assert_eq!(
+            web["livenessProbe"],
+            json!({"httpGet": {"path": "/app-health/web/livez", "port": 15020}, "failureThreshold": 3})
+        );
+        assert_eq!(
+            web["startupProbe"],
+            json!({"exec": {"command": ["true"]}}),
+            "exec stays"
+        );
+        assert_eq!(
+            pod["spec"]["containers"][1]["livenessProbe"],
+            json!({"httpGet": {"path": "/app-health/worker/livez", "port": 15020}})
+        );
+        let proxy = &pod["spec"]["containers"][2];
+        assert_eq!(proxy["name"], "proxy");
+        let env = proxy["env"].as_array().unwrap();
+        assert_eq!(env.len(), 3, "the template's two variables and the probes");
+        assert_eq!(env[2]["name"], probes::DEFAULT_ENV);
+        assert_eq!(
+            env[2]["value"],
+            r#"{"/app-health/web/livez":{"tcpSocket":{"port":8081}},"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080,"scheme":"HTTPS"},"timeoutSeconds":2},"/app-health/worker/livez":{"grpc":{"port":9090}}}"#
+        );
+        assert_eq!(
+            status(&pod)["probes"],
+            json!({"container": "proxy", "env": "ISTIO_KUBE_APP_PROBERS", "statusPort": 15020,
+                "rewritten": ["/app-health/web/livez", "/app-health/web/readyz", "/app-health/worker/livez"],
+                "portNames": {"/app-health/web/readyz": "http"}})
+        );
+    }
+
+    #[test]
+    fn the_pod_turns_the_rewrite_off_or_moves_the_port() {
+        let settings = rewriting(json!({}));
+        for off in [
+            json!({"sidecar.istio.io/rewriteAppHTTPProbers": "false"}),
+            json!({"status.sidecar.istio.io/port": "0"}),
+        ] {
+            let pod = inject(probed_pod(off.clone()), &settings, "shop").unwrap();
+            assert_eq!(
+                pod["spec"]["containers"][0]["readinessProbe"],
+                probed_pod(json!({}))["spec"]["containers"][0]["readinessProbe"],
+                "{off}"
+            );
+            assert_eq!(
+                pod["spec"]["containers"][2]["env"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                2
+            );
+            assert_eq!(status(&pod).get("probes"), None, "{off}");
+        }
+        let moved = json!({"status.sidecar.istio.io/port": "15021"});
+        let pod = inject(probed_pod(moved), &settings, "shop").unwrap();
+        assert_eq!(
+            pod["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"],
+            15021
+        );
+        assert_eq!(status(&pod)["probes"]["statusPort"], 15021);
+
+        let error = inject(
+            probed_pod(json!({"status.sidecar.istio.io/port": "http"})),
+            &settings,
+            "shop",
+        )
+        .unwrap_err();
+        assert_eq!(error.code(), 400);
+        assert_eq!(
+            error.to_string(),
+            "invalid admission request: request.object.metadata.annotations.status.sidecar.istio.io/port: expected a port number from 1 to 65535, or \"0\" to leave the probes as they are; got \"http\""
+        );
+    }
+
+    #[test]
+    fn without_probes_to_rewrite_nothing_is_added() {
+        let pod = inject(app_pod(), &rewriting(json!({})), "shop").unwrap();
+        assert_eq!(
+            pod["spec"]["containers"][1]["env"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(status(&pod).get("probes"), None);
+    }
+
+    #[test]
+    fn native_sidecars_get_the_originals_too_and_a_variable_so_named_is_replaced() {
+        let mut template = proxy_template();
+        template["containers"][0]["env"][1] =
+            json!({"name": "ISTIO_KUBE_APP_PROBERS", "value": "{}"});
+        let settings = settings(
+            json!({"nativeSidecars": true, "probeRewrite": {"container": "proxy", "statusPort": 15020}}),
+            template,
+        );
+        let pod = inject(probed_pod(json!({})), &settings, "shop").unwrap();
+        let proxy = &pod["spec"]["initContainers"][1];
+        assert_eq!(proxy["name"], "proxy");
+        assert_eq!(proxy["env"].as_array().unwrap().len(), 2);
+        assert_eq!(proxy["env"][1]["name"], "ISTIO_KUBE_APP_PROBERS");
+        assert!(
+            proxy["env"][1]["value"]
+                .as_str()
+                .unwrap()
+                .contains("/app-health/web/readyz")
+        );
+    }
+
+    #[test]
+    fn a_pod_that_does_not_get_the_agents_template_keeps_its_probes() {
+        let settings = Settings::validate(
+            json!({
+                "templates": {
+                    "sidecar": {"containers": [{"name": "proxy", "image": "proxy:1"}]},
+                    "debug": {"containers": [{"name": "shell", "image": "shell:1"}]}
+                },
+                "defaultTemplates": ["sidecar"],
+                "probeRewrite": {"container": "proxy", "statusPort": 15020}
+            })
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let pod = inject(
+            probed_pod(json!({"inject.istio.io/templates": "debug"})),
+            &settings,
+            "shop",
+        )
+        .unwrap();
+        assert_eq!(
+            pod["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"],
+            "/ready"
+        );
+        let pod = inject(probed_pod(json!({})), &settings, "shop").unwrap();
+        assert_eq!(
+            pod["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"],
+            "/app-health/web/readyz"
+        );
+    }
+
+    #[test]
+    fn the_revision_covers_the_probe_rewrite() {
+        let plain = settings(json!({}), proxy_template()).revision();
+        let rewriting_15020 = rewriting(json!({})).revision();
+        let other_port = settings(
+            json!({"probeRewrite": {"container": "proxy", "statusPort": 15021}}),
+            proxy_template(),
+        )
+        .revision();
+        assert_ne!(plain, rewriting_15020);
+        assert_ne!(rewriting_15020, other_port);
+        let pod = inject(probed_pod(json!({})), &rewriting(json!({})), "shop").unwrap();
+        assert_eq!(status(&pod)["revision"], rewriting_15020);
+    }
+
+    proptest::proptest! {
+        /// At the Pod level: the only changes are the injected parts, the rewritten probes and
+        /// the agent's variable, and the variable with the status gives the original probes back.
+        #[test]
+        fn probe_rewriting_in_a_pod_is_undone_by_its_originals(
+            containers in crate::probes::tests::containers(),
+            port in proptest::sample::select(vec![15020u16, 8080]),
+        ) {
+            let pod = json!({"metadata": {"name": "web-1"}, "spec": {"containers": containers}});
+            let settings = settings(
+                json!({"probeRewrite": {"container": "proxy", "statusPort": port}}),
+                proxy_template(),
+            );
+            let injected = inject(pod.clone(), &settings, "shop").unwrap();
+            let mut containers = injected["spec"]["containers"].as_array().unwrap().clone();
+            let proxy = containers.pop().unwrap();
+            proptest::prop_assert_eq!(&proxy["name"], "proxy");
+            let status = status(&injected);
+            let variable = proxy["env"].as_array().unwrap().iter()
+                .find(|v| v["name"] == probes::DEFAULT_ENV);
+            match (&status.get("probes"), variable) {
+                (None, None) => proptest::prop_assert_eq!(&containers, pod["spec"]["containers"].as_array().unwrap()),
+                (Some(probes_status), Some(variable)) => {
+                    proptest::prop_assert_eq!(&probes_status["statusPort"], &json!(port));
+                    let port_names: std::collections::BTreeMap<String, String> =
+                        serde_json::from_value(probes_status.get("portNames").cloned().unwrap_or(json!({}))).unwrap();
+                    let restored = probes::restore(
+                        containers.iter_mut(),
+                        variable["value"].as_str().unwrap(),
+                        &port_names,
+                    ).unwrap();
+                    proptest::prop_assert_eq!(&json!(restored), &probes_status["rewritten"]);
+                    proptest::prop_assert_eq!(&containers, pod["spec"]["containers"].as_array().unwrap());
+                }
+                (status, variable) => proptest::prop_assert!(false, "status {:?} but variable {:?}", status, variable),
+            }
+        }
     }
 }

@@ -61,6 +61,8 @@ const PROBES: [(&str, &str); 3] = [
     ("livenessProbe", "livez"),
     ("startupProbe", "startupz"),
 ];
+/// The container fields that hold the probes [`rewrite`] rewrites.
+pub const PROBE_FIELDS: [&str; 3] = [PROBES[0].0, PROBES[1].0, PROBES[2].0];
 /// The actions a Kubernetes probe may take, one per probe; the first three are rewritten.
 const ACTIONS: [&str; 4] = ["httpGet", "tcpSocket", "grpc", "exec"];
 const HTTP_GET: &str = "httpGet";
@@ -132,10 +134,21 @@ impl ProbeRewrite {
         let settings: Self = serde_path_to_error::deserialize(value)
             .map_err(|error| SettingsError::from_serde(error, "probeRewrite"))?;
         let names: Vec<&str> = template_containers.iter().map(AsRef::as_ref).collect();
+        settings.check_container(&names)?;
+        Ok(settings)
+    }
+
+    /// Refuses a `container` that none of `names` (the templates' containers) is.
+    pub fn check_container(&self, names: &[&str]) -> Result<(), SettingsError> {
+        let settings = self;
         if !names.contains(&settings.container.as_str()) {
             let known = if names.is_empty() {
                 "the template has no containers".to_string()
             } else {
+                // Sorted: the hosts sort the templates' names, and the message must not depend on it.
+                let mut names = names.to_vec();
+                names.sort_unstable();
+                names.dedup();
                 format!("expected one of {}", names.join(", "))
             };
             return Err(SettingsError::new(
@@ -146,7 +159,7 @@ impl ProbeRewrite {
                 ),
             ));
         }
-        Ok(settings)
+        Ok(())
     }
 }
 
@@ -510,7 +523,7 @@ fn original_probe(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use rstest::rstest;
@@ -560,9 +573,9 @@ mod tests {
     #[case::container_not_string(json!({"container": 1, "statusPort": 15020}),
         "probeRewrite.container: invalid type: integer 1, expected a string")]
     #[case::container_unknown(json!({"container": "mesh-proxi", "statusPort": 15020}),
-        r#"probeRewrite.container: "mesh-proxi" is not a template container; expected one of mesh-proxy, debug"#)]
+        r#"probeRewrite.container: "mesh-proxi" is not a template container; expected one of debug, mesh-proxy"#)]
     #[case::container_empty(json!({"container": "", "statusPort": 15020}),
-        r#"probeRewrite.container: "" is not a template container; expected one of mesh-proxy, debug"#)]
+        r#"probeRewrite.container: "" is not a template container; expected one of debug, mesh-proxy"#)]
     #[case::port_missing(json!({"container": "mesh-proxy"}), "probeRewrite.statusPort: missing")]
     #[case::port_zero(json!({"container": "mesh-proxy", "statusPort": 0}),
         "probeRewrite.statusPort: expected a port number from 1 to 65535, got 0")]
@@ -1094,7 +1107,8 @@ mod tests {
             })
     }
 
-    fn containers() -> impl Strategy<Value = Vec<Value>> {
+    /// Application containers with probes of every kind; other modules' properties use them too.
+    pub(crate) fn containers() -> impl Strategy<Value = Vec<Value>> {
         prop::collection::btree_set("web|api|db|[a-z]{1,5}", 1..4)
             .prop_flat_map(|names| names.into_iter().map(container).collect::<Vec<_>>())
     }

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::json::{Doc, Level, skip_string, skip_whitespace};
+use crate::probes::ProbeRewrite;
 use crate::settings::Chosen;
 
 /// Bumped when the canonical form changes, so that old and new revisions never collide by chance.
@@ -32,9 +33,10 @@ const TEMPLATE_FIELDS: [(&str, &str); 6] = [
 
 /// The settings besides the template that change the injected Pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Placement {
+pub struct Placement<'s> {
     pub native_sidecars: bool,
     pub hold_application_until_proxy_starts: bool,
+    pub probe_rewrite: Option<&'s ProbeRewrite>,
 }
 
 /// The revision of the template `template` (its JSON text, as the settings hold it) injected with
@@ -101,6 +103,15 @@ fn write_canonical_settings(
         )
         .as_bytes(),
     );
+    // Absent when not set, so that the revisions of settings without it did not change.
+    if let Some(rewrite) = placement.probe_rewrite {
+        let canonical = serde_json::json!({
+            "container": rewrite.container,
+            "env": rewrite.env,
+            "statusPort": rewrite.status_port,
+        });
+        out.extend_from_slice(format!("\"probeRewrite\":{canonical},").as_bytes());
+    }
     let mut writer = Canonical {
         text: doc.text(),
         out,
@@ -358,6 +369,7 @@ mod tests {
     const PLAIN: Placement = Placement {
         native_sidecars: false,
         hold_application_until_proxy_starts: false,
+        probe_rewrite: None,
     };
 
     #[test]

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::error::{RequestError, SettingsError, json_type};
 use crate::json::{Doc, Level};
 use crate::pod::OBJECT_PATH;
+use crate::probes::ProbeRewrite;
 use crate::revision::{Placement, revision_of};
 use crate::selector::{LabelSelector, RawLabelSelector};
 use crate::template;
@@ -88,6 +89,8 @@ pub struct Settings {
     pub native_sidecars: bool,
     /// Put the sidecar containers before the application's, so they start first.
     pub hold_application_until_proxy_starts: bool,
+    /// Rewrite the application's probes to the sidecar's status port (see [`crate::probes`]).
+    pub probe_rewrite: Option<ProbeRewrite>,
 }
 
 /// Where the sidecar is described.
@@ -159,6 +162,8 @@ pub(crate) struct RawSettings {
     native_sidecars: bool,
     #[serde(default)]
     hold_application_until_proxy_starts: bool,
+    #[serde(default)]
+    probe_rewrite: Option<ProbeRewrite>,
 }
 
 impl Settings {
@@ -195,6 +200,7 @@ impl Settings {
             default_templates: None,
             native_sidecars: false,
             hold_application_until_proxy_starts: false,
+            probe_rewrite: None,
         };
         let mut seen = HashSet::new();
         for (key, level) in doc.entries(doc.root())? {
@@ -225,6 +231,13 @@ impl Settings {
                 "defaultTemplates" => {
                     raw.default_templates = Some(serde_json::from_str(text).ok()?)
                 }
+                "probeRewrite" => {
+                    let value: Value = serde_json::from_str(text).ok()?;
+                    if !value.is_object() {
+                        return None;
+                    }
+                    raw.probe_rewrite = Some(serde_json::from_value(value).ok()?);
+                }
                 _ => return None,
             }
         }
@@ -240,6 +253,15 @@ impl Settings {
             template.check_shape(&at)?;
             template.validate_against_kubernetes(&at, settings.native_sidecars)?;
             template.check_template_strings(&at)?;
+        }
+        if let Some(probe_rewrite) = &settings.probe_rewrite {
+            let templates = settings.all_templates()?;
+            let containers: Vec<&str> = templates
+                .iter()
+                .flat_map(|(_, template)| &template.containers)
+                .filter_map(|container| container.get("name")?.as_str())
+                .collect();
+            probe_rewrite.check_container(&containers)?;
         }
         Ok(settings)
     }
@@ -309,7 +331,7 @@ impl Settings {
                         format!("{OBJECT_PATH}.metadata.annotations.{TEMPLATES_KEY}"),
                         format!(
                             "no template named {name:?}; the policy has {}",
-                            names.join(", ")
+                            listed(names)
                         ),
                     )
                 })?;
@@ -347,10 +369,11 @@ impl Settings {
     }
 
     /// The settings besides the template that decide where the injected parts go.
-    pub fn placement(&self) -> Placement {
+    pub fn placement(&self) -> Placement<'_> {
         Placement {
             native_sidecars: self.native_sidecars,
             hold_application_until_proxy_starts: self.hold_application_until_proxy_starts,
+            probe_rewrite: self.probe_rewrite.as_ref(),
         }
     }
 
@@ -417,6 +440,7 @@ impl Settings {
             templates,
             native_sidecars: raw.native_sidecars,
             hold_application_until_proxy_starts: raw.hold_application_until_proxy_starts,
+            probe_rewrite: raw.probe_rewrite,
         })
     }
 
@@ -685,6 +709,9 @@ fn objects_where_objects_belong(settings: &Value) -> Result<(), SettingsError> {
     if let Some(template) = settings.get("template") {
         object(template, "template")?;
     }
+    if let Some(probe_rewrite) = settings.get("probeRewrite") {
+        object(probe_rewrite, "probeRewrite")?;
+    }
     if let Some(templates) = settings.get("templates") {
         object(templates, "templates")?;
         for (name, template) in templates.as_object().into_iter().flatten() {
@@ -886,7 +913,7 @@ mod tests {
     #[case::policy_case(with(minimal(), "/policy", json!("Enabled")), r#"policy: expected "enabled" or "disabled", got "Enabled""#)]
     #[case::policy_type(with(minimal(), "/policy", json!(true)), r#"policy: expected "enabled" or "disabled", got a boolean"#)]
     #[case::unknown_setting(with(minimal(), "/polcy", json!("enabled")),
-        "polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts")]
+        "polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, probeRewrite")]
     #[case::template_missing(json!({"policy": "enabled"}), "template: missing")]
     #[case::template_empty(json!({"template": {}}), "template: nothing to inject; give containers or initContainers")]
     #[case::template_unknown_key(with(minimal(), "/template/sidecars", json!([])),
@@ -950,6 +977,25 @@ mod tests {
         "templates.debug.containers[0].image: syntax error: unexpected end of input, expected end of variable block (in <string>:1)")]
     #[case::templates_as_list(json!({"templates": [{"containers": []}], "defaultTemplates": ["a"]}), "templates: expected an object, got an array")]
     #[case::named_template_as_list(json!({"templates": {"a": [[]]}, "defaultTemplates": ["a"]}), "templates.a: expected an object, got an array")]
+    #[case::probe_container(with(minimal(), "/probeRewrite", json!({"container": "istio-proxy", "statusPort": 15020})),
+        "probeRewrite.container: \"istio-proxy\" is not a template container; expected one of proxy")]
+    #[case::probe_container_in_named(json!({"templates": {"sidecar": {"containers": [{"name": "p", "image": "i"}]}, "debug": {"containers": [{"name": "d", "image": "i"}]}},
+            "defaultTemplates": ["sidecar"], "probeRewrite": {"container": "agent", "statusPort": 15020}}),
+        "probeRewrite.container: \"agent\" is not a template container; expected one of d, p")]
+    #[case::probe_port_zero(with(minimal(), "/probeRewrite", json!({"container": "proxy", "statusPort": 0})),
+        "probeRewrite.statusPort: expected a port number from 1 to 65535, got 0")]
+    #[case::probe_port_high(with(minimal(), "/probeRewrite", json!({"container": "proxy", "statusPort": 65536})),
+        "probeRewrite.statusPort: expected a port number from 1 to 65535, got 65536")]
+    #[case::probe_port_text(with(minimal(), "/probeRewrite", json!({"container": "proxy", "statusPort": "15020"})),
+        "probeRewrite.statusPort: expected a port number from 1 to 65535, got a string")]
+    #[case::probe_port_missing(with(minimal(), "/probeRewrite", json!({"container": "proxy"})),
+        "probeRewrite.statusPort: missing")]
+    #[case::probe_unknown_key(with(minimal(), "/probeRewrite", json!({"container": "proxy", "statusPort": 15020, "port": 1})),
+        "probeRewrite.port: unknown field; expected one of container, statusPort, env")]
+    #[case::probe_empty_env(with(minimal(), "/probeRewrite", json!({"container": "proxy", "statusPort": 15020, "env": ""})),
+        "probeRewrite.env: must not be empty")]
+    #[case::probe_as_list(with(minimal(), "/probeRewrite", json!(["proxy", 15020])),
+        "probeRewrite: expected an object, got an array")]
     fn refusals(#[case] settings: Value, #[case] message: &str) {
         assert_eq!(validate(settings.clone()).unwrap_err(), message);
         // An admission request reads the settings from their document: what that fast path
