@@ -15,7 +15,7 @@ use crate::error::{RequestError, SettingsError, json_type};
 use crate::inject::inject;
 use crate::pod::PodView;
 use crate::selector::LabelSelector;
-use crate::settings::{INJECT_KEY, InjectionPolicy, Settings};
+use crate::settings::{INJECT_KEY, InjectionPolicy, STATUS_KEY, Settings};
 use crate::workload::PodSource;
 
 /// Kubernetes sets this label on every namespace, so selectors may use it.
@@ -367,6 +367,51 @@ pub struct Report {
     pub row: Row,
     /// Likely mistakes, each a sentence that says what to change.
     pub hints: Vec<String>,
+    /// What the injection did, from the status annotation it wrote; `None` until injected.
+    pub injection: Option<Injection>,
+}
+
+/// What an injection did beyond adding the template: which named templates it applied, and
+/// which probes it rewrote to which port.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Injection {
+    /// The named templates applied, in order; empty with the one `template`.
+    pub templates: Vec<String>,
+    /// The agent's status port the probes now go to, when some were rewritten.
+    pub status_port: Option<u16>,
+    /// The paths of the rewritten probes (`/app-health/web/readyz`).
+    pub rewritten_probes: Vec<String>,
+}
+
+impl Injection {
+    /// Reads what the status annotation of an injected Pod says.
+    fn of(pod: &Value) -> Self {
+        let status: Value = pod
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(STATUS_KEY))
+            .and_then(Value::as_str)
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default();
+        let strings = |value: Option<&Value>| -> Vec<String> {
+            value
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Self {
+            templates: strings(status.get("templates")),
+            status_port: status
+                .pointer("/probes/statusPort")
+                .and_then(Value::as_u64)
+                .and_then(|port| u16::try_from(port).ok()),
+            rewritten_probes: strings(status.pointer("/probes/rewritten")),
+        }
+    }
 }
 
 impl Report {
@@ -421,6 +466,11 @@ impl Report {
                 "text": self.row.to_string(),
             },
             "hints": self.hints,
+            "templates": self.injection.as_ref().map(|i| &i.templates),
+            "probes": self.injection.as_ref().and_then(|i| Some(serde_json::json!({
+                "statusPort": i.status_port?,
+                "rewritten": i.rewritten_probes,
+            }))),
         })
     }
 }
@@ -471,7 +521,7 @@ pub fn inject_object(
     namespaces: &Namespaces,
     namespace: &str,
 ) -> Result<Option<Report>, ObjectError> {
-    let Some((report, source)) = evaluate(object, policy, namespaces, namespace)? else {
+    let Some((mut report, source)) = evaluate(object, policy, namespaces, namespace)? else {
         return Ok(None);
     };
     if report.injected {
@@ -483,6 +533,7 @@ pub fn inject_object(
                 object: report.object.to_string(),
                 message: relocated(&e, &source),
             })?;
+        report.injection = Some(Injection::of(&injected));
         source.put_back(object, injected);
     }
     Ok(Some(report))
@@ -542,6 +593,7 @@ fn evaluate(
         decision,
         row,
         hints,
+        injection: None,
     };
     Ok(Some((report, source)))
 }

@@ -44,6 +44,18 @@ pub fn text(reports: &Reports) -> String {
             }
             Call::NotCalled(_) => {}
         }
+        if let Some(injection) = &report.injection {
+            if !injection.templates.is_empty() {
+                let _ = writeln!(out, "  templates: {}", injection.templates.join(", "));
+            }
+            if let Some(port) = injection.status_port {
+                let _ = writeln!(
+                    out,
+                    "  probes rewritten to the agent's status port {port}: {}",
+                    injection.rewritten_probes.join(", ")
+                );
+            }
+        }
         for hint in &report.hints {
             let _ = writeln!(out, "  hint: {hint}");
         }
