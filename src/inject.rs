@@ -385,10 +385,14 @@ fn edit_metadata<'d>(
     let fields = metadata.as_object_mut().ok_or_else(|| {
         RequestError::field(format!("{OBJECT_PATH}.metadata"), "expected an object")
     })?;
+    // Sorted: the hosts send the settings with their keys sorted, a person writes them in any
+    // order, and the status must not depend on which.
     status.labels = add_missing_keys(fields, "labels", template.labels.clone())?;
+    status.labels.sort_unstable();
     let mut annotations = template.annotations.clone();
     annotations.remove(STATUS_KEY);
     status.annotations = add_missing_keys(fields, "annotations", annotations)?;
+    status.annotations.sort_unstable();
     let mut status_annotation = Map::new();
     status_annotation.insert(
         STATUS_KEY.to_string(),
