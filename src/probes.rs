@@ -41,8 +41,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 
 use crate::error::{RequestError, SettingsError, json_type};
@@ -69,44 +67,18 @@ const HTTP_GET: &str = "httpGet";
 
 /// The `probeRewrite` setting: rewrite the application's probes to the sidecar's status port.
 /// Absent, probes are left as they are.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeRewrite {
     /// The template container that runs the agent: it receives the originals in `env`.
     pub container: String,
     /// The agent's status port, 1 to 65535, which the kubelet probes instead of the application.
-    #[serde(deserialize_with = "port_number")]
     pub status_port: u16,
     /// The environment variable the originals go into.
-    #[serde(default = "default_env", deserialize_with = "env_name")]
     pub env: String,
 }
 
-fn default_env() -> String {
-    DEFAULT_ENV.to_string()
-}
-
-// The port is checked while it is read, so that every reading of the settings refuses 0 and
-// 65536 with a message that says which ports there are (a bare u16 takes 0, and names its own
-// range for 65536).
-fn port_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
-    let value = Value::deserialize(deserializer)?;
-    match value.as_u64().and_then(|n| u16::try_from(n).ok()) {
-        Some(port) if port > 0 => Ok(port),
-        _ => Err(D::Error::custom(format!(
-            "expected a port number from 1 to 65535, got {}",
-            shown(&value)
-        ))),
-    }
-}
-
-fn env_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let name = String::deserialize(deserializer)?;
-    if name.is_empty() {
-        return Err(D::Error::custom("must not be empty"));
-    }
-    Ok(name)
-}
+/// The setting's keys, as messages list them.
+const KEYS: [&str; 3] = ["container", "statusPort", "env"];
 
 /// A number as written, anything else by its type.
 fn shown(value: &Value) -> String {
@@ -116,23 +88,82 @@ fn shown(value: &Value) -> String {
     }
 }
 
+/// A value as serde describes what it did not expect (`integer 1`, `boolean true`).
+fn unexpected(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Number(n) if n.is_f64() => format!("floating point {n}"),
+        Value::Number(n) => format!("integer {n}"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "sequence".to_string(),
+        Value::Object(_) => "map".to_string(),
+    }
+}
+
 impl ProbeRewrite {
-    /// Reads the `probeRewrite` setting and checks it against the template's containers (the
-    /// names of `template.containers`, one of which runs the agent). Every message names the
-    /// field below `probeRewrite`.
-    pub fn validate(
-        value: &Value,
-        template_containers: &[impl AsRef<str>],
-    ) -> Result<Self, SettingsError> {
-        // serde would also read a struct from an array, field by field.
-        if !value.is_object() {
+    /// Reads the `probeRewrite` setting; every message names the field below `probeRewrite`.
+    /// Read by hand rather than by a serde derive: the one reader serves the settings' every
+    /// reading (bytes, document, value), and the module is smaller for it.
+    pub fn read(value: &Value) -> Result<Self, SettingsError> {
+        let field = |key: &str| format!("probeRewrite.{key}");
+        let Value::Object(fields) = value else {
             return Err(SettingsError::new(
                 "probeRewrite",
                 format!("expected an object, got {}", json_type(value)),
             ));
+        };
+        if let Some(key) = fields.keys().find(|key| !KEYS.contains(&key.as_str())) {
+            return Err(SettingsError::new(
+                field(key),
+                format!("unknown field; expected one of {}", KEYS.join(", ")),
+            ));
         }
-        let settings: Self = serde_path_to_error::deserialize(value)
-            .map_err(|error| SettingsError::from_serde(error, "probeRewrite"))?;
+        let string = |key: &str| -> Result<Option<String>, SettingsError> {
+            match fields.get(key) {
+                None => Ok(None),
+                Some(Value::String(text)) => Ok(Some(text.clone())),
+                Some(other) => Err(SettingsError::new(
+                    field(key),
+                    format!("invalid type: {}, expected a string", unexpected(other)),
+                )),
+            }
+        };
+        let container = string("container")?
+            .ok_or_else(|| SettingsError::new(field("container"), "missing"))?;
+        let port = fields
+            .get("statusPort")
+            .ok_or_else(|| SettingsError::new(field("statusPort"), "missing"))?;
+        let status_port = match port.as_u64().and_then(|n| u16::try_from(n).ok()) {
+            Some(port) if port > 0 => port,
+            _ => {
+                return Err(SettingsError::new(
+                    field("statusPort"),
+                    format!(
+                        "expected a port number from 1 to 65535, got {}",
+                        shown(port)
+                    ),
+                ));
+            }
+        };
+        let env = string("env")?.unwrap_or_else(|| DEFAULT_ENV.to_string());
+        if env.is_empty() {
+            return Err(SettingsError::new(field("env"), "must not be empty"));
+        }
+        Ok(Self {
+            container,
+            status_port,
+            env,
+        })
+    }
+
+    /// [`ProbeRewrite::read`], then checked against the template's containers (the names of
+    /// `template.containers`, one of which runs the agent).
+    pub fn validate(
+        value: &Value,
+        template_containers: &[impl AsRef<str>],
+    ) -> Result<Self, SettingsError> {
+        let settings = Self::read(value)?;
         let names: Vec<&str> = template_containers.iter().map(AsRef::as_ref).collect();
         settings.check_container(&names)?;
         Ok(settings)

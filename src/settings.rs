@@ -162,8 +162,9 @@ pub(crate) struct RawSettings {
     native_sidecars: bool,
     #[serde(default)]
     hold_application_until_proxy_starts: bool,
+    /// Read by [`ProbeRewrite::read`] in [`Settings::from_raw`].
     #[serde(default)]
-    probe_rewrite: Option<ProbeRewrite>,
+    probe_rewrite: Option<Value>,
 }
 
 impl Settings {
@@ -231,13 +232,7 @@ impl Settings {
                 "defaultTemplates" => {
                     raw.default_templates = Some(serde_json::from_str(text).ok()?)
                 }
-                "probeRewrite" => {
-                    let value: Value = serde_json::from_str(text).ok()?;
-                    if !value.is_object() {
-                        return None;
-                    }
-                    raw.probe_rewrite = Some(serde_json::from_value(value).ok()?);
-                }
+                "probeRewrite" => raw.probe_rewrite = Some(serde_json::from_str(text).ok()?),
                 _ => return None,
             }
         }
@@ -440,7 +435,11 @@ impl Settings {
             templates,
             native_sidecars: raw.native_sidecars,
             hold_application_until_proxy_starts: raw.hold_application_until_proxy_starts,
-            probe_rewrite: raw.probe_rewrite,
+            probe_rewrite: raw
+                .probe_rewrite
+                .filter(|value| !value.is_null())
+                .map(|value| ProbeRewrite::read(&value))
+                .transpose()?,
         })
     }
 
