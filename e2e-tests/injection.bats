@@ -16,7 +16,7 @@ load helpers
 @test "the status annotation records what was injected" {
   evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/pod-no-override.json"
   status=$(patch | jq -r '.[] | select(.path == "/metadata/annotations") | .value["sidecar.istio.io/status"]')
-  expect_eq "$(jq -c 'del(.revision)' <<<"$status")" '{"initContainers":["mesh-init"],"containers":["sidecar"],"volumes":["sidecar-data"],"imagePullSecrets":[]}' "status"
+  expect_eq "$(jq -c 'del(.revision)' <<<"$status")" '{"initContainers":["mesh-init"],"containers":["sidecar"],"volumes":["sidecar-data"],"imagePullSecrets":[],"labels":["mesh"]}' "status"
   [[ $(jq -r .revision <<<"$status") =~ ^[0-9a-f]{16}$ ]]
 }
 

@@ -6,6 +6,7 @@
 #   disabled          policy: disabled, module read from the file (file://)
 #   failing-template  policy: enabled, plus an annotation whose template fails for a Pod whose
 #                     name is not a number (a 500 rejection, which the policy logs at warn level)
+#   templates         the named-templates example (examples/templates.yaml)
 
 load helpers
 load hosts
@@ -39,6 +40,7 @@ setup_file() {
     policies_entry disabled "file://$POLICY" "$(opt_in_settings disabled)"
     policies_entry failing-template "file://$POLICY" \
       "$(opt_in_settings enabled | jq -c '.template.annotations.failing = "{{ pod.metadata.name | int }}"')"
+    policies_entry templates "file://$POLICY" "$(yq -c '.spec.settings' "$ROOT/examples/templates.yaml")"
   } >"$PS_DIR/policies.yml"
   policy_server_args "$PS_DIR" "$PS_DIR/policies.yml"
   export PS_PORT PS_READINESS_PORT
@@ -220,4 +222,35 @@ teardown() {
     cat "$dir/policy-server.log" >&2
     return 1
   }
+}
+
+@test "probe rewriting: the Pod's HTTP and TCP probes go to the agent's status port, the originals to the agent" {
+  request=$(review '.request.object.spec.containers[0].readinessProbe = {httpGet: {path: "/ready", port: "http"}, periodSeconds: 5}
+    | .request.object.spec.containers[1].livenessProbe = {tcpSocket: {port: 9000}}')
+  post enabled "$request"
+  expect_eq "$(field .allowed)" true "allowed"
+  pod=$(applied "$request")
+  expect_eq "$(jq -cS '[.spec.containers[] | select(.name != "istio-proxy") | {readinessProbe, livenessProbe}]' <<<"$pod")" \
+    '[{"livenessProbe":null,"readinessProbe":{"httpGet":{"path":"/app-health/app/readyz","port":15020},"periodSeconds":5}},{"livenessProbe":{"httpGet":{"path":"/app-health/worker/livez","port":15020}},"readinessProbe":null}]' \
+    "the application's probes"
+  expect_eq "$(jq -r '.spec.containers[0].env[] | select(.name == "ISTIO_KUBE_APP_PROBERS") | .value' <<<"$pod")" \
+    '{"/app-health/app/readyz":{"httpGet":{"path":"/ready","port":8080}},"/app-health/worker/livez":{"tcpSocket":{"port":9000}}}' \
+    "the originals, for the agent"
+  expect_eq "$(jq -c '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .probes | [.statusPort, .rewritten]' <<<"$pod")" \
+    '[15020,["/app-health/app/readyz","/app-health/worker/livez"]]' "status"
+}
+
+@test "named templates: a Pod that chooses sidecar,debug gets both, in that order" {
+  request=$(review '.request.object.metadata.annotations["inject.istio.io/templates"] = "sidecar,debug"')
+  post templates "$request"
+  expect_eq "$(field .allowed)" true "allowed"
+  pod=$(applied "$request")
+  expect_eq "$(container_names "$pod" initContainers)" "istio-init,istio-proxy,debug-shell,migrate" "init containers"
+  expect_eq "$(jq -r '.spec.initContainers[1].image' <<<"$pod")" "docker.io/istio/proxyv2:1.27.3-debug" "the proxy, customized by debug"
+  expect_eq "$(jq -c '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .templates' <<<"$pod")" '["sidecar","debug"]' "status"
+}
+
+@test "named templates: a name the policy does not have is rejected with 400, naming those it has" {
+  post templates "$(review '.request.object.metadata.annotations["inject.istio.io/templates"] = "sidecar,tracing"')"
+  expect_rejected 400 'invalid admission request: request.object.metadata.annotations.inject.istio.io/templates: no template named "tracing"; the policy has debug, sidecar'
 }

@@ -29,7 +29,7 @@ status_of() {
   expect_eq "$(container_names "$pod" containers)" "web" "containers"
   expect_eq "$(jq -r '.spec.initContainers[1].image' <<<"$pod")" "docker.io/istio/proxyv2:1.27.3" "proxy image"
   expect_eq "$(status_of "$pod")" \
-    '{"initContainers":["istio-init","istio-proxy"],"containers":[],"volumes":["istio-envoy"],"imagePullSecrets":[],"templates":["sidecar"]}' "status"
+    '{"initContainers":["istio-init","istio-proxy"],"containers":[],"volumes":["istio-envoy"],"imagePullSecrets":[],"templates":["sidecar"],"labels":["security.istio.io/tlsMode"]}' "status"
 }
 
 @test "templates: a Pod that chooses sidecar,debug gets both, the later customizing the earlier's proxy" {
@@ -42,7 +42,7 @@ status_of() {
     "the proxy, customized by debug"
   expect_eq "$(jq -r '.metadata.annotations["sidecar.example/debug"]' <<<"$pod")" "shop-web-7c9d8b5f4-" "debug's annotation, rendered"
   expect_eq "$(status_of "$pod")" \
-    '{"initContainers":["istio-init","istio-proxy","debug-shell"],"containers":[],"volumes":["istio-envoy"],"imagePullSecrets":[],"templates":["sidecar","debug"]}' "status"
+    '{"initContainers":["istio-init","istio-proxy","debug-shell"],"containers":[],"volumes":["istio-envoy"],"imagePullSecrets":[],"templates":["sidecar","debug"],"labels":["security.istio.io/tlsMode"],"annotations":["sidecar.example/debug"]}' "status"
   # The CLI gives the same Pod, revision included.
   jq .object "$BATS_TEST_TMPDIR/request.json" >"$BATS_TEST_TMPDIR/pod.json"
   run --separate-stderr "$CLI" inject --quiet --settings "$ROOT/examples/templates.yaml" --namespace shop "$BATS_TEST_TMPDIR/pod.json"

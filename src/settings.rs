@@ -170,10 +170,7 @@ pub(crate) struct RawSettings {
 impl Settings {
     /// Reads settings from JSON bytes, with the checks every request needs.
     pub fn from_slice(json: &[u8]) -> Result<Self, SettingsError> {
-        let raw = match serde_json::from_slice::<RawSettings>(json) {
-            Ok(raw) => raw,
-            Err(_) => return Err(explain::<RawSettings>(json, "")),
-        };
+        let raw = read::<RawSettings>(json, "")?;
         // The bytes were read as JSON, so they are UTF-8.
         let text = std::str::from_utf8(json).map_err(|e| SettingsError::new("", e.to_string()))?;
         Self::from_raw(raw, Arc::new(Doc::new(text)))
@@ -281,8 +278,7 @@ impl Settings {
             Some(name) => format!("templates.{name}"),
         };
         let text = self.doc.text_of(chosen.level);
-        let template =
-            serde_json::from_str(text).map_err(|_| explain::<Template>(text.as_bytes(), &at))?;
+        let template = read::<Template>(text.as_bytes(), &at)?;
         Ok((at, template))
     }
 
@@ -682,16 +678,23 @@ impl Template {
 }
 
 /// Reads `json` again, tracking the path, to say where it is wrong. Only failures pay for this.
-fn explain<T: serde::de::DeserializeOwned>(json: &[u8], root: &str) -> SettingsError {
+/// Reads a `T` from JSON, with a message that names the field below `root` when it is not one.
+/// One reader for success and failure alike: each type is deserialized by one instantiation of
+/// its serde code (the module is smaller for it), and it runs at load, not per request.
+fn read<T: DeserializeOwned>(json: &[u8], root: &str) -> Result<T, SettingsError> {
+    let not_json = |e: &serde_json::Error| {
+        SettingsError::new(root, format!("the settings are not valid JSON: {e}"))
+    };
     let mut deserializer = serde_json::Deserializer::from_slice(json);
-    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
-        Err(e) if e.inner().is_data() => SettingsError::from_serde(e, root),
-        Err(e) => SettingsError::new(
-            root,
-            format!("the settings are not valid JSON: {}", e.inner()),
-        ),
-        Ok(_) => SettingsError::new(root, "cannot be read"),
-    }
+    let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer).map_err(|e| {
+        if e.inner().is_data() {
+            SettingsError::from_serde(e, root)
+        } else {
+            not_json(e.inner())
+        }
+    })?;
+    deserializer.end().map_err(|e| not_json(&e))?;
+    Ok(value)
 }
 
 /// serde reads a struct from a JSON array too, field by field in order; refuse that at load, or
