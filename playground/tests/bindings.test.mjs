@@ -56,6 +56,9 @@ test('bindings: the example Pod, injected, with everything the page shows', asyn
   assert.match(pod.after, /sidecar\.istio\.io\/status: /);
   assert.ok(pod.patch.some((op) => op.op === 'add' && op.path.startsWith('/spec/containers/')));
   assert.ok(pod.patch.some((op) => op.path === '/spec/initContainers'));
+  // The example rewrites the Pod's HTTP readiness probe; it has one template.
+  assert.deepEqual(pod.probes, { statusPort: 15020, rewritten: ['/app-health/web/readyz'] });
+  assert.deepEqual(pod.templates, []);
   // The whole stream as `inject` writes it: the injected document rewritten.
   assert.equal(result.output, pod.after);
 });

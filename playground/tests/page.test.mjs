@@ -69,6 +69,9 @@ test('the page opens with the examples and says the example Pod is injected, and
   const added = await page.locator('#objects .diff .line.add').allTextContents();
   assert.ok(added.some((line) => line.includes('name: istio-proxy')), 'the proxy container is highlighted as added');
   assert.match(await page.locator('#status').textContent(), /1 object, sidecar injected into 1/);
+  assert.equal(await page.locator('#objects [data-test=probes]').textContent(),
+    "rewritten to the agent's status port 15020: /app-health/web/readyz");
+  assert.equal(await page.locator('#objects [data-test=templates]').isHidden(), true, 'one template: no list of them');
 });
 
 test('a screenshot of the page is written to the build output', async () => {

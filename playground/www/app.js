@@ -327,6 +327,17 @@ function renderObject(object, result) {
   const decision = object.decision;
   const decisionText = `step ${decision.step}: ${decision.reason} → ${decision.inject ? 'inject' : 'do not inject'}`;
   $('.decision', article).textContent = server.calls === false ? `if it were called, ${decisionText}` : decisionText;
+  // What the injection did beyond the template: the named templates applied, the probes rewritten.
+  const injection = {
+    templates: object.templates?.length > 0 ? object.templates.join(', ') : null,
+    probes: object.probes ? `rewritten to the agent's status port ${object.probes.statusPort}: ${object.probes.rewritten.join(', ')}` : null,
+  };
+  for (const [name, text] of Object.entries(injection)) {
+    if (text === null) continue;
+    $(`.${name}-term`, article).hidden = false;
+    $(`.${name}`, article).hidden = false;
+    $(`.${name}`, article).textContent = text;
+  }
   if (object.warning) {
     const warning = $('.warning', article);
     warning.hidden = false;
