@@ -70,7 +70,7 @@ teardown() {
   pulled=$PS_DIR/downloads/registry/${MODULE_URI#registry://}
   # One line per module URI: the file's two policies share one (named after either).
   downloads=$(jq -R -c 'try fromjson catch empty | select(.fields.message == "policy download") | .fields' "$PS_LOG" |
-    jq -s -c 'sort_by(.path) | map({path, sha256sum, mutating, policy: (if .name == "enabled" then "enabled" elif .name == "disabled" or .name == "failing-template" then "from the file" else .name end)})')
+    jq -s -c 'sort_by(.path) | map({path, sha256sum, mutating, policy: (if .name == "enabled" then "enabled" elif .name == "disabled" or .name == "failing-template" or .name == "templates" then "from the file" else .name end)})')
   expect_eq "$downloads" "$(jq -nc --arg sha "$sha" --arg registry "$pulled" --arg file "$POLICY" '[
     {path: $file, sha256sum: $sha, mutating: true, policy: "from the file"},
     {path: $registry, sha256sum: $sha, mutating: true, policy: "enabled"}] | sort_by(.path)')" "downloaded modules"
