@@ -61,7 +61,28 @@ impl Fixture {
                 .map(|(key, _)| (key.clone(), pod["metadata"][field][key].clone()))
                 .collect()
         };
+        // The application's probes as sidecar-injector rewrote them (probeRewrite).
+        let submitted = self.request["object"]["spec"]["containers"].as_array();
+        let probes: Map<String, Value> = submitted
+            .into_iter()
+            .flatten()
+            .filter_map(|own| {
+                let name = own["name"].as_str()?;
+                let out = pod["spec"]["containers"]
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["name"] == name)?;
+                let changed: Map<String, Value> =
+                    ["readinessProbe", "livenessProbe", "startupProbe"]
+                        .into_iter()
+                        .filter(|probe| out[*probe] != own[*probe])
+                        .map(|probe| (probe.to_string(), out[probe].clone()))
+                        .collect();
+                (!changed.is_empty()).then(|| (name.to_string(), Value::Object(changed)))
+            })
+            .collect();
         json!({"holdApplicationUntilProxyStarts": self.settings["holdApplicationUntilProxyStarts"] == true,
+            "probes": probes,
             "template": {
             "containers": injected("containers", "containers"),
             "initContainers": injected("initContainers", "initContainers"),

@@ -8,7 +8,8 @@
 //! "labels", "annotations"}}`, each optional, rendered for the benchmark's Pod beforehand, and
 //! `holdApplicationUntilProxyStarts`, which puts the containers first, as sidecar-injector does:
 //! both answer the same Pod (but for sidecar-injector's status annotation), so that the policy
-//! server's work on the answer is the same for both.
+//! server's work on the answer is the same for both. `probes` (container name to probe fields)
+//! sets the probes sidecar-injector rewrote, as already rewritten for the benchmark's Pod.
 
 use kubewarden_policy_sdk::wapc_guest::{CallResult, prelude::register_function};
 use kubewarden_policy_sdk::{
@@ -25,6 +26,8 @@ struct Settings {
     template: Template,
     #[serde(default)]
     hold_application_until_proxy_starts: bool,
+    #[serde(default)]
+    probes: Map<String, Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -56,9 +59,20 @@ fn validate(payload: &[u8]) -> CallResult {
     let Settings {
         template,
         hold_application_until_proxy_starts: first,
+        probes,
     } = request.settings;
     let mut pod = request.request.object;
     let spec = &mut pod["spec"];
+    if let Some(containers) = spec["containers"].as_array_mut() {
+        for container in containers {
+            let name = container["name"].as_str().unwrap_or_default();
+            if let (Some(Value::Object(rewritten)), Value::Object(fields)) =
+                (probes.get(name).cloned(), &mut *container)
+            {
+                fields.extend(rewritten);
+            }
+        }
+    }
     if first {
         prepend(&mut spec["containers"], template.containers);
     } else {
