@@ -14,7 +14,10 @@ prepare() {
 }
 
 @test "every example is a ClusterAdmissionPolicy for Pod creation, selecting with matchExpressions only" {
-  for manifest in opt-in.yaml opt-out.yaml logging-sidecar.yaml; do
+  policies=0
+  for manifest in $(cd "$ROOT/examples" && ls *.yaml */*.yaml 2>/dev/null); do
+    [ "$(yq -r '.kind' "$ROOT/examples/$manifest" | head -n 1)" = ClusterAdmissionPolicy ] || continue
+    policies=$((policies + 1))
     yq -e '.kind == "ClusterAdmissionPolicy" and .spec.mutating == true
       and .spec.rules == [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"]}]
       and (.spec.namespaceSelector | keys) == ["matchExpressions"]
@@ -23,6 +26,10 @@ prepare() {
       return 1
     }
   done
+  [ "$policies" -ge 4 ] || {
+    echo "only $policies example policies found" >&2
+    return 1
+  }
 }
 
 @test "opt-in: selects istio-injection=enabled, Istio-like proxy held before the application" {

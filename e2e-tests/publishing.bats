@@ -14,7 +14,8 @@ version() {
   expect_eq "$(yq -r '.version' "$ROOT/artifacthub-pkg.yml")" "$v" "artifacthub-pkg.yml version"
   expect_eq "$(yq -r '.containersImages[0].image' "$ROOT/artifacthub-pkg.yml")" \
     "$(yq -r '.annotations["io.kubewarden.policy.ociUrl"]' "$ROOT/policy-metadata.yml"):v$v" "artifacthub image"
-  for manifest in "$ROOT"/examples/opt-in.yaml "$ROOT"/examples/opt-out.yaml "$ROOT"/examples/logging-sidecar.yaml; do
+  for manifest in "$ROOT"/examples/*.yaml "$ROOT"/examples/*/*.yaml; do
+    [ -e "$manifest" ] && [ "$(yq -r '.kind' "$manifest" | head -n 1)" = ClusterAdmissionPolicy ] || continue
     expect_eq "$(yq -r '.spec.module' "$manifest")" \
       "registry://$(yq -r '.annotations["io.kubewarden.policy.ociUrl"]' "$ROOT/policy-metadata.yml"):v$v" "module of $manifest"
   done

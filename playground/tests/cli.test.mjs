@@ -32,7 +32,7 @@ function cli(args) {
   return run;
 }
 
-const POLICIES = ['examples/opt-in.yaml', 'examples/opt-out.yaml', 'examples/logging-sidecar.yaml'];
+const POLICIES = ['examples/opt-in.yaml', 'examples/opt-out.yaml', 'examples/logging-sidecar.yaml', 'examples/templates.yaml'];
 const MANIFESTS = ['examples/pod.yaml', 'playground/www/samples/deployment.yaml'];
 const LABELS = ['istio-injection=enabled', '', 'istio-injection=disabled,logging-sidecar=enabled'];
 const MUTATING_FALSE = 'mutating: false';
