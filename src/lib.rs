@@ -3,7 +3,8 @@
 //! The policy itself is pure and tested natively: [`settings`] (what the admin configures),
 //! [`decision`] (whether, and why), [`inject`] (how), [`template`] (per-string rendering),
 //! [`selector`] (label selectors), [`revision`] (the name of what is injected), and [`admission`], which goes from a request to an
-//! [`admission::Outcome`]. `policy` (feature `policy`) is the waPC layer the policy server calls.
+//! [`admission::Outcome`]. [`status`] reads the status annotation back, for [`uninject`] (taking
+//! the sidecar out) and [`stale`] (Pods injected with an older revision). `policy` (feature `policy`) is the waPC layer the policy server calls.
 //! [`explain`], [`workload`] and `manifest` (feature `yaml`) serve the CLI and the playground.
 
 pub mod admission;
@@ -21,7 +22,10 @@ pub mod probes;
 pub mod revision;
 pub mod selector;
 pub mod settings;
+pub mod stale;
+pub mod status;
 pub mod template;
+pub mod uninject;
 pub mod workload;
 
 #[cfg(feature = "policy")]

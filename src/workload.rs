@@ -93,8 +93,9 @@ impl PodSource {
         Some(Value::Object(pod))
     }
 
-    /// Writes an injected Pod back where it came from: the object itself, or the template's
-    /// metadata and spec (each kept at its place in the template).
+    /// Writes an injected (or uninjected) Pod back where it came from: the object itself, or the
+    /// template's metadata and spec (each kept at its place in the template; one the Pod no
+    /// longer has is removed).
     pub fn put_back(&self, object: &mut Value, mut pod: Value) {
         if self.is_pod() {
             *object = pod;
@@ -104,8 +105,13 @@ impl PodSource {
             return;
         };
         for key in ["metadata", "spec"] {
-            if let Some(value) = pod.get_mut(key) {
-                template.insert(key.into(), value.take());
+            match pod.get_mut(key) {
+                Some(value) => {
+                    template.insert(key.into(), value.take());
+                }
+                None => {
+                    template.shift_remove(key);
+                }
             }
         }
     }

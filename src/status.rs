@@ -1,0 +1,289 @@
+//! The status annotation `sidecar.istio.io/status`, read back: what injection added to a Pod, and
+//! the revision of what it injected.
+//!
+//! Injection writes it (see [`crate::inject`]); taking the sidecar out again ([`crate::uninject`])
+//! and finding stale sidecars ([`crate::stale`]) read it. It is a JSON string because annotations
+//! are strings. Reading is lenient about what it does not use (fields added later, by Istio or by a
+//! newer version of this policy) and strict about the types of what it does use, so that nothing
+//! is removed on a guess: every message names the field.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::error::json_type;
+use crate::settings::STATUS_KEY;
+
+/// What a status annotation records. Lists absent from it are empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    pub init_containers: Vec<String>,
+    pub containers: Vec<String>,
+    pub volumes: Vec<String>,
+    pub image_pull_secrets: Vec<String>,
+    /// The keys of the labels the templates added (not those the Pod already had).
+    pub labels: Vec<String>,
+    /// The keys of the annotations the templates added, the status annotation aside.
+    pub annotations: Vec<String>,
+    /// The named templates applied, in order; `None` with the one `template`.
+    pub templates: Option<Vec<String>>,
+    /// The revision of what was injected; `None` when the annotation does not say.
+    pub revision: Option<String>,
+    /// Present when the application's probes were rewritten to the sidecar's status port.
+    pub probes: Option<Probes>,
+}
+
+/// How the probes were rewritten, to put them back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probes {
+    /// The injected container that received the original probes.
+    pub container: String,
+    /// The environment variable of that container that holds them.
+    pub env: String,
+    pub status_port: u16,
+    /// The paths of the rewritten probes, as `/app-health/web/readyz`.
+    pub rewritten: Vec<String>,
+    /// The port name of each rewritten probe that named its port, by path.
+    pub port_names: BTreeMap<String, String>,
+}
+
+/// A status annotation that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("metadata.annotations.{STATUS_KEY}: {problem}")]
+pub struct StatusError {
+    pub problem: String,
+}
+
+fn problem(text: impl Into<String>) -> StatusError {
+    StatusError {
+        problem: text.into(),
+    }
+}
+
+impl Status {
+    /// The status annotation of `pod` (a Pod or a pod template); `None` when it has none.
+    pub fn of(pod: &Value) -> Result<Option<Self>, StatusError> {
+        let Some(annotations) = pod.pointer("/metadata/annotations") else {
+            return Ok(None);
+        };
+        let Some(value) = annotations.as_object().and_then(|map| map.get(STATUS_KEY)) else {
+            return Ok(None);
+        };
+        let Value::String(text) = value else {
+            return Err(problem(format!(
+                "expected a string, got {}",
+                json_type(value)
+            )));
+        };
+        Self::parse(text).map(Some)
+    }
+
+    /// Reads the annotation's value.
+    pub fn parse(text: &str) -> Result<Self, StatusError> {
+        let fields = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(fields)) => fields,
+            Ok(other) => {
+                return Err(problem(format!(
+                    "expected a JSON object, got {}",
+                    json_type(&other)
+                )));
+            }
+            Err(error) => return Err(problem(format!("not valid JSON: {error}"))),
+        };
+        let templates = match fields.get("templates") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(names(&fields, "templates")?),
+        };
+        let revision = match fields.get("revision") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(revision)) => Some(revision.clone()),
+            Some(other) => {
+                return Err(problem(format!(
+                    "revision: expected a string, got {}",
+                    json_type(other)
+                )));
+            }
+        };
+        let probes = match fields.get("probes") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(probes)) => Some(Probes::read(probes)?),
+            Some(other) => {
+                return Err(problem(format!(
+                    "probes: expected an object, got {}",
+                    json_type(other)
+                )));
+            }
+        };
+        Ok(Self {
+            init_containers: names(&fields, "initContainers")?,
+            containers: names(&fields, "containers")?,
+            volumes: names(&fields, "volumes")?,
+            image_pull_secrets: names(&fields, "imagePullSecrets")?,
+            labels: names(&fields, "labels")?,
+            annotations: names(&fields, "annotations")?,
+            templates,
+            revision,
+            probes,
+        })
+    }
+}
+
+impl Probes {
+    fn read(fields: &Map<String, Value>) -> Result<Self, StatusError> {
+        let text = |key: &str| match fields.get(key) {
+            Some(Value::String(text)) if !text.is_empty() => Ok(text.clone()),
+            Some(Value::String(_)) => Err(problem(format!("probes.{key}: must not be empty"))),
+            Some(other) => Err(problem(format!(
+                "probes.{key}: expected a string, got {}",
+                json_type(other)
+            ))),
+            None => Err(problem(format!("probes.{key}: missing"))),
+        };
+        let status_port = match fields.get("statusPort") {
+            Some(port) => port
+                .as_u64()
+                .and_then(|port| u16::try_from(port).ok())
+                .filter(|port| *port > 0)
+                .ok_or_else(|| {
+                    problem(format!(
+                        "probes.statusPort: expected a port number from 1 to 65535, got {}",
+                        shown(port)
+                    ))
+                })?,
+            None => return Err(problem("probes.statusPort: missing")),
+        };
+        let port_names = match fields.get("portNames") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(path, name)| match name {
+                    Value::String(name) => Ok((path.clone(), name.clone())),
+                    other => Err(problem(format!(
+                        "probes.portNames.{path}: expected a string, got {}",
+                        json_type(other)
+                    ))),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(problem(format!(
+                    "probes.portNames: expected an object, got {}",
+                    json_type(other)
+                )));
+            }
+        };
+        Ok(Self {
+            container: text("container")?,
+            env: text("env")?,
+            status_port,
+            rewritten: names_at(fields, "rewritten", "probes.rewritten")?,
+            port_names,
+        })
+    }
+}
+
+/// A list of names; absent or null is empty.
+fn names(fields: &Map<String, Value>, key: &str) -> Result<Vec<String>, StatusError> {
+    names_at(fields, key, key)
+}
+
+fn names_at(
+    fields: &Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Vec<String>, StatusError> {
+    let items = match fields.get(key) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(problem(format!(
+                "{path}: expected an array of strings, got {}",
+                json_type(other)
+            )));
+        }
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::String(name) => Ok(name.clone()),
+            other => Err(problem(format!(
+                "{path}[{i}]: expected a string, got {}",
+                json_type(other)
+            ))),
+        })
+        .collect()
+}
+
+/// A number as written, anything else by its type.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Number(number) => number.to_string(),
+        other => json_type(other).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    #[test]
+    fn reads_every_field() {
+        let status = Status::parse(
+            r#"{"initContainers":["init"],"containers":["proxy"],"volumes":["certs"],"imagePullSecrets":["reg"],
+                "labels":["mesh"],"annotations":["prometheus.io/port"],"templates":["sidecar"],"revision":"abc",
+                "probes":{"container":"proxy","env":"ISTIO_KUBE_APP_PROBERS","statusPort":15020,
+                          "rewritten":["/app-health/web/readyz"],"portNames":{"/app-health/web/readyz":"http"}},
+                "istioOnly":true}"#,
+        )
+        .unwrap();
+        assert_eq!(status.init_containers, ["init"]);
+        assert_eq!(status.containers, ["proxy"]);
+        assert_eq!(status.volumes, ["certs"]);
+        assert_eq!(status.image_pull_secrets, ["reg"]);
+        assert_eq!(status.labels, ["mesh"]);
+        assert_eq!(status.annotations, ["prometheus.io/port"]);
+        assert_eq!(status.templates, Some(vec!["sidecar".to_string()]));
+        assert_eq!(status.revision.as_deref(), Some("abc"));
+        let probes = status.probes.unwrap();
+        assert_eq!(probes.status_port, 15020);
+        assert_eq!(probes.rewritten, ["/app-health/web/readyz"]);
+        assert_eq!(probes.port_names["/app-health/web/readyz"], "http");
+    }
+
+    #[test]
+    fn absent_lists_are_empty() {
+        assert_eq!(Status::parse("{}").unwrap(), Status::default());
+    }
+
+    #[test]
+    fn a_pod_without_the_annotation_has_no_status() {
+        for pod in [
+            json!({}),
+            json!({"metadata": {}}),
+            json!({"metadata": {"annotations": {"a": "b"}}}),
+            json!({"metadata": {"annotations": "x"}}),
+        ] {
+            assert_eq!(Status::of(&pod), Ok(None), "{pod}");
+        }
+    }
+
+    #[rstest]
+    #[case::not_a_string(json!(1), "expected a string, got a number")]
+    #[case::not_json(json!("{"), "not valid JSON: ")]
+    #[case::not_an_object(json!("[]"), "expected a JSON object, got an array")]
+    #[case::list_of_numbers(json!(r#"{"containers":[1]}"#), "containers[0]: expected a string, got a number")]
+    #[case::list_not_array(json!(r#"{"volumes":"v"}"#), "volumes: expected an array of strings, got a string")]
+    #[case::revision(json!(r#"{"revision":1}"#), "revision: expected a string, got a number")]
+    #[case::probes(json!(r#"{"probes":[]}"#), "probes: expected an object, got an array")]
+    #[case::probe_port(json!(r#"{"probes":{"container":"p","env":"E","statusPort":0,"rewritten":[]}}"#), "probes.statusPort: expected a port number from 1 to 65535, got 0")]
+    #[case::probe_container(json!(r#"{"probes":{"env":"E","statusPort":1,"rewritten":[]}}"#), "probes.container: missing")]
+    #[case::port_names(json!(r#"{"probes":{"container":"p","env":"E","statusPort":1,"rewritten":[],"portNames":{"/a":1}}}"#), "probes.portNames./a: expected a string, got a number")]
+    fn malformed_annotations_name_the_field(#[case] value: Value, #[case] message: &str) {
+        let pod = json!({"metadata": {"annotations": {STATUS_KEY: value}}});
+        let error = Status::of(&pod).unwrap_err().to_string();
+        let expected = format!("metadata.annotations.{STATUS_KEY}: {message}");
+        assert!(error.starts_with(&expected), "{error}");
+    }
+}
