@@ -16,6 +16,7 @@ use crate::inject::inject;
 use crate::pod::PodView;
 use crate::selector::LabelSelector;
 use crate::settings::{INJECT_KEY, InjectionPolicy, STATUS_KEY, Settings};
+use crate::stale::Sidecar;
 use crate::workload::PodSource;
 
 /// Kubernetes sets this label on every namespace, so selectors may use it.
@@ -24,6 +25,8 @@ const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// The policy as deployed: its settings, and what decides whether the policy server calls it.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// The manifest's `metadata.name`; `None` for plain settings.
+    pub name: Option<String>,
     pub settings: Settings,
     pub scope: Scope,
     /// Problems in the policy's manifest that stop injection wherever it applies.
@@ -70,6 +73,7 @@ impl Policy {
             .is_some_and(|v| v.starts_with("policies.kubewarden.io/"));
         if !is_kubewarden || !matches!(kind, "ClusterAdmissionPolicy" | "AdmissionPolicy") {
             return Ok(Self {
+                name: None,
                 settings: validated(value).map_err(PolicyError::Settings)?,
                 scope: Scope::Unknown,
                 warnings: Vec::new(),
@@ -114,10 +118,46 @@ impl Policy {
             }
         };
         Ok(Self {
+            name: value
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             settings,
             scope,
             warnings,
         })
+    }
+
+    /// Whether the policy server calls the policy for the Pods created in `namespace`, as far as
+    /// the namespace decides: a Pod's labels may still miss the policy's objectSelector.
+    pub fn namespace_call(&self, namespaces: &Namespaces, namespace: &str) -> Call {
+        match &self.scope {
+            Scope::Unknown => Call::Unknown(
+                "the settings alone do not say in which namespaces the policy server calls the policy; give the ClusterAdmissionPolicy".into(),
+            ),
+            Scope::Cluster {
+                namespace_selector, ..
+            } => namespace_call(namespace_selector.as_ref(), namespaces, namespace),
+            Scope::Namespaced { namespace: own, .. } if own == namespace => {
+                Call::Called(format!("the AdmissionPolicy is in namespace {namespace}"))
+            }
+            Scope::Namespaced { namespace: own, .. } => Call::NotCalled(format!(
+                "the AdmissionPolicy is in namespace {own}, and an AdmissionPolicy only sees the Pods of its own namespace"
+            )),
+        }
+    }
+
+    /// The objectSelector a Pod's labels must match too, when the policy has one.
+    pub fn object_selector(&self) -> Option<&LabelSelector> {
+        match &self.scope {
+            Scope::Unknown => None,
+            Scope::Cluster {
+                object_selector, ..
+            }
+            | Scope::Namespaced {
+                object_selector, ..
+            } => object_selector.as_ref(),
+        }
     }
 }
 
@@ -243,11 +283,7 @@ impl Namespaces {
 
     /// Records a Namespace manifest; false for any other object.
     pub fn insert_manifest(&mut self, object: &Value) -> bool {
-        let text = |pointer| object.pointer(pointer).and_then(Value::as_str);
-        if text("/kind") != Some("Namespace") || text("/apiVersion") != Some("v1") {
-            return false;
-        }
-        let Some(name) = text("/metadata/name") else {
+        let Some(name) = namespace_name(object) else {
             return false;
         };
         let labels = object
@@ -262,6 +298,15 @@ impl Namespaces {
     fn get(&self, name: &str) -> Option<&Map<String, Value>> {
         self.labels.get(name)
     }
+}
+
+/// The name of a Namespace manifest; `None` for any other object.
+pub fn namespace_name(object: &Value) -> Option<&str> {
+    let text = |pointer| object.pointer(pointer).and_then(Value::as_str);
+    if text("/kind") != Some("Namespace") || text("/apiVersion") != Some("v1") {
+        return None;
+    }
+    text("/metadata/name")
 }
 
 /// Whether the policy server calls the policy for this Pod, and why.
@@ -369,6 +414,9 @@ pub struct Report {
     pub hints: Vec<String>,
     /// What the injection did, from the status annotation it wrote; `None` until injected.
     pub injection: Option<Injection>,
+    /// For a Pod that carries the status annotation (a running Pod, typically): its sidecar
+    /// against the revision the settings inject now.
+    pub sidecar: Option<Sidecar>,
 }
 
 /// What an injection did beyond adding the template: which named templates it applied, and
@@ -471,6 +519,7 @@ impl Report {
                 "statusPort": i.status_port?,
                 "rewritten": i.rewritten_probes,
             }))),
+            "sidecar": self.sidecar.as_ref().map(Sidecar::to_json),
         })
     }
 }
@@ -585,6 +634,11 @@ fn evaluate(
         injected: called && decision.inject,
     };
     let hints = hints(object, &source, &view, &decision, &call);
+    let sidecar = if source.is_pod() {
+        Sidecar::of(&pod, &policy.settings).map_err(|e| failed(relocated(&e, &source)))?
+    } else {
+        None
+    };
     let report = Report {
         object: object_ref,
         injected: row.injected,
@@ -594,42 +648,18 @@ fn evaluate(
         row,
         hints,
         injection: None,
+        sidecar,
     };
     Ok(Some((report, source)))
 }
 
 fn call(policy: &Policy, namespaces: &Namespaces, namespace: &str, pod: &PodView) -> Call {
-    let (by_namespace, object_selector) = match &policy.scope {
-        Scope::Unknown => {
-            return Call::Unknown(
-                "the settings alone do not say in which namespaces the policy server calls the policy; give the ClusterAdmissionPolicy".into(),
-            );
-        }
-        Scope::Cluster {
-            namespace_selector,
-            object_selector,
-        } => (
-            namespace_call(namespace_selector.as_ref(), namespaces, namespace),
-            object_selector,
-        ),
-        Scope::Namespaced {
-            namespace: own,
-            object_selector,
-        } if own == namespace => (
-            Call::Called(format!("the AdmissionPolicy is in namespace {namespace}")),
-            object_selector,
-        ),
-        Scope::Namespaced { namespace: own, .. } => {
-            return Call::NotCalled(format!(
-                "the AdmissionPolicy is in namespace {own}, and an AdmissionPolicy only sees the Pods of its own namespace"
-            ));
-        }
-    };
+    let by_namespace = policy.namespace_call(namespaces, namespace);
     if let Call::NotCalled(_) = by_namespace {
         return by_namespace;
     }
-    match object_selector
-        .as_ref()
+    match policy
+        .object_selector()
         .and_then(|selector| Some((selector, selector.unmet(pod.labels)?)))
     {
         Some((selector, unmet)) => Call::NotCalled(format!(

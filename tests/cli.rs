@@ -464,3 +464,94 @@ fn a_template_that_fails_for_the_pod_fails_check() {
         "{message}"
     );
 }
+
+/// The values of a stream's documents, to compare manifests whatever their formatting.
+fn values(text: &str) -> Vec<Option<serde_json::Value>> {
+    sidecar_injector::manifest::read_stream(text)
+        .unwrap()
+        .into_iter()
+        .map(|document| document.value)
+        .collect()
+}
+
+#[test]
+fn uninject_gives_back_the_manifests_before_injection() {
+    for name in ["deployment", "multi"] {
+        let injected = format!("tests/cli/golden/{name}.inject.yaml");
+        let output = run(&["uninject", &injected], None);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let uninjected = stdout(&output);
+        golden(&format!("{name}.uninject.yaml"), &uninjected);
+        let original =
+            std::fs::read_to_string(root().join(manifest(&format!("{name}.yaml")))).unwrap();
+        assert_eq!(values(&uninjected), values(&original), "{name}");
+        // Documents that had no sidecar are written back byte for byte.
+        if name == "multi" {
+            let untouched: Vec<&str> = original.split("\n---\n").take(4).collect();
+            assert!(
+                uninjected.starts_with(&untouched.join("\n---\n")),
+                "{uninjected}"
+            );
+        }
+    }
+}
+
+#[test]
+fn uninject_tells_what_it_removed_and_what_had_no_sidecar() {
+    let output = run(&["uninject", "tests/cli/golden/multi.inject.yaml"], None);
+    let notes = stderr(&output);
+    assert!(
+        notes.contains("StatefulSet shop/cache: uninjected: removed containers istio-proxy; initContainers istio-init; volumes "),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("Pod shop/debug: no sidecar.istio.io/status annotation, so no sidecar to take out: written back unchanged\n"),
+        "{notes}"
+    );
+    // From stdin, to a file, quietly; a Pod without the sidecar comes back as it was.
+    let pod = std::fs::read_to_string(root().join("examples/pod.yaml")).unwrap();
+    let out = TempFile::new("uninjected.yaml", "");
+    let output = run(&["uninject", "-q", "-o", out.path()], Some(&pod));
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stderr(&output), "", "--quiet");
+    assert_eq!(std::fs::read_to_string(out.path()).unwrap(), pod);
+}
+
+#[test]
+fn uninject_needs_no_settings_and_refuses_a_malformed_status() {
+    let pod = |status: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  annotations:\n    sidecar.istio.io/status: '{status}'\nspec:\n  containers: [{{name: web, image: web}}]\n"
+        )
+    };
+    let good = TempFile::new("good.yaml", &pod(r#"{"containers":[]}"#));
+    let bad = TempFile::new("bad-status.yaml", &pod(r#"{"containers":"istio-proxy"}"#));
+    let output = run(&["uninject", good.path(), bad.path()], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stdout(&output),
+        "",
+        "nothing is written when an object cannot be uninjected"
+    );
+    assert!(
+        stderr(&output).contains(&format!(
+            "sidecar-injector: {}, document 1: Pod web: metadata.annotations.sidecar.istio.io/status: containers: expected an array of strings, got a string\n",
+            bad.path()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    metadata:\n      annotations: {sidecar.istio.io/status: nope}\n    spec: {containers: []}\n";
+    let output = run(
+        &["uninject"],
+        Some(&format!("{}---\n{deployment}", pod("{}"))),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("<stdin>, document 2: Deployment web: spec.template.metadata.annotations.sidecar.istio.io/status: not valid JSON: "),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&["uninject", "--settings", OPT_IN], Some(""));
+    assert_eq!(output.status.code(), Some(2), "uninject takes no settings");
+}

@@ -1,8 +1,9 @@
 //! `sidecar-injector`: the policy's decision and injection, offline.
 //!
-//! `check` says for each Pod and workload whether it gets the sidecar and why; `inject` writes the
-//! manifests with the sidecar injected as the policy would inject it. Both call the policy's own
-//! functions (`sidecar_injector::explain`), so what they say is what the policy server does.
+//! `check` says for each Pod and workload whether it gets the sidecar and why, and for running Pods
+//! whether their sidecar is stale; `inject` writes the manifests with the sidecar injected as the
+//! policy would inject it; `uninject` takes it out again. They call the policy's own functions
+//! (`sidecar_injector::explain`, `uninject`), so what they say is what the policy server does.
 
 mod report;
 
@@ -13,10 +14,14 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sidecar_injector::explain::{self, Namespaces, Policy, Report};
 use sidecar_injector::manifest::{self, Document};
-use sidecar_injector::workload::objects_mut;
+use sidecar_injector::settings::STATUS_KEY;
+use sidecar_injector::status::Status;
+use sidecar_injector::uninject::{UninjectError, uninject};
+use sidecar_injector::workload::{PodSource, objects_mut};
 
 /// Exit codes, as documented in the README.
 const OK: u8 = 0;
+/// Also for a stale sidecar, with --fail-if-stale.
 const NOT_INJECTED: u8 = 1;
 const BAD_INPUT: u8 = 2;
 
@@ -26,7 +31,8 @@ const BAD_INPUT: u8 = 2;
     version,
     about = "Explain and apply the sidecar-injector policy's decision offline",
     after_help = "Exit status: 0 when every input was read; 1 with --fail-if-not-injected when a Pod \
-                  or workload does not get the sidecar; 2 for invalid settings, manifests or arguments."
+                  or workload does not get the sidecar, or with --fail-if-stale when a Pod's sidecar is \
+                  stale; 2 for invalid settings, manifests or arguments."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -35,18 +41,35 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Say for each Pod and workload whether the sidecar is injected, and why.
+    /// Say for each Pod and workload whether the sidecar is injected, and why; for each Pod
+    /// that carries the sidecar (`kubectl get pods -A -o yaml`), whether it is stale.
     Check {
         #[command(flatten)]
         input: Input,
         /// How to print the reports.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         output: Format,
+        /// Exit with status 1 when a Pod was injected with another revision than the settings
+        /// inject now.
+        #[arg(long)]
+        fail_if_stale: bool,
     },
     /// Write the manifests with the sidecar injected into each Pod and pod template that gets it.
     Inject {
         #[command(flatten)]
         input: Input,
+        /// Where to write the manifests; stdout when not given.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Do not print what happened to each object on stderr.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Write the manifests with the sidecar taken out of each Pod and pod template that has it:
+    /// exactly what its status annotation says was injected.
+    Uninject {
+        #[command(flatten)]
+        manifests: Manifests,
         /// Where to write the manifests; stdout when not given.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
@@ -72,10 +95,16 @@ struct Input {
     /// Exit with status 1 when a Pod or workload does not get the sidecar.
     #[arg(long)]
     fail_if_not_injected: bool,
+    #[command(flatten)]
+    manifests: Manifests,
+}
+
+#[derive(Args)]
+struct Manifests {
     /// Manifests: Pods, workloads, Lists, multi-document YAML or JSON. Stdin when none is given,
     /// or for "-".
     #[arg(value_name = "MANIFEST")]
-    manifests: Vec<PathBuf>,
+    paths: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -100,7 +129,11 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<u8, Failure> {
     match command {
-        Command::Check { input, output } => {
+        Command::Check {
+            input,
+            output,
+            fail_if_stale,
+        } => {
             let mut loaded = Loaded::read(&input)?;
             // Injected too, so that a template that fails for a Pod fails here as in the module.
             let (reports, _) = evaluate(&mut loaded, &input.namespace);
@@ -110,7 +143,14 @@ fn run(command: Command) -> Result<u8, Failure> {
             };
             write_out(None, &text)?;
             print_errors(&reports);
-            Ok(status(input.fail_if_not_injected, &reports))
+            let stale = reports
+                .iter()
+                .filter_map(|r| r.as_ref().ok()?.sidecar.as_ref())
+                .any(|sidecar| sidecar.is_stale());
+            match status(input.fail_if_not_injected, &reports) {
+                OK if fail_if_stale && stale => Ok(NOT_INJECTED),
+                code => Ok(code),
+            }
         }
         Command::Inject {
             input,
@@ -127,21 +167,131 @@ fn run(command: Command) -> Result<u8, Failure> {
                 print_errors(&reports);
                 return Ok(BAD_INPUT);
             }
-            let mut text = String::new();
-            for (document, changed) in loaded.documents.iter().zip(changed) {
-                let written = if changed {
-                    document
-                        .document
-                        .rewritten()
-                        .map_err(|e| Failure(format!("{}: {e}", document.place)))?
-                } else {
-                    document.document.original()
-                };
-                join(&mut text, &written, document.first_of_file);
-            }
+            let text = written(&loaded.documents, &changed)?;
             write_out(output.as_deref(), &text)?;
             Ok(status(input.fail_if_not_injected, &reports))
         }
+        Command::Uninject {
+            manifests,
+            output,
+            quiet,
+        } => {
+            let mut documents = read_documents(&manifests.paths)?;
+            let (notes, changed, errors) = uninject_all(&mut documents);
+            if !quiet {
+                eprint!("{notes}");
+            }
+            if !errors.is_empty() {
+                for message in errors {
+                    eprintln!("sidecar-injector: {message}");
+                }
+                return Ok(BAD_INPUT);
+            }
+            let text = written(&documents, &changed)?;
+            write_out(output.as_deref(), &text)?;
+            Ok(OK)
+        }
+    }
+}
+
+/// The documents written back: those that changed re-written, the others as they were.
+fn written(documents: &[SourcedDocument], changed: &[bool]) -> Result<String, Failure> {
+    let mut text = String::new();
+    for (document, changed) in documents.iter().zip(changed) {
+        let written = if *changed {
+            document
+                .document
+                .rewritten()
+                .map_err(|e| Failure(format!("{}: {e}", document.place)))?
+        } else {
+            document.document.original()
+        };
+        join(&mut text, &written, document.first_of_file);
+    }
+    Ok(text)
+}
+
+/// Takes the sidecar out of every Pod and pod template that has it: what to tell on stderr,
+/// whether each document changed, and the objects that cannot be uninjected.
+fn uninject_all(documents: &mut [SourcedDocument]) -> (String, Vec<bool>, Vec<String>) {
+    let mut notes = String::new();
+    let mut changed = Vec::new();
+    let mut errors = Vec::new();
+    for document in documents {
+        let mut uninjected = false;
+        if let Some(value) = &mut document.document.value {
+            for object in objects_mut(value) {
+                let Some(source) = PodSource::of(object) else {
+                    continue;
+                };
+                let name = match &source.namespace {
+                    Some(namespace) => format!("{} {namespace}/{}", source.kind, source.name),
+                    None => format!("{} {}", source.kind, source.name),
+                };
+                let Some(mut pod) = source.pod(object) else {
+                    notes.push_str(&format!(
+                        "{name}: no pod template at {}: written back unchanged\n",
+                        source.template_location()
+                    ));
+                    continue;
+                };
+                match uninject(&mut pod) {
+                    Ok(Some(status)) => {
+                        source.put_back(object, pod);
+                        uninjected = true;
+                        notes.push_str(&format!("{name}: uninjected: {}\n", removed(&status)));
+                    }
+                    Ok(None) => notes.push_str(&format!(
+                        "{name}: no {STATUS_KEY} annotation, so no sidecar to take out: written back unchanged\n"
+                    )),
+                    Err(error) => errors.push(format!(
+                        "{}: {name}: {}",
+                        document.place,
+                        located(&error, &source)
+                    )),
+                }
+            }
+        }
+        changed.push(uninjected);
+    }
+    (notes, changed, errors)
+}
+
+/// What was removed, as `containers istio-proxy; volumes a, b`.
+fn removed(status: &Status) -> String {
+    let lists = [
+        ("containers", &status.containers),
+        ("initContainers", &status.init_containers),
+        ("volumes", &status.volumes),
+        ("imagePullSecrets", &status.image_pull_secrets),
+        ("labels", &status.labels),
+        ("annotations", &status.annotations),
+    ];
+    let mut parts: Vec<String> = lists
+        .iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(list, names)| format!("{list} {}", names.join(", ")))
+        .collect();
+    parts.push(format!("annotation {STATUS_KEY}"));
+    let mut text = format!("removed {}", parts.join("; "));
+    if let Some(probes) = &status.probes {
+        text.push_str(&format!(
+            "; probes restored: {}",
+            probes.rewritten.join(", ")
+        ));
+    }
+    text
+}
+
+/// An error's message with its path in the manifest: below the pod template of a workload.
+fn located(error: &UninjectError, source: &PodSource) -> String {
+    let at = source.template_location();
+    if at.is_empty() {
+        return error.to_string();
+    }
+    match error {
+        UninjectError::Status(_) | UninjectError::Field { .. } => format!("{at}.{error}"),
+        UninjectError::Probes(_) => format!("{at}: {error}"),
     }
 }
 
@@ -223,24 +373,7 @@ impl Loaded {
         for warning in &policy.warnings {
             eprintln!("sidecar-injector: warning: {name}: {warning}");
         }
-        let stdin = [PathBuf::from("-")];
-        let paths = if input.manifests.is_empty() {
-            &stdin[..]
-        } else {
-            &input.manifests[..]
-        };
-        let mut documents = Vec::new();
-        for path in paths {
-            let (file, text) = read_file(path)?;
-            let read = manifest::read_stream(&text).map_err(|e| Failure(format!("{file}: {e}")))?;
-            documents.extend(read.into_iter().enumerate().map(|(index, document)| {
-                SourcedDocument {
-                    document,
-                    place: format!("{file}, document {}", index + 1),
-                    first_of_file: index == 0,
-                }
-            }));
-        }
+        let documents = read_documents(&input.manifests.paths)?;
         let mut namespaces = Namespaces::default();
         for value in documents.iter().filter_map(|d| d.document.value.as_ref()) {
             namespaces.insert_manifests(value);
@@ -256,6 +389,27 @@ impl Loaded {
             namespaces,
         })
     }
+}
+
+/// The documents of the manifests, in order; stdin when none is given.
+fn read_documents(paths: &[PathBuf]) -> Result<Vec<SourcedDocument>, Failure> {
+    let stdin = [PathBuf::from("-")];
+    let paths = if paths.is_empty() { &stdin[..] } else { paths };
+    let mut documents = Vec::new();
+    for path in paths {
+        let (file, text) = read_file(path)?;
+        let read = manifest::read_stream(&text).map_err(|e| Failure(format!("{file}: {e}")))?;
+        documents.extend(
+            read.into_iter()
+                .enumerate()
+                .map(|(index, document)| SourcedDocument {
+                    document,
+                    place: format!("{file}, document {}", index + 1),
+                    first_of_file: index == 0,
+                }),
+        );
+    }
+    Ok(documents)
 }
 
 /// A file's name for messages and its text; "-" is stdin.

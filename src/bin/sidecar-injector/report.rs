@@ -59,11 +59,39 @@ pub fn text(reports: &Reports) -> String {
         for hint in &report.hints {
             let _ = writeln!(out, "  hint: {hint}");
         }
+        if let Some(sidecar) = &report.sidecar {
+            let _ = writeln!(out, "  {}", sidecar.verdict());
+        }
     }
     if reports.is_empty() {
         out.push_str("no Pod or workload in the input\n");
     }
+    out.push_str(&pod_summary(reports));
     out
+}
+
+/// For input that holds Pods (live objects, typically): how many carry an up-to-date sidecar, a
+/// stale one, or none. Empty when there is no Pod.
+fn pod_summary(reports: &Reports) -> String {
+    let pods: Vec<&Report> = reports
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .filter(|report| report.object.kind == "Pod")
+        .collect();
+    if pods.is_empty() {
+        return String::new();
+    }
+    let count = |stale: Option<bool>| {
+        pods.iter()
+            .filter(|report| report.sidecar.as_ref().map(|s| s.is_stale()) == stale)
+            .count()
+    };
+    format!(
+        "Pods: {} up to date, {} stale, {} uninjected\n",
+        count(Some(false)),
+        count(Some(true)),
+        count(None)
+    )
 }
 
 /// `check --output json`: one object per Pod or workload, or `{"error": ...}`.
