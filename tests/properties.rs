@@ -44,14 +44,52 @@ fn labels() -> impl Strategy<Value = Map<String, Value>> {
     .prop_map(|m| m.into_iter().collect())
 }
 
+/// A probe of each kind probe rewriting knows: the three it rewrites, on a port by number or by
+/// name, and `exec`, which it leaves.
+fn probe() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        (
+            prop::sample::select(vec![json!(8080), json!("http")]),
+            "/[a-z]{0,5}"
+        )
+            .prop_map(
+                |(port, path)| json!({"httpGet": {"path": path, "port": port}, "periodSeconds": 5})
+            ),
+        Just(json!({"timeoutSeconds": 2, "tcpSocket": {"port": "http"}})),
+        Just(json!({"grpc": {"port": 9090}})),
+        Just(json!({"exec": {"command": ["true"]}})),
+    ]
+}
+
 fn container(name: String) -> impl Strategy<Value = Value> {
-    extra_fields().prop_map(move |extra| {
-        let mut container = Map::new();
-        container.insert("name".into(), json!(name));
-        container.insert("image".into(), json!(format!("registry.example/{name}:1")));
-        container.extend(extra);
-        Value::Object(container)
-    })
+    (
+        extra_fields(),
+        prop::option::of(probe()),
+        prop::option::of(probe()),
+        prop::option::of(probe()),
+    )
+        .prop_map(move |(extra, readiness, liveness, startup)| {
+            let mut container = Map::new();
+            container.insert("name".into(), json!(name));
+            container.insert("image".into(), json!(format!("registry.example/{name}:1")));
+            if readiness.is_some() || liveness.is_some() || startup.is_some() {
+                container.insert(
+                    "ports".into(),
+                    json!([{"name": "http", "containerPort": 8080}]),
+                );
+            }
+            for (field, probe) in [
+                ("readinessProbe", readiness),
+                ("livenessProbe", liveness),
+                ("startupProbe", startup),
+            ] {
+                if let Some(probe) = probe {
+                    container.insert(field.into(), probe);
+                }
+            }
+            container.extend(extra);
+            Value::Object(container)
+        })
 }
 
 /// A Pod with arbitrary unknown fields at the pod, metadata, spec and container levels; its
@@ -67,6 +105,11 @@ fn pod() -> impl Strategy<Value = Value> {
         "vol[a-z]{0,3}|sidecar-data",
         1..3,
     ));
+    // A name the template uses too, whose entry the Pod keeps.
+    let pull_secrets = prop::option::of(prop::collection::btree_set(
+        "reg[a-z]{0,3}|mesh-registry",
+        1..3,
+    ));
     (
         extra_fields(),
         extra_fields(),
@@ -75,7 +118,7 @@ fn pod() -> impl Strategy<Value = Value> {
         prop::option::of(labels()),
         containers,
         init_containers,
-        volumes,
+        (volumes, pull_secrets, any::<bool>()),
     )
         .prop_map(
             |(
@@ -86,10 +129,18 @@ fn pod() -> impl Strategy<Value = Value> {
                 annotations,
                 containers,
                 inits,
-                volumes,
+                (volumes, pull_secrets, own_mesh_label),
             )| {
                 let mut metadata = Map::new();
                 metadata.insert("name".into(), json!("web"));
+                // A key the template's labels use too: the Pod's value stays.
+                let labels = match (labels, own_mesh_label) {
+                    (Some(mut labels), true) => {
+                        labels.insert("mesh".into(), json!("pod-own"));
+                        Some(labels)
+                    }
+                    (labels, _) => labels,
+                };
                 if let Some(labels) = labels {
                     metadata.insert("labels".into(), Value::Object(labels));
                 }
@@ -108,6 +159,10 @@ fn pod() -> impl Strategy<Value = Value> {
                         .into_iter()
                         .map(|name| json!({"name": name, "emptyDir": {}}));
                     spec.insert("volumes".into(), Value::Array(volumes.collect()));
+                }
+                if let Some(secrets) = pull_secrets {
+                    let secrets = secrets.into_iter().map(|name| json!({"name": name}));
+                    spec.insert("imagePullSecrets".into(), Value::Array(secrets.collect()));
                 }
                 let mut pod = Map::new();
                 pod.insert("apiVersion".into(), json!("v1"));
@@ -129,6 +184,45 @@ fn template() -> Value {
         "labels": {"mesh": "template-on"},
         "annotations": {"mesh.example/port": "template-15020"}
     })
+}
+
+/// Settings with any of the template's parts, placements and probe rewriting. The template's
+/// container is `sidecar`, a name no generated Pod container has: a Pod container of that name
+/// would customize it, merged into it, which no uninjection can take apart again.
+fn settings() -> impl Strategy<Value = Value> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        prop::collection::vec(any::<bool>(), 5),
+    )
+        .prop_map(|(native, hold, rewrite_probes, parts)| {
+            let full = template();
+            let mut template = json!({"containers": full["containers"]});
+            for (key, keep) in [
+                "initContainers",
+                "volumes",
+                "imagePullSecrets",
+                "labels",
+                "annotations",
+            ]
+            .into_iter()
+            .zip(parts)
+            {
+                if keep {
+                    template[key] = full[key].clone();
+                }
+            }
+            let mut settings = json!({
+                "nativeSidecars": native,
+                "holdApplicationUntilProxyStarts": hold,
+                "template": template,
+            });
+            if rewrite_probes {
+                settings["probeRewrite"] = json!({"container": "sidecar", "statusPort": 15020});
+            }
+            settings
+        })
 }
 
 fn request(namespace: &str, pod: &Value) -> Value {
@@ -386,6 +480,21 @@ proptest! {
             matches!(&again, Outcome::Accept(d) if d.reason == Reason::AlreadyInjected),
             "{:?}", again
         );
+    }
+
+    /// `uninject` takes out exactly what `inject` put in: the submitted Pod comes back, values
+    /// and order (compared as text: a JSON object's equality ignores the order of its keys).
+    /// The generated Pods never have an empty list or map where injection adds (an emptied one
+    /// is removed, as injection may have created it), and none carries the status annotation.
+    #[test]
+    fn uninjection_gives_back_the_submitted_pod(pod in pod(), settings in settings()) {
+        let Some(injected) = run("shop", &pod, &settings).mutated_pod() else {
+            return Err(TestCaseError::fail("not injected"));
+        };
+        let mut uninjected = injected.clone();
+        let removed = sidecar_injector::uninject::uninject(&mut uninjected);
+        prop_assert!(matches!(removed, Ok(Some(_))), "{:?}", removed);
+        prop_assert_eq!(uninjected.to_string(), pod.to_string());
     }
 
     #[test]
