@@ -555,3 +555,146 @@ fn uninject_needs_no_settings_and_refuses_a_malformed_status() {
     let output = run(&["uninject", "--settings", OPT_IN], Some(""));
     assert_eq!(output.status.code(), Some(2), "uninject takes no settings");
 }
+
+/// A live Pod as `kubectl get pods -o yaml` lists it, owned by `owner`'s ReplicaSet.
+fn live_pod(name: &str, owner: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: shop\n  labels: {{app: web}}\n  ownerReferences:\n  - {{apiVersion: apps/v1, kind: ReplicaSet, name: {owner}, uid: u-{owner}, controller: true}}\nspec:\n  containers: [{{name: web, image: registry.example/web:1}}]\n"
+    )
+}
+
+/// The opt-in example with another proxy image: a new revision. `test` names the files, which
+/// tests running at the same time must not share.
+fn upgraded_policy(test: &str) -> TempFile {
+    let opt_in = std::fs::read_to_string(root().join(OPT_IN)).unwrap();
+    let upgraded = opt_in.replace("proxyv2:1.27.3", "proxyv2:1.28.0");
+    assert_ne!(upgraded, opt_in, "the example changed: update this test");
+    TempFile::new(&format!("{test}-upgraded.yaml"), &upgraded)
+}
+
+/// The revision in an injected Pod's status annotation.
+fn revision_of(injected: &str) -> String {
+    let pod = values(injected).remove(0).unwrap();
+    let status = pod["metadata"]["annotations"]["sidecar.istio.io/status"]
+        .as_str()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_str(status).unwrap();
+    status["revision"].as_str().unwrap().to_string()
+}
+
+/// Live Pods injected by the old and the new template, and one never injected, in a v1 List.
+fn live_pods(test: &str, upgraded: &TempFile) -> (TempFile, String, String) {
+    let inject = |settings: &str, pod: &str| {
+        let output = run(&["inject", "-q", "--settings", settings], Some(pod));
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let old = inject(OPT_IN, &live_pod("web-old-1", "web-5d4f"));
+    let new = inject(upgraded.path(), &live_pod("web-new-1", "web-8b2c"));
+    let (old_revision, new_revision) = (revision_of(&old), revision_of(&new));
+    assert_ne!(old_revision, new_revision);
+    let items: Vec<serde_json::Value> = [old, new, live_pod("batch-1", "batch-77")]
+        .iter()
+        .map(|pod| values(pod).remove(0).unwrap())
+        .collect();
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    let file = TempFile::new(&format!("{test}-live-pods.json"), &list.to_string());
+    (file, old_revision, new_revision)
+}
+
+#[test]
+fn check_finds_the_stale_sidecars_of_live_pods() {
+    let upgraded = upgraded_policy("report");
+    let (pods, old, new) = live_pods("report", &upgraded);
+    let report = succeeds(&["check", "--settings", upgraded.path(), pods.path()]);
+    assert!(
+        report.contains(&format!(
+            "Pod shop/web-old-1: already injected: the Pod already has the sidecar (annotation sidecar.istio.io/status is set) [outside the seed table: step 4 of the decision (already injected) → no]\n  policy server: assumed to call the policy: "
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "\n  stale: injected with revision {old}, the policy now injects {new}; restart its owner ReplicaSet/web-5d4f\n"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("\n  up to date: injected with revision {new}\n")),
+        "{report}"
+    );
+    assert!(
+        report.ends_with("Pods: 1 up to date, 1 stale, 1 uninjected\n"),
+        "{report}"
+    );
+
+    // Against the old template, the other Pod is the stale one.
+    let report = succeeds(&["check", "--settings", OPT_IN, pods.path()]);
+    assert!(
+        report.contains(&format!(
+            "  stale: injected with revision {new}, the policy now injects {old}; restart its owner ReplicaSet/web-8b2c\n"
+        )),
+        "{report}"
+    );
+
+    let json = succeeds(&[
+        "check",
+        "--settings",
+        upgraded.path(),
+        "--output",
+        "json",
+        pods.path(),
+    ]);
+    let reports: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        reports[0]["sidecar"],
+        serde_json::json!({
+            "stale": true,
+            "revision": old,
+            "currentRevision": new,
+            "owners": [{"kind": "ReplicaSet", "name": "web-5d4f", "controller": true}],
+            "verdict": format!("stale: injected with revision {old}, the policy now injects {new}; restart its owner ReplicaSet/web-5d4f"),
+        })
+    );
+    assert_eq!(reports[1]["sidecar"]["stale"], false);
+    assert_eq!(reports[2]["sidecar"], serde_json::Value::Null);
+}
+
+#[test]
+fn fail_if_stale_exits_1_when_a_pod_is_stale() {
+    let upgraded = upgraded_policy("fail");
+    let (pods, _, _) = live_pods("fail", &upgraded);
+    let code = |settings: &str, input: &str| {
+        run(
+            &["check", "--fail-if-stale", "--settings", settings, input],
+            None,
+        )
+        .status
+        .code()
+    };
+    assert_eq!(code(upgraded.path(), pods.path()), Some(1));
+    assert_eq!(code(OPT_IN, pods.path()), Some(1));
+    // Without the flag, or without stale Pods, 0.
+    let output = run(&["check", "--settings", OPT_IN, pods.path()], None);
+    assert_eq!(output.status.code(), Some(0));
+    let up_to_date = run(
+        &["inject", "-q", "--settings", OPT_IN],
+        Some(&live_pod("web-1", "web-5d4f")),
+    );
+    let up_to_date = TempFile::new("up-to-date.yaml", &stdout(&up_to_date));
+    assert_eq!(code(OPT_IN, up_to_date.path()), Some(0));
+    // A status annotation that is not JSON: the revision is unknown, so the Pod is stale.
+    let garbled = TempFile::new(
+        "garbled.yaml",
+        &live_pod("web-2", "web-5d4f").replace(
+            "  labels:",
+            "  annotations: {sidecar.istio.io/status: '{'}\n  labels:",
+        ),
+    );
+    assert_eq!(code(OPT_IN, garbled.path()), Some(1));
+    let report = succeeds(&["check", "--settings", OPT_IN, garbled.path()]);
+    assert!(
+        report.contains("  stale: injected with an unknown revision (metadata.annotations.sidecar.istio.io/status: not valid JSON: "),
+        "{report}"
+    );
+}
