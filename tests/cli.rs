@@ -608,9 +608,9 @@ fn check_finds_the_stale_sidecars_of_live_pods() {
     let (pods, old, new) = live_pods("report", &upgraded);
     let report = succeeds(&["check", "--settings", upgraded.path(), pods.path()]);
     assert!(
-        report.contains(&format!(
+        report.contains(
             "Pod shop/web-old-1: already injected: the Pod already has the sidecar (annotation sidecar.istio.io/status is set) [outside the seed table: step 4 of the decision (already injected) → no]\n  policy server: assumed to call the policy: "
-        )),
+        ),
         "{report}"
     );
     assert!(
