@@ -698,3 +698,54 @@ fn fail_if_stale_exits_1_when_a_pod_is_stale() {
         "{report}"
     );
 }
+
+/// Given Namespace manifests, `check` says whether the policy applies in each: the canary
+/// example's two policies each take one namespace.
+#[test]
+fn check_says_which_policy_applies_to_each_namespace() {
+    for (policy, applies, other) in [
+        ("stable", "shop", "payments"),
+        ("canary", "payments", "shop"),
+    ] {
+        let text = succeeds(&[
+            "check",
+            "--settings",
+            &format!("examples/canary/{policy}.yaml"),
+            "examples/canary/namespaces.yaml",
+        ]);
+        let selector = format!(
+            "the namespaceSelector istio.io/rev={policy},kubernetes.io/metadata.name notin (kubewarden)"
+        );
+        let other_value = if policy == "stable" {
+            "canary"
+        } else {
+            "stable"
+        };
+        let expected = [
+            format!(
+                "Namespace {applies}: policy sidecar-injector-{policy} applies: namespace {applies} matches {selector}"
+            ),
+            format!(
+                "Namespace {other}: policy sidecar-injector-{policy} does not apply: namespace {other} does not match {selector}: label istio.io/rev is \"{other_value}\", and istio.io/rev={policy} is required"
+            ),
+        ];
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_by_key(|line| !line.contains(&format!("Namespace {applies}:")));
+        assert_eq!(lines, expected, "{policy}");
+    }
+    // Plain settings do not say where the policy server calls the policy.
+    let settings = TempFile::new(
+        "plain-settings.json",
+        r#"{"template": {"containers": [{"name": "p", "image": "p"}]}}"#,
+    );
+    let text = succeeds(&[
+        "check",
+        "--settings",
+        settings.path(),
+        "examples/canary/namespaces.yaml",
+    ]);
+    assert!(
+        text.starts_with("Namespace shop: the policy may apply: the settings alone do not say in which namespaces the policy server calls the policy; give the ClusterAdmissionPolicy\n"),
+        "{text}"
+    );
+}

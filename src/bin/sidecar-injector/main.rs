@@ -17,7 +17,7 @@ use sidecar_injector::manifest::{self, Document};
 use sidecar_injector::settings::STATUS_KEY;
 use sidecar_injector::status::Status;
 use sidecar_injector::uninject::{UninjectError, uninject};
-use sidecar_injector::workload::{PodSource, objects_mut};
+use sidecar_injector::workload::{PodSource, objects, objects_mut};
 
 /// Exit codes, as documented in the README.
 const OK: u8 = 0;
@@ -138,7 +138,7 @@ fn run(command: Command) -> Result<u8, Failure> {
             // Injected too, so that a template that fails for a Pod fails here as in the module.
             let (reports, _) = evaluate(&mut loaded, &input.namespace);
             let text = match output {
-                Format::Text => report::text(&reports),
+                Format::Text => report::text(&reports, &namespace_calls(&loaded)),
                 Format::Json => report::json(&reports),
             };
             write_out(None, &text)?;
@@ -318,6 +318,27 @@ fn evaluate(loaded: &mut Loaded, namespace: &str) -> (Vec<Result<Report, String>
         changed.push(injected);
     }
     (reports, changed)
+}
+
+/// Whether the policy server calls the policy for each Namespace manifest of the input.
+fn namespace_calls(loaded: &Loaded) -> Vec<report::NamespaceCall> {
+    let policy = loaded
+        .policy
+        .name
+        .as_ref()
+        .map_or("the policy".to_string(), |name| format!("policy {name}"));
+    loaded
+        .documents
+        .iter()
+        .filter_map(|document| document.document.value.as_ref())
+        .flat_map(objects)
+        .filter_map(explain::namespace_name)
+        .map(|namespace| report::NamespaceCall {
+            namespace: namespace.to_string(),
+            policy: policy.clone(),
+            call: loaded.policy.namespace_call(&loaded.namespaces, namespace),
+        })
+        .collect()
 }
 
 fn print_errors(reports: &[Result<Report, String>]) {

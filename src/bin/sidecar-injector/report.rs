@@ -19,8 +19,17 @@ fn verdict(report: &Report) -> &'static str {
     }
 }
 
-/// `check`'s output for people: a line per object, then what the policy server does and hints.
-pub fn text(reports: &Reports) -> String {
+/// Whether a policy applies to the Pods of a namespace given as a Namespace manifest.
+pub struct NamespaceCall {
+    pub namespace: String,
+    /// "policy NAME", or "the policy" for plain settings.
+    pub policy: String,
+    pub call: Call,
+}
+
+/// `check`'s output for people: a line per object, then what the policy server does and hints;
+/// a line per Namespace manifest, whether the policy applies there; a count of the Pods' sidecars.
+pub fn text(reports: &Reports, namespaces: &[NamespaceCall]) -> String {
     let mut out = String::new();
     for report in reports {
         // Objects that could not be evaluated are told on stderr.
@@ -63,7 +72,24 @@ pub fn text(reports: &Reports) -> String {
             let _ = writeln!(out, "  {}", sidecar.verdict());
         }
     }
-    if reports.is_empty() {
+    for NamespaceCall {
+        namespace,
+        policy,
+        call,
+    } in namespaces
+    {
+        let verdict = match call {
+            Call::Called(_) => "applies",
+            Call::NotCalled(_) => "does not apply",
+            Call::Unknown(_) => "may apply",
+        };
+        let _ = writeln!(
+            out,
+            "Namespace {namespace}: {policy} {verdict}: {}",
+            call.reason()
+        );
+    }
+    if reports.is_empty() && namespaces.is_empty() {
         out.push_str("no Pod or workload in the input\n");
     }
     out.push_str(&pod_summary(reports));
