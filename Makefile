@@ -28,7 +28,7 @@ APPLY_PATCH := $(RUNNER_BIN)/apply-patch
 # What runs the module for `make run`: kwctl, or where it is not installed, policy-runner.
 RUN_HOST := $(if $(KWCTL),$(APPLY_PATCH),runner)
 
-.PHONY: all cli run test fmt-check lint unit-tests e2e-tests fuzz fuzz-smoke bench runner tools artifacthub push require-kwctl clean
+.PHONY: all cli install run test fmt-check lint unit-tests e2e-tests fuzz fuzz-smoke bench runner tools artifacthub push require-kwctl clean
 .PHONY: playground playground-build playground-node playground-tests playground-screenshot
 
 all: policy.wasm
@@ -39,6 +39,16 @@ policy.wasm: $(RUST_SOURCES)
 ## cli: the sidecar-injector command (release build in target/); `cargo install --path .` installs it.
 cli:
 	$(CARGO) build --locked --release --bin sidecar-injector
+
+## install: the command into $(DESTDIR)$(PREFIX)/bin (PREFIX=/usr/local by default), and beside it
+## kubectl-sidecar_injector, a symlink that makes it a kubectl plugin: `kubectl sidecar-injector check ...`.
+## INSTALL_BIN names an already built binary to install instead of building one.
+PREFIX ?= /usr/local
+INSTALL_BIN ?= $(or $(CARGO_TARGET_DIR),target)/release/sidecar-injector
+install: $(if $(filter command line,$(origin INSTALL_BIN)),,cli)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/sidecar-injector
+	ln -sf sidecar-injector $(DESTDIR)$(PREFIX)/bin/kubectl-sidecar_injector
 
 ## run: evaluate the example Pod with the opt-in example's Istio-like settings, in kwctl when it is
 ## on PATH (otherwise in policy-runner, which compiles wasmtime the first time).

@@ -90,3 +90,17 @@ pod_fixtures() {
     expect_eq "$(yq -r '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .containers + .initContainers | length > 0' <<<"$output")" true "$policy: injected"
   done
 }
+
+@test "cli: make install puts the command and its kubectl plugin name in DESTDIR/PREFIX/bin" {
+  local bin=$BATS_TEST_TMPDIR/root/opt/tools/bin
+  run make -s -C "$ROOT" install INSTALL_BIN="$CLI" DESTDIR="$BATS_TEST_TMPDIR/root" PREFIX=/opt/tools
+  expect_eq "$status" 0 "make install ($output)"
+  [ -x "$bin/sidecar-injector" ]
+  expect_eq "$(readlink "$bin/kubectl-sidecar_injector")" sidecar-injector "the plugin's symlink"
+  expected=$("$CLI" check --settings "$ROOT/examples/opt-in.yaml" "$ROOT/examples/pod.yaml")
+  expect_eq "$(PATH=$bin:$PATH kubectl-sidecar_injector check --settings "$ROOT/examples/opt-in.yaml" "$ROOT/examples/pod.yaml")" "$expected" "as kubectl-sidecar_injector"
+  if command -v kubectl >/dev/null; then
+    # kubectl finds plugins on PATH, "-" in the command being "_" in the file name; no cluster needed.
+    expect_eq "$(PATH=$bin:$PATH kubectl sidecar-injector check --settings "$ROOT/examples/opt-in.yaml" "$ROOT/examples/pod.yaml")" "$expected" "as kubectl sidecar-injector"
+  fi
+}
