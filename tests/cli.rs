@@ -391,7 +391,7 @@ fn readme_examples_print_what_the_readme_shows() {
         }
         examples += 1;
     }
-    assert_eq!(examples, 3, "README examples found");
+    assert_eq!(examples, 6, "README examples found");
 }
 
 /// A policy manifest that would keep the policy from injecting is warned about on stderr.
