@@ -497,6 +497,30 @@ proptest! {
         prop_assert_eq!(uninjected.to_string(), pod.to_string());
     }
 
+    /// Any status annotation on any Pod: `uninject` answers without panicking, and an error
+    /// leaves the Pod as it was.
+    #[test]
+    fn uninjection_never_panics_and_fails_without_changes(
+        status in prop::collection::btree_map(
+            prop::sample::select(vec!["containers", "initContainers", "volumes", "imagePullSecrets",
+                "labels", "annotations", "templates", "revision", "probes"]),
+            any_json(),
+            0..5,
+        ),
+        spec in any_json(),
+        labels in any_json(),
+    ) {
+        let status: Map<String, Value> = status.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mut pod = json!({
+            "metadata": {"labels": labels, "annotations": {STATUS_KEY: Value::Object(status).to_string()}},
+            "spec": spec,
+        });
+        let before = pod.clone();
+        if sidecar_injector::uninject::uninject(&mut pod).is_err() {
+            prop_assert_eq!(pod.to_string(), before.to_string());
+        }
+    }
+
     #[test]
     fn the_decision_is_the_truth_table(
         policy in prop::sample::select(vec!["enabled", "disabled"]),
