@@ -2,10 +2,11 @@
 //!
 //! The policy itself is pure and tested natively: [`settings`] (what the admin configures),
 //! [`decision`] (whether, and why), [`inject`] (how), [`template`] (per-string rendering),
-//! [`selector`] (label selectors), [`revision`] (the name of what is injected), and [`admission`], which goes from a request to an
-//! [`admission::Outcome`]. [`status`] reads the status annotation back, for [`uninject`] (taking
-//! the sidecar out) and [`stale`] (Pods injected with an older revision). `policy` (feature `policy`) is the waPC layer the policy server calls.
-//! [`explain`], [`workload`] and `manifest` (feature `yaml`) serve the CLI and the playground.
+//! [`selector`] (label selectors), [`revision`] (the name of what is injected), and [`admission`],
+//! which goes from a request to an [`admission::Outcome`]. `policy` (feature `policy`) is the waPC
+//! layer the policy server calls. [`explain`], [`workload`] and `manifest` (feature `yaml`) serve
+//! the CLI and the playground; so do [`status`], which reads the status annotation back, for
+//! [`uninject`] (taking the sidecar out) and [`stale`] (Pods injected with another revision).
 
 pub mod admission;
 pub mod decision;
