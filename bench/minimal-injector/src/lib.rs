@@ -74,43 +74,48 @@ fn validate(payload: &[u8]) -> CallResult {
         }
     }
     if first {
-        prepend(&mut spec["containers"], template.containers);
+        prepend(spec, "containers", template.containers);
     } else {
-        append(&mut spec["containers"], template.containers);
+        append(spec, "containers", template.containers);
     }
-    prepend(&mut spec["initContainers"], template.init_containers);
-    append(&mut spec["volumes"], template.volumes);
-    append(&mut spec["imagePullSecrets"], template.image_pull_secrets);
+    prepend(spec, "initContainers", template.init_containers);
+    append(spec, "volumes", template.volumes);
+    append(spec, "imagePullSecrets", template.image_pull_secrets);
     let metadata = &mut pod["metadata"];
-    insert(&mut metadata["labels"], template.labels);
-    insert(&mut metadata["annotations"], template.annotations);
+    insert(metadata, "labels", template.labels);
+    insert(metadata, "annotations", template.annotations);
     mutate_request(pod)
 }
 
-fn append(list: &mut Value, items: Vec<Value>) {
+// Each helper touches `parent[key]` only when it has something to add: indexing a JSON object
+// with a missing key inserts a null, which would be a change of its own in the answered Pod.
+
+fn append(parent: &mut Value, key: &str, items: Vec<Value>) {
     if items.is_empty() {
         return;
     }
-    match list {
+    match &mut parent[key] {
         Value::Array(existing) => existing.extend(items),
         other => *other = Value::Array(items),
     }
 }
 
-fn prepend(list: &mut Value, mut items: Vec<Value>) {
+fn prepend(parent: &mut Value, key: &str, mut items: Vec<Value>) {
     if items.is_empty() {
         return;
     }
+    let list = &mut parent[key];
     if let Value::Array(existing) = list {
         items.append(existing);
     }
     *list = Value::Array(items);
 }
 
-fn insert(map: &mut Value, entries: Map<String, Value>) {
+fn insert(parent: &mut Value, key: &str, entries: Map<String, Value>) {
     if entries.is_empty() {
         return;
     }
+    let map = &mut parent[key];
     if !map.is_object() {
         *map = Value::Object(Map::new());
     }
