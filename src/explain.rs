@@ -15,8 +15,9 @@ use crate::error::{RequestError, SettingsError, json_type};
 use crate::inject::inject;
 use crate::pod::PodView;
 use crate::selector::LabelSelector;
-use crate::settings::{INJECT_KEY, InjectionPolicy, STATUS_KEY, Settings};
+use crate::settings::{INJECT_KEY, InjectionPolicy, Settings};
 use crate::stale::Sidecar;
+use crate::status::Status;
 use crate::workload::PodSource;
 
 /// Kubernetes sets this label on every namespace, so selectors may use it.
@@ -432,32 +433,16 @@ pub struct Injection {
 }
 
 impl Injection {
-    /// Reads what the status annotation of an injected Pod says.
+    /// Reads what the status annotation of an injected Pod says (the injection just wrote it).
     fn of(pod: &Value) -> Self {
-        let status: Value = pod
-            .pointer("/metadata/annotations")
-            .and_then(|a| a.get(STATUS_KEY))
-            .and_then(Value::as_str)
-            .and_then(|text| serde_json::from_str(text).ok())
-            .unwrap_or_default();
-        let strings = |value: Option<&Value>| -> Vec<String> {
-            value
-                .and_then(Value::as_array)
-                .map(|list| {
-                    list.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let status = Status::of(pod).ok().flatten().unwrap_or_default();
         Self {
-            templates: strings(status.get("templates")),
-            status_port: status
-                .pointer("/probes/statusPort")
-                .and_then(Value::as_u64)
-                .and_then(|port| u16::try_from(port).ok()),
-            rewritten_probes: strings(status.pointer("/probes/rewritten")),
+            templates: status.templates.unwrap_or_default(),
+            status_port: status.probes.as_ref().map(|probes| probes.status_port),
+            rewritten_probes: status
+                .probes
+                .map(|probes| probes.rewritten)
+                .unwrap_or_default(),
         }
     }
 }

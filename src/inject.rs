@@ -304,51 +304,68 @@ fn edit_spec<'d>(
     })
 }
 
-/// Rewrites the probes of the Pod's own containers (see [`crate::probes`]). Only the containers
-/// with a probe are read whole.
+/// Rewrites the probes of the Pod's own containers (see [`crate::probes`]). Of each container
+/// with a probe, only what the rewrite reads (its name, ports and probes) is parsed, and only its
+/// probes are written anew; everything else stays the text it came in.
 fn rewrite_probes<'d>(
     containers: &mut [Named<'d>],
     init_containers: &mut [Named<'d>],
     status_port: u16,
 ) -> Option<probes::Rewritten> {
-    let mut values = Vec::new();
+    let mut read = Vec::new();
+    let mut nodes = Vec::new();
     for (_, node) in containers.iter_mut().chain(init_containers.iter_mut()) {
-        let has_probe = node.open_object().is_some_and(|fields| {
-            fields
-                .iter()
-                .any(|(key, _)| probes::PROBE_FIELDS.contains(&key.as_ref()))
-        });
-        if has_probe {
-            let container = std::mem::replace(node, Node::Value(Value::Null)).into_value();
-            *node = Node::Value(container);
-            if let Node::Value(container) = node {
-                values.push(container);
+        let Some(fields) = node.open_object() else {
+            continue;
+        };
+        let is_probe = |key: &str| probes::PROBE_FIELDS.contains(&key);
+        if !fields.iter().any(|(key, _)| is_probe(key)) {
+            continue;
+        }
+        let container: Map<String, Value> = fields
+            .iter()
+            .filter(|(key, _)| key == "name" || key == "ports" || is_probe(key))
+            .map(|(key, node)| (key.to_string(), node.clone().into_value()))
+            .collect();
+        read.push(Value::Object(container));
+        nodes.push(node);
+    }
+    let rewritten = probes::rewrite(read.iter_mut(), status_port)?;
+    for (node, container) in nodes.into_iter().zip(read) {
+        let Some(fields) = node.open_object() else {
+            continue;
+        };
+        for field in probes::PROBE_FIELDS {
+            if let (Some(slot), Some(probe)) = (entry(fields, field), container.get(field)) {
+                *slot = Node::Value(probe.clone());
             }
         }
     }
-    probes::rewrite(values, status_port)
+    Some(rewritten)
 }
 
-/// Sets the environment variable `name` of `container` to `value`, replacing one so named.
+/// Sets the environment variable `name` of `container` to `value`, replacing one so named; the
+/// container stays the text it is but for its `env`'s new entry.
 fn set_env(container: &mut Node, name: &str, value: &str) {
-    let mut fields = std::mem::replace(container, Node::Value(Value::Null)).into_value();
-    if let Value::Object(fields) = &mut fields {
-        let env = fields.entry("env").or_insert_with(|| json!([]));
-        if !env.is_array() {
-            *env = json!([]);
-        }
-        if let Value::Array(env) = env {
-            let variable = json!({"name": name, "value": value});
-            match env
-                .iter_mut()
-                .find(|v| v.get("name").and_then(Value::as_str) == Some(name))
-            {
-                Some(existing) => *existing = variable,
-                None => env.push(variable),
-            }
-        }
+    let variable = json!({"name": name, "value": value});
+    let Some(fields) = container.open_object() else {
+        return;
+    };
+    let Some(env) = entry(fields, "env") else {
+        fields.push((Cow::Borrowed("env"), Node::Value(json!([variable]))));
+        return;
+    };
+    match env.open_array() {
+        Some(items) => match items
+            .iter_mut()
+            .find(|item| item.name().as_str() == Some(name))
+        {
+            Some(existing) => *existing = Node::Value(variable),
+            None => items.push(Node::Value(variable)),
+        },
+        // A null `env` (a Pod's customization may set it so).
+        None => *env = Node::Value(json!([variable])),
     }
-    *container = Node::Value(fields);
 }
 
 /// What the status annotation says of the rewritten probes: enough to put them back.

@@ -582,6 +582,19 @@ impl<'d> Node<'d> {
                         .collect(),
                 );
             }
+            // Keys are never replaced, only string values: each child keeps the replacements
+            // that fall in its own text.
+            Self::Rendered(doc, level, replacements) => {
+                let (doc, level, replacements): (&'d Doc, &'d Level, &'d Replacements) =
+                    (*doc, *level, *replacements);
+                let entries = doc.entries(level)?;
+                *self = Self::Object(
+                    entries
+                        .into_iter()
+                        .map(|(key, child)| (key, Self::Rendered(doc, child, replacements)))
+                        .collect(),
+                );
+            }
             Self::Value(Value::Object(map)) => {
                 let map = std::mem::take(map);
                 *self = Self::Object(
@@ -605,6 +618,17 @@ impl<'d> Node<'d> {
                 let (doc, level): (&'d Doc, &'d Level) = (*doc, *level);
                 let items = doc.items(level)?;
                 *self = Self::Array(items.iter().map(|item| Self::Doc(doc, item)).collect());
+            }
+            Self::Rendered(doc, level, replacements) => {
+                let (doc, level, replacements): (&'d Doc, &'d Level, &'d Replacements) =
+                    (*doc, *level, *replacements);
+                let items = doc.items(level)?;
+                *self = Self::Array(
+                    items
+                        .iter()
+                        .map(|item| Self::Rendered(doc, item, replacements))
+                        .collect(),
+                );
             }
             Self::Value(Value::Array(items)) => {
                 let items = std::mem::take(items);
