@@ -154,8 +154,14 @@ playground-tests: playground-build playground-node $(PLAYGROUND_NODE_MODULES) po
 playground-screenshot: playground-tests
 	cp $(PLAYGROUND_DIST)/screenshots/playground.png playground/screenshot.png
 
-annotated-policy.wasm: policy.wasm policy-metadata.yml README.md | require-kwctl
-	kwctl annotate -m policy-metadata.yml -u README.md -o $@ policy.wasm
+# The policy's usage, as `kwctl inspect` and Artifact Hub show it: the README for its users, up to
+# the sections for the project's developers ("Performance and robustness", "Development").
+usage.md: README.md
+	sed '/^## Performance and robustness$$/,$$d' README.md >$@
+	@grep -q '^## Troubleshooting in the cluster$$' $@ || { echo "usage.md: the README's sections moved; check the Makefile's cut" >&2; exit 1; }
+
+annotated-policy.wasm: policy.wasm policy-metadata.yml usage.md | require-kwctl
+	kwctl annotate -m policy-metadata.yml -u usage.md -o $@ policy.wasm
 
 ## artifacthub: artifacthub-pkg.yml from policy-metadata.yml and questions-ui.yml, by kwctl. kwctl takes
 ## the version from the metadata's io.kubewarden.policy.version, which must be Cargo.toml's. It writes
@@ -187,6 +193,6 @@ require-kwctl:
 	@if [ -z "$(KWCTL)" ]; then echo "kwctl is not installed: it is needed for this target (https://github.com/kubewarden/kwctl)" >&2; exit 1; fi
 
 clean:
-	rm -f policy.wasm annotated-policy.wasm
+	rm -f policy.wasm annotated-policy.wasm usage.md
 	rm -rf $(PLAYGROUND_DIST)
 	$(CARGO_HOST) clean

@@ -92,7 +92,7 @@ registry_digest() {
   expect_eq "$(find "$XDG_CACHE_HOME/kubewarden/store" -type f | wc -l)" 1 "files in the private store"
 }
 
-@test "registry: kwctl inspect of the pulled policy shows policy-metadata.yml and the README" {
+@test "registry: kwctl inspect of the pulled policy shows policy-metadata.yml and the README as its usage" {
   run --separate-stderr kwctl inspect --output yaml --sources-path "$SOURCES" "$POLICY_URI"
   expect_eq "$status" 0 "kwctl inspect status ($stderr)"
   local inspected=$output metadata="$ROOT/policy-metadata.yml"
@@ -103,7 +103,10 @@ registry_digest() {
     "$(yq -cS '.annotations' "$metadata")" "annotations"
   expect_eq "$(yq -r '.annotations["io.kubewarden.kwctl"]' <<<"$inspected")" \
     "$(kwctl --version 2>/dev/null | sed -n 's/^kwctl //p')" "io.kubewarden.kwctl"
-  expect_eq "$(yq -r '.annotations["io.kubewarden.policy.usage"]' <<<"$inspected")" "$(cat "$ROOT/README.md")" "usage"
+  # The usage is the README up to its sections for developers (the Makefile's usage.md).
+  expect_eq "$(yq -r '.annotations["io.kubewarden.policy.usage"]' <<<"$inspected")" \
+    "$(sed '/^## Performance and robustness$/,$d' "$ROOT/README.md")" "usage"
+  expect_eq "$(yq -r '.annotations["io.kubewarden.policy.usage"]' <<<"$inspected" | grep -c '^## Operations$')" 1 "usage has the Operations section"
 }
 
 @test "registry: kwctl run registry:// injects the sidecar, as the local module does" {
