@@ -358,7 +358,7 @@ fn set_env(container: &mut Node, name: &str, value: &str) {
     match env.open_array() {
         Some(items) => match items
             .iter_mut()
-            .find(|item| item.name().as_str() == Some(name))
+            .find(|item| item.may_contain(name) && item.name().as_str() == Some(name))
         {
             Some(existing) => *existing = Node::Value(variable),
             None => items.push(Node::Value(variable)),

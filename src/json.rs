@@ -18,6 +18,7 @@
 //! and fast, and still never panics or loops on text that is not: it finds nothing there.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
@@ -662,6 +663,33 @@ impl<'d> Node<'d> {
         }
     }
 
+    /// False when `text` cannot be anywhere in this value, as written or rendered: a cheap test
+    /// before [`Node::name`], which opens the value. True when unsure (escapes, built values).
+    pub fn may_contain(&self, text: &str) -> bool {
+        // A plain byte search: str::contains brings a searcher the module has no other use for.
+        let has = |haystack: &str, needle: &[u8]| {
+            needle.is_empty()
+                || haystack
+                    .as_bytes()
+                    .windows(needle.len())
+                    .any(|w| w.first() == needle.first() && w == needle)
+        };
+        let unsure_or_has = |haystack: &str| has(haystack, text.as_bytes()) || has(haystack, b"\\");
+        let written = |doc: &Doc, level: &Level| unsure_or_has(doc.text_of(level));
+        match self {
+            Self::Doc(doc, level) => written(doc, level),
+            Self::Rendered(doc, level, replacements) => {
+                let range = level.range();
+                written(doc, level)
+                    || replacements
+                        .iter()
+                        .filter(|(at, _)| at.start >= range.start && at.end <= range.end)
+                        .any(|(_, rendered)| unsure_or_has(rendered))
+            }
+            _ => true,
+        }
+    }
+
     /// This value's `name`, when it is an object.
     pub fn name(&self) -> Name {
         let named = |name: Option<Name>| name.unwrap_or(Name::Missing);
@@ -761,14 +789,23 @@ impl<'d> Node<'d> {
                 }
                 out.push(']');
             }
-            Self::Value(value) => out.push_str(&value.to_string()),
+            // Written in place, without a string of its own.
+            Self::Value(value) => {
+                let _ = write!(out, "{value}");
+            }
         }
     }
 }
 
-/// `text` as a JSON string.
+/// `text` as a JSON string. Most keys and names need no escape, and are copied as they are.
 pub fn write_string(out: &mut String, text: &str) {
-    out.push_str(&Value::from(text).to_string());
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&Value::from(text).to_string());
+    }
 }
 
 /// The `name` of an object, as [`Node::name`] finds it.
@@ -817,6 +854,29 @@ mod tests {
         let mut out = String::new();
         node.write(&mut out);
         out
+    }
+
+    #[test]
+    fn may_contain_sees_the_text_and_what_was_rendered_into_it() {
+        let doc =
+            Doc::new(r#"[{"name":"LEVEL","value":"x"},{"name":"{{ n }}"},{"name":"\u0041"}]"#);
+        let items = doc.items(doc.root()).unwrap();
+        let start = doc.text().find("\"{{ n }}\"").unwrap();
+        let replacements = vec![(start..start + 9, "\"AGENT\"".to_string())];
+        let rendered: Vec<Node> = items
+            .iter()
+            .map(|item| Node::Rendered(&doc, item, &replacements))
+            .collect();
+        assert!(rendered[0].may_contain("LEVEL"));
+        assert!(!rendered[0].may_contain("AGENT"));
+        assert!(rendered[1].may_contain("AGENT"), "rendered into it");
+        assert_eq!(rendered[1].name().as_str(), Some("AGENT"));
+        assert!(rendered[2].may_contain("A"), "an escape: unsure");
+        assert!(rendered[2].may_contain("B"), "an escape: unsure");
+        assert!(
+            Node::Value(json!({"name": "x"})).may_contain("y"),
+            "built: unsure"
+        );
     }
 
     #[test]
