@@ -34,6 +34,7 @@ use crate::pod::{OBJECT_PATH, PodHead};
 use crate::probes::{self, ProbeRewrite};
 use crate::revision::revision_reading;
 use crate::settings::{Chosen, STATUS_KEY, Settings};
+use crate::status::{self, Status};
 use crate::template::{Renderer, is_template};
 
 /// Container fields that hold lists merged entry by entry, with the field identifying an entry.
@@ -112,7 +113,8 @@ pub fn inject_json(
                 .collect(),
         );
     }
-    edit_metadata(object, head.into_metadata(), &template, status, &revision)?;
+    status.revision = Some(revision);
+    edit_metadata(object, head.into_metadata(), &template, status)?;
     let mut out = String::with_capacity(pod_text.len() + size + 512);
     root.write(&mut out);
     Ok(out)
@@ -253,7 +255,13 @@ fn edit_spec<'d>(
     let rewritten = agent.and_then(|(rewrite, port, index)| {
         let rewritten = rewrite_probes(&mut containers, &mut init_containers, port)?;
         set_env(&mut sidecars[index].1, &rewrite.env, &rewritten.originals);
-        Some(probe_status(rewrite, port, rewritten))
+        Some(status::Probes {
+            container: rewrite.container.clone(),
+            env: rewrite.env.clone(),
+            status_port: port,
+            rewritten: rewritten.paths,
+            port_names: rewritten.port_names,
+        })
     });
 
     if settings.native_sidecars {
@@ -297,10 +305,8 @@ fn edit_spec<'d>(
             "imagePullSecrets",
             &template.image_pull_secrets,
         )?,
-        templates: None,
-        labels: Vec::new(),
-        annotations: Vec::new(),
         probes: rewritten,
+        ..Status::default()
     })
 }
 
@@ -368,20 +374,6 @@ fn set_env(container: &mut Node, name: &str, value: &str) {
     }
 }
 
-/// What the status annotation says of the rewritten probes: enough to put them back.
-fn probe_status(rewrite: &ProbeRewrite, status_port: u16, rewritten: probes::Rewritten) -> Value {
-    let mut status = json!({
-        "container": rewrite.container,
-        "env": rewrite.env,
-        "statusPort": status_port,
-        "rewritten": rewritten.paths,
-    });
-    if let (false, Value::Object(fields)) = (rewritten.port_names.is_empty(), &mut status) {
-        fields.insert("portNames".to_string(), json!(rewritten.port_names));
-    }
-    status
-}
-
 /// The template's labels and annotations, and the status annotation, where the Pod has none. The
 /// status records the keys added, so that they can be taken out again.
 fn edit_metadata<'d>(
@@ -389,7 +381,6 @@ fn edit_metadata<'d>(
     mut metadata: Value,
     template: &Parts<'d>,
     mut status: Status,
-    revision: &str,
 ) -> Result<(), RequestError> {
     // Metadata is small: the decision read it whole; it is edited and written back whole.
     if entry(object, "metadata").is_none() {
@@ -411,10 +402,7 @@ fn edit_metadata<'d>(
     status.annotations = add_missing_keys(fields, "annotations", annotations)?;
     status.annotations.sort_unstable();
     let mut status_annotation = Map::new();
-    status_annotation.insert(
-        STATUS_KEY.to_string(),
-        Value::String(status.render(revision)),
-    );
+    status_annotation.insert(STATUS_KEY.to_string(), Value::String(status.render()));
     add_missing_keys(fields, "annotations", status_annotation)?;
     *node = Node::Value(metadata);
     Ok(())
@@ -459,47 +447,6 @@ fn locate(
         path: "template".to_string(),
         message,
     })
-}
-
-/// What the status annotation records.
-struct Status {
-    init_containers: Vec<String>,
-    containers: Vec<String>,
-    volumes: Vec<String>,
-    image_pull_secrets: Vec<String>,
-    /// The named templates applied, in order; absent with the one `template`.
-    templates: Option<Vec<String>>,
-    /// The keys of the labels and annotations added (not those the Pod had); absent when none.
-    labels: Vec<String>,
-    annotations: Vec<String>,
-    /// The rewritten probes (see [`probe_status`]); absent when none was.
-    probes: Option<Value>,
-}
-
-impl Status {
-    fn render(&self, revision: &str) -> String {
-        let mut status = json!({
-            "initContainers": self.init_containers,
-            "containers": self.containers,
-            "volumes": self.volumes,
-            "imagePullSecrets": self.image_pull_secrets,
-        });
-        if let (Some(templates), Value::Object(fields)) = (&self.templates, &mut status) {
-            fields.insert("templates".to_string(), json!(templates));
-        }
-        if let Value::Object(fields) = &mut status {
-            for (key, keys) in [("labels", &self.labels), ("annotations", &self.annotations)] {
-                if !keys.is_empty() {
-                    fields.insert(key.to_string(), json!(keys));
-                }
-            }
-            if let Some(probes) = &self.probes {
-                fields.insert("probes".to_string(), probes.clone());
-            }
-            fields.insert("revision".to_string(), json!(revision));
-        }
-        status.to_string()
-    }
 }
 
 fn expected(path: &str, what: &str, got: Kind) -> RequestError {

@@ -1,13 +1,14 @@
 //! sidecar-injector: a Kubewarden policy that injects a sidecar into Pods, deciding as Istio does.
 //!
 //! The policy itself is pure and tested natively: [`settings`] (what the admin configures),
-//! [`decision`] (whether, and why), [`inject`] (how), [`template`] (per-string rendering),
-//! [`selector`] (label selectors), [`revision`] (the name of what is injected), and [`admission`],
-//! which goes from a request to an [`admission::Outcome`]. `policy` (feature `policy`) is the waPC
-//! layer the policy server calls. [`explain`], [`workload`] and `manifest` (feature `yaml`) serve
-//! the CLI and the playground; so do [`status`], which reads the status annotation back, for
-//! [`uninject`] (taking the sidecar out) and [`stale`] (Pods injected with another revision).
-
+//! [`decision`] (whether, and why), [`inject`] (how), [`probes`] (the application's probes sent to
+//! the agent), [`status`] (the status annotation, written and read back), [`template`] (per-string
+//! rendering), [`selector`] (label selectors), [`revision`] (the name of what is injected), [`json`]
+//! (the Pod and the settings read as deep as needed), and [`admission`], which goes from a request
+//! to an [`admission::Outcome`]. `policy` (feature `policy`) is the waPC layer the policy server
+//! calls. [`explain`], [`workload`] and `manifest` (feature `yaml`) serve the CLI and the
+//! playground, as do [`uninject`] (taking the sidecar out) and [`stale`] (Pods injected with
+//! another revision).
 pub mod admission;
 pub mod decision;
 pub mod error;

@@ -1,7 +1,7 @@
-//! The status annotation `sidecar.istio.io/status`, read back: what injection added to a Pod, and
-//! the revision of what it injected.
+//! The status annotation `sidecar.istio.io/status`, written and read back: what injection added to
+//! a Pod, and the revision of what it injected.
 //!
-//! Injection writes it (see [`crate::inject`]); taking the sidecar out again ([`crate::uninject`])
+//! Injection writes it ([`Status::render`], from [`crate::inject`]); taking the sidecar out again ([`crate::uninject`])
 //! and finding stale sidecars ([`crate::stale`]) read it. It is a JSON string because annotations
 //! are strings. Reading is lenient about what it does not use (fields added later, by Istio or by a
 //! newer version of this policy) and strict about the types of what it does use, so that nothing
@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::error::json_type;
 use crate::settings::STATUS_KEY;
@@ -61,6 +61,45 @@ fn problem(text: impl Into<String>) -> StatusError {
 }
 
 impl Status {
+    /// The annotation's value, as injection writes it: the lists of names, then what is present
+    /// of the named templates, the added labels and annotations, the rewritten probes, and the
+    /// revision, in that order ([`Status::parse`] reads it back).
+    pub fn render(&self) -> String {
+        let mut status = json!({
+            "initContainers": self.init_containers,
+            "containers": self.containers,
+            "volumes": self.volumes,
+            "imagePullSecrets": self.image_pull_secrets,
+        });
+        let Value::Object(fields) = &mut status else {
+            return status.to_string();
+        };
+        if let Some(templates) = &self.templates {
+            fields.insert("templates".to_string(), json!(templates));
+        }
+        for (key, keys) in [("labels", &self.labels), ("annotations", &self.annotations)] {
+            if !keys.is_empty() {
+                fields.insert(key.to_string(), json!(keys));
+            }
+        }
+        if let Some(probes) = &self.probes {
+            let mut rewrite = json!({
+                "container": probes.container,
+                "env": probes.env,
+                "statusPort": probes.status_port,
+                "rewritten": probes.rewritten,
+            });
+            if let (false, Value::Object(rewrite)) = (probes.port_names.is_empty(), &mut rewrite) {
+                rewrite.insert("portNames".to_string(), json!(probes.port_names));
+            }
+            fields.insert("probes".to_string(), rewrite);
+        }
+        if let Some(revision) = &self.revision {
+            fields.insert("revision".to_string(), json!(revision));
+        }
+        status.to_string()
+    }
+
     /// The status annotation of `pod` (a Pod or a pod template); `None` when it has none.
     pub fn of(pod: &Value) -> Result<Option<Self>, StatusError> {
         let Some(annotations) = pod.pointer("/metadata/annotations") else {
@@ -224,6 +263,37 @@ fn shown(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn what_is_written_is_read_back() {
+        let mut port_names = BTreeMap::new();
+        port_names.insert("/app-health/web/readyz".to_string(), "http".to_string());
+        let status = Status {
+            init_containers: vec!["istio-init".into()],
+            containers: vec!["istio-proxy".into()],
+            volumes: vec!["istio-envoy".into()],
+            image_pull_secrets: vec![],
+            labels: vec!["security.istio.io/tlsMode".into()],
+            annotations: vec![],
+            templates: Some(vec!["sidecar".into(), "debug".into()]),
+            revision: Some("0123456789abcdef".into()),
+            probes: Some(Probes {
+                container: "istio-proxy".into(),
+                env: "ISTIO_KUBE_APP_PROBERS".into(),
+                status_port: 15020,
+                rewritten: vec!["/app-health/web/readyz".into()],
+                port_names,
+            }),
+        };
+        assert_eq!(Status::parse(&status.render()), Ok(status));
+        let plain = Status::default();
+        assert_eq!(
+            plain.render(),
+            r#"{"initContainers":[],"containers":[],"volumes":[],"imagePullSecrets":[]}"#
+        );
+        assert_eq!(Status::parse(&plain.render()), Ok(plain));
+    }
+
     use super::*;
     use rstest::rstest;
     use serde_json::json;
