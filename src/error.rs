@@ -83,6 +83,15 @@ fn located(path: &str, problem: &str) -> String {
     }
 }
 
+/// Names for a message, sorted and each once: the hosts send the settings' keys sorted, a person
+/// writes them in any order, and a message must not depend on which.
+pub fn sorted_names<S: AsRef<str>>(names: &[S]) -> String {
+    let mut names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(", ")
+}
+
 /// "a string", "a number": how a JSON value is named in messages.
 pub fn json_type(value: &Value) -> &'static str {
     match value {

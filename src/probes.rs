@@ -43,7 +43,7 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
-use crate::error::{RequestError, SettingsError, json_type};
+use crate::error::{RequestError, SettingsError, json_type, sorted_names};
 use crate::pod::OBJECT_PATH;
 
 /// Pod annotation that turns the rewrite off with the exact value `"false"`.
@@ -157,18 +157,6 @@ impl ProbeRewrite {
         })
     }
 
-    /// [`ProbeRewrite::read`], then checked against the template's containers (the names of
-    /// `template.containers`, one of which runs the agent).
-    pub fn validate(
-        value: &Value,
-        template_containers: &[impl AsRef<str>],
-    ) -> Result<Self, SettingsError> {
-        let settings = Self::read(value)?;
-        let names: Vec<&str> = template_containers.iter().map(AsRef::as_ref).collect();
-        settings.check_container(&names)?;
-        Ok(settings)
-    }
-
     /// Refuses a `container` that none of `names` (the templates' containers) is.
     pub fn check_container(&self, names: &[&str]) -> Result<(), SettingsError> {
         let settings = self;
@@ -176,11 +164,7 @@ impl ProbeRewrite {
             let known = if names.is_empty() {
                 "the template has no containers".to_string()
             } else {
-                // Sorted: the hosts sort the templates' names, and the message must not depend on it.
-                let mut names = names.to_vec();
-                names.sort_unstable();
-                names.dedup();
-                format!("expected one of {}", names.join(", "))
+                format!("expected one of {}", sorted_names(names))
             };
             return Err(SettingsError::new(
                 "probeRewrite.container",
@@ -567,8 +551,16 @@ pub(crate) mod tests {
         }
     }
 
+    /// The setting read, then checked against these template containers, as `Settings::validate`
+    /// does.
+    fn validate_with(value: &Value, containers: &[&str]) -> Result<ProbeRewrite, SettingsError> {
+        let settings = ProbeRewrite::read(value)?;
+        settings.check_container(containers)?;
+        Ok(settings)
+    }
+
     fn validate(value: Value) -> Result<ProbeRewrite, String> {
-        ProbeRewrite::validate(&value, &["mesh-proxy", "debug"]).map_err(|e| e.to_string())
+        validate_with(&value, &["mesh-proxy", "debug"]).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -629,7 +621,7 @@ pub(crate) mod tests {
     #[test]
     fn settings_container_without_template_containers() {
         let value = json!({"container": "mesh-proxy", "statusPort": 15020});
-        let error = ProbeRewrite::validate(&value, &[] as &[&str]).unwrap_err();
+        let error = validate_with(&value, &[]).unwrap_err();
         assert_eq!(
             error.to_string(),
             r#"probeRewrite.container: "mesh-proxy" is not a template container; the template has no containers"#

@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{Container, LocalObjectReference, Volume};
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
-use crate::error::{RequestError, SettingsError, json_type};
+use crate::error::{RequestError, SettingsError, json_type, sorted_names};
 use crate::json::{Doc, Level};
 use crate::pod::OBJECT_PATH;
 use crate::probes::ProbeRewrite;
@@ -322,7 +322,7 @@ impl Settings {
                         format!("{OBJECT_PATH}.metadata.annotations.{TEMPLATES_KEY}"),
                         format!(
                             "no template named {name:?}; the policy has {}",
-                            listed(names)
+                            sorted_names(names)
                         ),
                     )
                 })?;
@@ -477,7 +477,7 @@ fn named_templates(
             "defaultTemplates",
             format!(
                 "missing; name the templates a Pod gets when it does not choose with the annotation {TEMPLATES_KEY} (the policy has {})",
-                listed(&names)
+                sorted_names(&names)
             ),
         ));
     };
@@ -499,14 +499,6 @@ fn named_templates(
         }
     }
     Ok(Templates::Named { names, defaults })
-}
-
-/// Template names for a message, sorted: the hosts send the settings' keys sorted, a person writes
-/// them in any order, and the message must not depend on which.
-fn listed(names: &[String]) -> String {
-    let mut names: Vec<&str> = names.iter().map(String::as_str).collect();
-    names.sort_unstable();
-    names.join(", ")
 }
 
 fn is_dns_label(name: &str) -> bool {
