@@ -14,20 +14,8 @@ CLI=${CLI_BIN:-${HOME}/.cache/sidecar-injector/target-host/debug/sidecar-injecto
 CANARY=$ROOT/examples/canary
 
 setup_file() {
-  # (bats 1.8 cannot skip from setup_file: setup skips each test.)
-  if ! command -v policy-server >/dev/null || ! command -v kwctl >/dev/null; then
-    export PS_SKIP="the Kubewarden hosts policy-server and kwctl are not on PATH"
-    return 0
-  fi
-  unset $(compgen -e | grep '^KUBEWARDEN_' || true)
-  export PS_DIR=$BATS_FILE_TMPDIR/policy-server
-  export PS_LOG=$PS_DIR/policy-server.log
-  mkdir -p "$PS_DIR"
-  kwctl inspect -o yaml "$POLICY" >/dev/null 2>&1 || {
-    echo "$POLICY is not annotated, and policy-server refuses it: make annotated-policy.wasm" >&2
-    return 1
-  }
-  make_certificate "$PS_DIR"
+  prepare_policy_server || return 1
+  [ -z "${PS_SKIP:-}" ] || return 0
   # Both modules are files: no registry.
   export SOURCES=$PS_DIR/sources.yml
   echo 'insecure_sources: []' >"$SOURCES"
@@ -35,17 +23,11 @@ setup_file() {
     policies_entry stable "file://$POLICY" "$(yq -c .spec.settings "$CANARY/stable.yaml")"
     policies_entry canary "file://$POLICY" "$(yq -c .spec.settings "$CANARY/canary.yaml")"
   } >"$PS_DIR/policies.yml"
-  policy_server_args "$PS_DIR" "$PS_DIR/policies.yml"
-  export PS_PORT PS_READINESS_PORT
-  policy-server "${PS_ARGS[@]}" >"$PS_LOG" 2>&1 3>&- &
-  export PS_PID=$!
-  wait_ready 180 "$PS_LOG"
+  start_policy_server "$PS_DIR/policies.yml"
 }
 
 setup() {
-  if [ -n "${PS_SKIP:-}" ]; then
-    skip "$PS_SKIP"
-  fi
+  skip_without_policy_server
 }
 
 teardown_file() {

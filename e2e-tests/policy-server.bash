@@ -7,6 +7,44 @@ opt_in_settings() {
   yq -c --arg policy "$1" '.spec.settings | .policy = $policy' "$ROOT/examples/opt-in.yaml"
 }
 
+# prepare_policy_server: for a file's setup_file. Without the hosts, sets PS_SKIP (bats 1.8
+# cannot skip from setup_file: each test's setup skips with skip_without_policy_server). Otherwise
+# sets PS_DIR and PS_LOG, checks that $POLICY is annotated (policy-server refuses it otherwise),
+# and makes the certificate.
+prepare_policy_server() {
+  if ! command -v policy-server >/dev/null || ! command -v kwctl >/dev/null; then
+    export PS_SKIP="the Kubewarden hosts policy-server and kwctl are not on PATH"
+    return 0
+  fi
+  # policy-server reads its flags' defaults from KUBEWARDEN_* variables: the defaults are the point.
+  unset $(compgen -e | grep '^KUBEWARDEN_' || true)
+  export PS_DIR=$BATS_FILE_TMPDIR/policy-server
+  export PS_LOG=$PS_DIR/policy-server.log
+  mkdir -p "$PS_DIR"
+  kwctl inspect -o yaml "$POLICY" >/dev/null 2>&1 || {
+    echo "$POLICY is not annotated, and policy-server refuses it: make annotated-policy.wasm" >&2
+    return 1
+  }
+  make_certificate "$PS_DIR"
+}
+
+skip_without_policy_server() {
+  if [ -n "${PS_SKIP:-}" ]; then
+    skip "$PS_SKIP"
+  fi
+}
+
+# start_policy_server POLICIES: policy-server serving the policies file POLICIES (see
+# policy_server_args; SOURCES must be set), in the background as PS_PID, once it is ready.
+start_policy_server() {
+  policy_server_args "$PS_DIR" "$1"
+  export PS_PORT PS_READINESS_PORT
+  policy-server "${PS_ARGS[@]}" >"$PS_LOG" 2>&1 3>&- &
+  export PS_PID=$!
+  # It compiles the module when it starts: seconds, more on a busy machine.
+  wait_ready 180 "$PS_LOG"
+}
+
 # make_certificate DIR: a self-signed certificate for IP 127.0.0.1 in DIR/cert.pem, its key in DIR/key.pem.
 make_certificate() {
   openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \

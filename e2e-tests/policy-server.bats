@@ -13,21 +13,8 @@ load hosts
 load policy-server
 
 setup_file() {
-  # (bats 1.8 cannot skip from setup_file: setup skips each test.)
-  if ! command -v policy-server >/dev/null || ! command -v kwctl >/dev/null; then
-    export PS_SKIP="the Kubewarden hosts policy-server and kwctl are not on PATH"
-    return 0
-  fi
-  # policy-server reads its flags' defaults from KUBEWARDEN_* variables: the defaults are the point.
-  unset $(compgen -e | grep '^KUBEWARDEN_' || true)
-  export PS_DIR=$BATS_FILE_TMPDIR/policy-server
-  export PS_LOG=$PS_DIR/policy-server.log
-  mkdir -p "$PS_DIR"
-  kwctl inspect -o yaml "$POLICY" >/dev/null 2>&1 || {
-    echo "$POLICY is not annotated, and policy-server refuses it: make annotated-policy.wasm" >&2
-    return 1
-  }
-  make_certificate "$PS_DIR"
+  prepare_policy_server || return 1
+  [ -z "${PS_SKIP:-}" ] || return 0
   start_registry "$PS_DIR/registry"
   export REGISTRY REGISTRY_PID SOURCES
   export MODULE_URI=registry://$REGISTRY/sidecar-injector:v0.1.0
@@ -42,18 +29,11 @@ setup_file() {
       "$(opt_in_settings enabled | jq -c '.template.annotations.failing = "{{ pod.metadata.name | int }}"')"
     policies_entry templates "file://$POLICY" "$(yq -c '.spec.settings' "$ROOT/examples/templates.yaml")"
   } >"$PS_DIR/policies.yml"
-  policy_server_args "$PS_DIR" "$PS_DIR/policies.yml"
-  export PS_PORT PS_READINESS_PORT
-  policy-server "${PS_ARGS[@]}" >"$PS_LOG" 2>&1 3>&- &
-  export PS_PID=$!
-  # It compiles the module when it starts: seconds, more on a busy machine.
-  wait_ready 180 "$PS_LOG"
+  start_policy_server "$PS_DIR/policies.yml"
 }
 
 setup() {
-  if [ -n "${PS_SKIP:-}" ]; then
-    skip "$PS_SKIP"
-  fi
+  skip_without_policy_server
 }
 
 teardown_file() {
