@@ -570,31 +570,28 @@ impl<'d> Node<'d> {
         }
     }
 
+    /// A value inside this one's text, of the same kind: a part of a document as it is, or with
+    /// the replacements that fall in its text (keys are never replaced, only string values).
+    fn at(&self, level: &'d Level) -> Node<'d> {
+        match self {
+            Self::Rendered(doc, _, replacements) => Self::Rendered(doc, level, replacements),
+            Self::Doc(doc, _) => Self::Doc(doc, level),
+            // Only documents' values have levels.
+            other => other.clone(),
+        }
+    }
+
     /// The entries of an object, opened one level; `None` when this is not an object.
     pub fn open_object(&mut self) -> Option<&mut Vec<(Cow<'d, str>, Node<'d>)>> {
         match self {
-            Self::Doc(doc, level) => {
+            Self::Doc(doc, level) | Self::Rendered(doc, level, _) => {
                 let (doc, level): (&'d Doc, &'d Level) = (*doc, *level);
                 let entries = doc.entries(level)?;
-                *self = Self::Object(
-                    entries
-                        .into_iter()
-                        .map(|(key, child)| (key, Self::Doc(doc, child)))
-                        .collect(),
-                );
-            }
-            // Keys are never replaced, only string values: each child keeps the replacements
-            // that fall in its own text.
-            Self::Rendered(doc, level, replacements) => {
-                let (doc, level, replacements): (&'d Doc, &'d Level, &'d Replacements) =
-                    (*doc, *level, *replacements);
-                let entries = doc.entries(level)?;
-                *self = Self::Object(
-                    entries
-                        .into_iter()
-                        .map(|(key, child)| (key, Self::Rendered(doc, child, replacements)))
-                        .collect(),
-                );
+                let entries = entries
+                    .into_iter()
+                    .map(|(key, child)| (key, self.at(child)))
+                    .collect();
+                *self = Self::Object(entries);
             }
             Self::Value(Value::Object(map)) => {
                 let map = std::mem::take(map);
@@ -615,21 +612,11 @@ impl<'d> Node<'d> {
     /// The items of an array, opened one level; `None` when this is not an array.
     pub fn open_array(&mut self) -> Option<&mut Vec<Node<'d>>> {
         match self {
-            Self::Doc(doc, level) => {
+            Self::Doc(doc, level) | Self::Rendered(doc, level, _) => {
                 let (doc, level): (&'d Doc, &'d Level) = (*doc, *level);
                 let items = doc.items(level)?;
-                *self = Self::Array(items.iter().map(|item| Self::Doc(doc, item)).collect());
-            }
-            Self::Rendered(doc, level, replacements) => {
-                let (doc, level, replacements): (&'d Doc, &'d Level, &'d Replacements) =
-                    (*doc, *level, *replacements);
-                let items = doc.items(level)?;
-                *self = Self::Array(
-                    items
-                        .iter()
-                        .map(|item| Self::Rendered(doc, item, replacements))
-                        .collect(),
-                );
+                let items = items.iter().map(|item| self.at(item)).collect();
+                *self = Self::Array(items);
             }
             Self::Value(Value::Array(items)) => {
                 let items = std::mem::take(items);
