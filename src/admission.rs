@@ -66,13 +66,32 @@ impl AdmissionRequest<'_> {
     }
 }
 
-/// What `validate` receives: the request and the settings, together, on every call.
+/// What `validate` receives: the request and the settings, together, on every call. Only
+/// [`explain`] reads it with serde, to say what is wrong with a payload that cannot be read.
 #[derive(Deserialize)]
 struct ValidationPayload<'a> {
     #[serde(borrow)]
+    #[allow(dead_code)]
     request: AdmissionRequest<'a>,
     #[serde(borrow)]
+    #[allow(dead_code)]
     settings: &'a RawValue,
+}
+
+/// The request, read and checked by serde_json, and the settings' document. The settings are
+/// taken as the text the host sends: they were validated when the policy server loaded the
+/// policy, and checking them again as JSON on every request would cost more than the rest of a
+/// decision that does not inject. `None` when the payload cannot be read this way.
+fn read_payload(payload: &[u8]) -> Option<(AdmissionRequest<'_>, Doc)> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let doc = Doc::new(text);
+    if !doc.is_one_container() {
+        return None;
+    }
+    let request = doc.get(doc.root(), "request")?;
+    let request = serde_json::from_str(text.get(request.range())?).ok()?;
+    let settings = doc.sub_doc(doc.get(doc.root(), "settings")?);
+    Some((request, settings))
 }
 
 /// What the policy answers.
@@ -127,11 +146,9 @@ pub struct Evaluation {
 
 /// Evaluates a `validate` payload.
 pub fn evaluate(payload: &[u8]) -> Evaluation {
-    let parsed: ValidationPayload = match serde_json::from_slice(payload) {
-        Ok(parsed) => parsed,
-        Err(_) => return unnamed(String::new(), Outcome::Reject(explain(payload))),
+    let Some((request, settings)) = read_payload(payload) else {
+        return unnamed(String::new(), Outcome::Reject(explain(payload)));
     };
-    let request = parsed.request;
     let mut namespace = request.namespace.clone().unwrap_or_default();
     if let Some(reason) = request.not_a_pod_creation() {
         return unnamed(namespace, Outcome::Accept(untouched(reason)));
@@ -157,7 +174,7 @@ pub fn evaluate(payload: &[u8]) -> Evaluation {
         namespace = head.namespace().to_string();
     }
     let name = head.name().to_string();
-    let outcome = decide_and_inject(&pod, head, &namespace, parsed.settings);
+    let outcome = decide_and_inject(&pod, head, &namespace, settings);
     Evaluation {
         namespace,
         name,
@@ -169,13 +186,13 @@ fn decide_and_inject(
     pod: &Arc<Doc>,
     head: PodHead,
     namespace: &str,
-    settings: &RawValue,
+    settings: Doc,
 ) -> Outcome {
     let view = match head.view() {
         Ok(view) => view,
         Err(error) => return Outcome::Reject(error),
     };
-    let settings = match Settings::from_doc(Arc::new(Doc::new(settings.get()))) {
+    let settings = match Settings::from_doc(Arc::new(settings)) {
         Ok(settings) => settings,
         Err(error) => return Outcome::Reject(RequestError::Settings(error)),
     };
@@ -208,9 +225,14 @@ fn untouched(reason: Reason) -> Decision {
 /// payloads that failed pay for it.
 fn explain(payload: &[u8]) -> RequestError {
     let mut deserializer = serde_json::Deserializer::from_slice(payload);
-    let Err(error) = serde_path_to_error::deserialize::<_, ValidationPayload>(&mut deserializer)
-    else {
-        return RequestError::field("", "cannot be read");
+    let error = match serde_path_to_error::deserialize::<_, ValidationPayload>(&mut deserializer) {
+        Ok(_) => {
+            return match deserializer.end() {
+                Err(error) => RequestError::NotJson(error.to_string()),
+                Ok(()) => RequestError::field("", "cannot be read"),
+            };
+        }
+        Err(error) => error,
     };
     if !error.inner().is_data() {
         return RequestError::NotJson(error.inner().to_string());
@@ -385,6 +407,19 @@ mod tests {
         let mut in_kube_system = deployment_pod();
         in_kube_system["metadata"]["namespace"] = json!("kube-system");
         assert!(!injected("", in_kube_system));
+    }
+
+    #[test]
+    fn a_payload_is_one_json_object() {
+        for tail in [" x", "{}", "}"] {
+            let mut bytes = payload(pod_request(deployment_pod()), settings());
+            bytes.extend_from_slice(tail.as_bytes());
+            let outcome = evaluate(&bytes).outcome;
+            let Outcome::Reject(RequestError::NotJson(message)) = outcome else {
+                panic!("{tail:?}: {outcome:?}");
+            };
+            assert!(message.starts_with("trailing characters"), "{message}");
+        }
     }
 
     #[test]

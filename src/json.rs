@@ -156,6 +156,34 @@ impl Doc {
         &self.root
     }
 
+    /// The value `level` as a document of its own, indexed by this document's pass over it: how
+    /// the settings are read out of the `validate` payload without a second scan.
+    pub fn sub_doc(&self, level: &Level) -> Doc {
+        let doc = Doc::new(self.text_of(level));
+        let range = level.range.clone();
+        let ends = self.ends();
+        let from = ends.partition_point(|&(start, _)| start < range.start);
+        let to = ends.partition_point(|&(start, _)| start < range.end);
+        // Offsets from the start of the level's text, as `Doc::new` saw it (it trims nothing:
+        // a level's range starts and ends on its value).
+        let rebased = ends.get(from..to).unwrap_or_default().iter().map(|&(start, end)| {
+            let end = if end == usize::MAX { end } else { end - range.start };
+            (start - range.start, end)
+        });
+        let _ = doc.ends.set(rebased.collect());
+        doc
+    }
+
+    /// Whether the text is one object or array and nothing after it (whitespace aside).
+    pub fn is_one_container(&self) -> bool {
+        matches!(self.root.kind, Kind::Object | Kind::Array)
+            && Ends(self.ends()).of(self.root.range.start) == Some(self.root.range.end)
+    }
+
+    fn ends(&self) -> &[(usize, usize)] {
+        self.ends.get_or_init(|| index(self.text.as_bytes()))
+    }
+
     /// The document's whole text.
     pub fn text(&self) -> &str {
         &self.text
@@ -333,7 +361,7 @@ impl Doc {
         }
         Some(level.children.get_or_init(|| {
             let bytes = self.text.as_bytes();
-            let ends = Ends(self.ends.get_or_init(|| index(bytes)));
+            let ends = Ends(self.ends());
             let child = |range: Range<usize>| Level {
                 kind: Kind::of_text(self.text.get(range.clone()).unwrap_or_default()),
                 range,
@@ -1006,6 +1034,41 @@ mod tests {
             doc.members(&[]),
             Members::Keys(vec!["a".into(), "b".into()])
         );
+    }
+
+    #[test]
+    fn a_sub_document_reads_as_its_text_would_alone() {
+        let doc = Doc::new(
+            r#"{"request": {"a": [1, {"b": "}"}]}, "settings" : {"x": {"y": [[], {}]}, "z": "\"]"} }"#,
+        );
+        assert!(doc.is_one_container());
+        let settings = doc.get(doc.root(), "settings").unwrap();
+        let sub = doc.sub_doc(settings);
+        let alone = Doc::new(doc.text_of(settings));
+        assert_eq!(sub.text(), alone.text());
+        assert_eq!(sub.ends(), alone.ends(), "the index is the one a scan of its own gives");
+        let path = || [key("x"), key("y"), Step::Index(1)];
+        assert_eq!(sub.lookup(path()), alone.lookup(path()));
+        assert_eq!(sub.value(sub.root()), alone.value(alone.root()));
+        // A value that is not an object or an array has nothing to index.
+        let scalar = doc.sub_doc(doc.get(settings, "z").unwrap());
+        assert_eq!(scalar.string(scalar.root()).as_deref(), Some("\"]"));
+    }
+
+    #[test]
+    fn one_container_and_nothing_after_it() {
+        for (text, one) in [
+            (r#"{"a": 1}"#, true),
+            (" [1, [2]] \n", true),
+            (r#"{"a": 1} {"b": 2}"#, false),
+            (r#"{"a": 1}x"#, false),
+            (r#"{"a": [1}"#, false),
+            (r#"{"a": 1"#, false),
+            ("\"text\"", false),
+            ("", false),
+        ] {
+            assert_eq!(Doc::new(text).is_one_container(), one, "{text}");
+        }
     }
 
     #[test]
