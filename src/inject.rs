@@ -29,7 +29,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::error::{RenderError, RequestError};
-use crate::json::{Doc, Kind, Name, Node, Replacements, entry, string};
+use crate::json::{self, Doc, Kind, Name, Node, Replacements, entry, string};
 use crate::pod::{OBJECT_PATH, PodHead};
 use crate::probes::{self, ProbeRewrite};
 use crate::revision::revision_reading;
@@ -90,7 +90,9 @@ pub fn inject_json(
         let rendered = renderer.render_string(&text).map_err(|message| {
             RequestError::Render(locate(settings, &chosen, &mut renderer, message))
         })?;
-        replacements.push((range, Value::String(rendered).to_string()));
+        let mut text = String::with_capacity(rendered.len() + 2);
+        json::write_string(&mut text, &rendered);
+        replacements.push((range, text));
     }
     replacements.sort_by_key(|(range, _)| range.start);
     replacements.dedup_by_key(|(range, _)| range.start);

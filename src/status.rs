@@ -9,9 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::error::json_type;
+use crate::json::write_string;
 use crate::settings::STATUS_KEY;
 
 /// What a status annotation records. Lists absent from it are empty.
@@ -47,6 +48,24 @@ pub struct Probes {
     pub port_names: BTreeMap<String, String>,
 }
 
+/// `"key":`
+fn field(out: &mut String, key: &str) {
+    write_string(out, key);
+    out.push(':');
+}
+
+/// `["a","b"]`
+fn list(out: &mut String, names: &[String]) {
+    out.push('[');
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(out, name);
+    }
+    out.push(']');
+}
+
 /// A status annotation that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("metadata.annotations.{STATUS_KEY}: {problem}")]
@@ -65,39 +84,64 @@ impl Status {
     /// of the named templates, the added labels and annotations, the rewritten probes, and the
     /// revision, in that order ([`Status::parse`] reads it back).
     pub fn render(&self) -> String {
-        let mut status = json!({
-            "initContainers": self.init_containers,
-            "containers": self.containers,
-            "volumes": self.volumes,
-            "imagePullSecrets": self.image_pull_secrets,
-        });
-        let Value::Object(fields) = &mut status else {
-            return status.to_string();
-        };
+        // Written directly, not built as a value and serialized: it is written on every
+        // injection. The text is what serde_json writes for the same fields in the same order.
+        let mut out = String::with_capacity(256);
+        let lists = [
+            ("initContainers", &self.init_containers),
+            ("containers", &self.containers),
+            ("volumes", &self.volumes),
+            ("imagePullSecrets", &self.image_pull_secrets),
+        ];
+        for (i, (key, names)) in lists.into_iter().enumerate() {
+            out.push(if i == 0 { '{' } else { ',' });
+            field(&mut out, key);
+            list(&mut out, names);
+        }
         if let Some(templates) = &self.templates {
-            fields.insert("templates".to_string(), json!(templates));
+            out.push(',');
+            field(&mut out, "templates");
+            list(&mut out, templates);
         }
         for (key, keys) in [("labels", &self.labels), ("annotations", &self.annotations)] {
             if !keys.is_empty() {
-                fields.insert(key.to_string(), json!(keys));
+                out.push(',');
+                field(&mut out, key);
+                list(&mut out, keys);
             }
         }
         if let Some(probes) = &self.probes {
-            let mut rewrite = json!({
-                "container": probes.container,
-                "env": probes.env,
-                "statusPort": probes.status_port,
-                "rewritten": probes.rewritten,
-            });
-            if let (false, Value::Object(rewrite)) = (probes.port_names.is_empty(), &mut rewrite) {
-                rewrite.insert("portNames".to_string(), json!(probes.port_names));
+            out.push_str(",\"probes\":{");
+            field(&mut out, "container");
+            write_string(&mut out, &probes.container);
+            out.push(',');
+            field(&mut out, "env");
+            write_string(&mut out, &probes.env);
+            out.push(',');
+            field(&mut out, "statusPort");
+            out.push_str(&probes.status_port.to_string());
+            out.push(',');
+            field(&mut out, "rewritten");
+            list(&mut out, &probes.rewritten);
+            if !probes.port_names.is_empty() {
+                out.push(',');
+                field(&mut out, "portNames");
+                for (i, (path, name)) in probes.port_names.iter().enumerate() {
+                    out.push(if i == 0 { '{' } else { ',' });
+                    field(&mut out, path);
+                    write_string(&mut out, name);
+                }
+                out.push('}');
             }
-            fields.insert("probes".to_string(), rewrite);
+            out.push('}');
         }
         if let Some(revision) = &self.revision {
-            fields.insert("revision".to_string(), json!(revision));
+            out.push(',');
+            field(&mut out, "revision");
+            write_string(&mut out, revision);
         }
-        status.to_string()
+        out.push('}');
+        out
     }
 
     /// The status annotation of `pod` (a Pod or a pod template); `None` when it has none.
