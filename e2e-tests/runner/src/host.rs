@@ -6,11 +6,22 @@ use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 use wapc::WapcHost;
-use wasmtime_provider::{WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
+use wasmtime_provider::{
+    wasmtime, EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre,
+};
 
 use crate::{
     admission_response_from_guest_bytes, extract_admission_request, format_log_event,
     normalize_settings, request_uid, AdmissionResponse, SettingsVerdict,
+};
+
+/// The policy server interrupts a guest that runs past its timeout (2 s by default) with
+/// wasmtime's epoch interruption, which compiles a check into every function entry and loop of the
+/// module; those checks are part of what a policy costs there, so this host compiles them too.
+/// Nothing advances the epoch here, so no call is ever interrupted.
+const DEADLINES: EpochDeadlines = EpochDeadlines {
+    wapc_init: 2,
+    wapc_func: 2,
 };
 
 type HostResult = std::result::Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>;
@@ -68,7 +79,13 @@ impl PolicyModule {
     /// Compiles a module (binary wasm, or WAT text) once.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         // Default WasiParams: no args, no env, no preopened dirs.
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let engine = wasmtime::Engine::new(&config)
+            .map_err(|e| anyhow!("cannot configure wasmtime: {e}"))?;
         let pre = WasmtimeEngineProviderBuilder::new()
+            .engine(engine)
+            .enable_epoch_interruptions(DEADLINES)
             .module_bytes(bytes)
             .wasi_params(wapc::WasiParams::default())
             .build_pre()
@@ -91,7 +108,7 @@ impl PolicyModule {
     fn instantiate(&self) -> Result<WapcHost> {
         let engine = self
             .pre
-            .rehydrate(None)
+            .rehydrate(Some(DEADLINES))
             .map_err(|e| anyhow!("cannot create module instance: {e}"))?;
         let print_logs = self.print_logs;
         let callback =
