@@ -173,14 +173,85 @@ impl<'t> Canonical<'t, '_, '_> {
             self.out.push(b'"');
             self.out.extend_from_slice(field.as_bytes());
             self.out.extend_from_slice(b"\":");
-            let written = doc
-                .get(template, field)
-                .and_then(|value| self.value(value.range().start));
+            let written = doc.get(template, field).and_then(|value| {
+                let at = value.range().start;
+                self.as_is(at).or_else(|| self.value(at))
+            });
             if written.is_none() {
                 self.out.extend_from_slice(empty.as_bytes());
             }
         }
         self.out.push(b'}');
+    }
+
+    /// The value starting at `at`, copied as it is when it is already in canonical form, as the
+    /// hosts send it (serde_json, keys sorted): no whitespace, the keys of each object in
+    /// increasing order, integers, and strings escaped only where serde_json escapes them.
+    /// Checking that costs less than writing the form anew, which [`Self::value`] does when the
+    /// value is not so. Returns where the value ends.
+    fn as_is(&mut self, at: usize) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        let mut strings = Vec::new();
+        // The objects and arrays the value being read is in, innermost last.
+        let mut open: Vec<Open> = Vec::new();
+        let mut i = at;
+        'value: loop {
+            match *bytes.get(i)? {
+                byte @ (b'{' | b'[') => {
+                    if self.depth + open.len() >= MAX_DEPTH {
+                        return None;
+                    }
+                    i += 1;
+                    match (byte, *bytes.get(i)?) {
+                        (b'{', b'}') | (b'[', b']') => i += 1,
+                        (b'{', _) => {
+                            open.push(Open::Object { last_key: None });
+                            i = key_in_order(bytes, i, &mut open)?;
+                            continue 'value;
+                        }
+                        _ => {
+                            open.push(Open::Array);
+                            continue 'value;
+                        }
+                    }
+                }
+                b'"' => {
+                    let end = canonical_string_end(bytes, i)?;
+                    strings.push(i..end);
+                    i = end;
+                }
+                b't' => i = literal(bytes, i, b"true")?,
+                b'f' => i = literal(bytes, i, b"false")?,
+                b'n' => i = literal(bytes, i, b"null")?,
+                _ => i = canonical_integer_end(bytes, i)?,
+            }
+            // After a value: the objects and arrays it closes, then the next one.
+            loop {
+                let Some(container) = open.last() else {
+                    break 'value;
+                };
+                match (*bytes.get(i)?, container) {
+                    (b',', Open::Object { .. }) => {
+                        i = key_in_order(bytes, i + 1, &mut open)?;
+                        continue 'value;
+                    }
+                    (b',', Open::Array) => {
+                        i += 1;
+                        continue 'value;
+                    }
+                    (b'}', Open::Object { .. }) | (b']', Open::Array) => {
+                        i += 1;
+                        open.pop();
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.out.extend_from_slice(bytes.get(at..i)?);
+        for range in strings {
+            (self.strings)(range);
+        }
+        Some(i)
     }
 
     /// The value starting at `at` (whitespace allowed before it); returns where it ends.
@@ -326,6 +397,87 @@ impl<'t> Canonical<'t, '_, '_> {
     }
 }
 
+/// An object or array being read by [`Canonical::as_is`].
+enum Open {
+    Array,
+    /// Where the last key read is in the text (without its quotes).
+    Object {
+        last_key: Option<Range<usize>>,
+    },
+}
+
+/// Reads the key at `at` of the innermost open object, and the `:` after it; `None` unless it
+/// comes after the object's last key in the order of their bytes, as sorted keys do (a duplicate
+/// does not), and has no escapes (escaped keys are compared unescaped: left to the writer).
+/// Returns where its value starts.
+fn key_in_order(bytes: &[u8], at: usize, open: &mut [Open]) -> Option<usize> {
+    if bytes.get(at) != Some(&b'"') {
+        return None;
+    }
+    let (end, escaped) = skip_string(bytes, at)?;
+    let key = at + 1..end - 1;
+    let Some(Open::Object { last_key }) = open.last_mut() else {
+        return None;
+    };
+    if escaped
+        || last_key
+            .as_ref()
+            .is_some_and(|last| bytes[key.clone()] <= bytes[last.clone()])
+    {
+        return None;
+    }
+    *last_key = Some(key);
+    (bytes.get(end)? == &b':').then_some(end + 1)
+}
+
+/// The end of the string at `at`, when it is written as serde_json writes it: escapes only for
+/// `"`, `\\` and the control characters that have a short one (others, as `\\u00xx`, are left
+/// to the writer). The text is valid JSON, so no control character is there unescaped.
+fn canonical_string_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let (end, escaped) = skip_string(bytes, at)?;
+    if escaped {
+        let mut i = at + 1;
+        while i < end - 1 {
+            if bytes[i] == b'\\' {
+                if !matches!(
+                    bytes.get(i + 1)?,
+                    b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't'
+                ) {
+                    return None;
+                }
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    Some(end)
+}
+
+/// The end of the integer at `at`, when it is one serde_json writes as it is: digits after an
+/// optional `-`, not `-0`, short enough for an `i64`, not followed by a fraction or an exponent.
+fn canonical_integer_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let digits_from = at + usize::from(bytes.get(at) == Some(&b'-'));
+    let digits = bytes
+        .get(digits_from..)?
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let end = digits_from + digits;
+    let integral = !matches!(bytes.get(end), Some(b'.' | b'e' | b'E'));
+    let leading_zero = digits > 1 && bytes[digits_from] == b'0';
+    let minus_zero = digits_from > at && digits == 1 && bytes[digits_from] == b'0';
+    (digits > 0 && digits <= 18 && integral && !leading_zero && !minus_zero).then_some(end)
+}
+
+/// The end of `word` at `at`.
+fn literal(bytes: &[u8], at: usize, word: &[u8]) -> Option<usize> {
+    bytes
+        .get(at..)?
+        .starts_with(word)
+        .then_some(at + word.len())
+}
+
 fn write_string(out: &mut Vec<u8>, text: &str) {
     let _ = serde_json::to_writer(&mut *out, text);
 }
@@ -447,6 +599,110 @@ mod tests {
             canonical_form(r#"{"labels": {"a": "1", "b": "2", "a": "3"}}"#, PLAIN),
             canonical_form(r#"{"labels": {"b": "2", "a": "3"}}"#, PLAIN)
         );
+    }
+
+    /// What `as_is` makes of `text`: what it wrote and the strings it showed, when it took it.
+    fn as_is(text: &str) -> Option<(String, Vec<String>)> {
+        let mut out = Vec::new();
+        let mut shown = Vec::new();
+        let mut record = |range: Range<usize>| shown.push(text[range].to_string());
+        let mut writer = Canonical {
+            text,
+            out: &mut out,
+            entries: Vec::new(),
+            depth: 0,
+            strings: &mut record,
+        };
+        let end = writer.as_is(0)?;
+        assert_eq!(end, text.len());
+        Some((String::from_utf8(out).unwrap(), shown))
+    }
+
+    #[test]
+    fn what_the_hosts_send_is_copied_as_it_is() {
+        let text = r#"{"a":[1,-2,true,false,null,"x\"\n\\y",{}],"b":{"":[],"c":"é"},"d":[[0]]}"#;
+        let (out, shown) = as_is(text).unwrap();
+        assert_eq!(out, text);
+        assert_eq!(shown, [r#""x\"\n\\y""#, r#""é""#]);
+    }
+
+    #[rstest::rstest]
+    #[case::whitespace(r#"{"a": 1}"#)]
+    #[case::keys_out_of_order(r#"{"b":1,"a":2}"#)]
+    #[case::duplicate_keys(r#"{"a":1,"a":2}"#)]
+    #[case::duplicate_empty_keys(r#"{"":1,"":2}"#)]
+    #[case::fraction(r#"[1.0]"#)]
+    #[case::exponent(r#"[1e3]"#)]
+    #[case::minus_zero(r#"[-0]"#)]
+    #[case::long_integer(r#"[12345678901234567890]"#)]
+    #[case::unicode_escape(r#"["\u0041"]"#)]
+    #[case::slash_escape(r#"["a\/b"]"#)]
+    #[case::escaped_key(r#"{"\n":1}"#)]
+    #[case::not_json(r#"[1,]"#)]
+    #[case::unclosed(r#"[1"#)]
+    fn what_is_not_canonical_is_left_to_the_writer(#[case] text: &str) {
+        assert_eq!(as_is(text), None, "{text}");
+    }
+
+    /// Any JSON value, with the strings and numbers that have more than one spelling.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "\\PC{0,6}".prop_map(Value::from),
+            "[\"\\\\/\n\t\u{1}a{}é]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 48, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::vec(("[a-c\"é]{0,2}", inner), 0..4)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), sorted(v)))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+
+    proptest::proptest! {
+        /// Copying what is canonical and writing it anew give the same form and show the same
+        /// strings: the host's compact text with sorted keys, against the same value pretty-printed.
+        #[test]
+        fn copied_or_written_the_form_is_the_same(value in any_json()) {
+            let compact = json!({"containers": [sorted(&value)]}).to_string();
+            let pretty = serde_json::to_string_pretty(&json!({"containers": [value]})).unwrap();
+            let shown = |text: &str| {
+                let doc = Doc::new(text);
+                let chosen = [Chosen { name: None, level: doc.root() }];
+                let mut strings = Vec::new();
+                let revision = revision_reading(&doc, &chosen, PLAIN, &mut |range| {
+                    strings.push(serde_json::from_str::<String>(&text[range]).unwrap());
+                });
+                strings.sort();
+                (revision, strings)
+            };
+            proptest::prop_assert_eq!(canonical_form(&compact, PLAIN), canonical_form(&pretty, PLAIN));
+            proptest::prop_assert_eq!(shown(&compact), shown(&pretty));
+        }
     }
 
     #[test]
