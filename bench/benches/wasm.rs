@@ -103,7 +103,8 @@ impl Side<'_> {
 
     /// What the guest's `validate` receives.
     fn payload(&self) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({"request": self.request, "settings": self.settings}))
+        // Keys sorted, as the hosts (and `PolicyModule::evaluate`) send them.
+        serde_json::to_vec(&serde_json::json!({"request": sorted(self.request), "settings": sorted(self.settings)}))
             .expect("a payload")
     }
 }

@@ -52,8 +52,32 @@ fn host_callback(
 /// What the guest's `validate` receives.
 #[derive(Serialize)]
 struct ValidatePayload<'a> {
-    request: &'a Value,
-    settings: &'a Value,
+    request: Sorted<'a>,
+    settings: Sorted<'a>,
+}
+
+/// A value written with the keys of every object sorted, as kwctl and the policy server write
+/// what they send (serde_json without `preserve_order`), whichever features serde_json was built
+/// with here; without copying it.
+struct Sorted<'a>(&'a Value);
+
+impl Serialize for Sorted<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                let mut out = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    out.serialize_entry(key, &Sorted(value))?;
+                }
+                out.end()
+            }
+            Value::Array(items) => serializer.collect_seq(items.iter().map(Sorted)),
+            other => other.serialize(serializer),
+        }
+    }
 }
 
 /// A policy module compiled once, evaluated on fresh instances.
@@ -132,7 +156,7 @@ impl PolicyModule {
     /// cannot be instantiated or the settings are not an object.
     pub fn validate_settings(&self, settings: &Value) -> Result<SettingsVerdict> {
         let settings = normalize_settings(settings)?;
-        let payload = serde_json::to_vec(&settings)?;
+        let payload = serde_json::to_vec(&Sorted(&settings))?;
         let host = self.instantiate()?;
         Ok(match host.call("validate_settings", &payload) {
             Ok(answer) => serde_json::from_slice::<SettingsVerdict>(&answer).unwrap_or_else(|e| {
@@ -163,8 +187,8 @@ impl PolicyModule {
         // Serialized from references: the policy server serializes its request too, but never
         // copies it first (a copy would add the Pod's size to every measurement).
         let payload = serde_json::to_vec(&ValidatePayload {
-            request,
-            settings: &settings,
+            request: Sorted(request),
+            settings: Sorted(&settings),
         })?;
         let host = self.instantiate()?;
         Ok(match host.call("validate", &payload) {
