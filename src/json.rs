@@ -18,7 +18,6 @@
 //! and fast, and still never panics or loops on text that is not: it finds nothing there.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
@@ -166,10 +165,18 @@ impl Doc {
         let to = ends.partition_point(|&(start, _)| start < range.end);
         // Offsets from the start of the level's text, as `Doc::new` saw it (it trims nothing:
         // a level's range starts and ends on its value).
-        let rebased = ends.get(from..to).unwrap_or_default().iter().map(|&(start, end)| {
-            let end = if end == usize::MAX { end } else { end - range.start };
-            (start - range.start, end)
-        });
+        let rebased = ends
+            .get(from..to)
+            .unwrap_or_default()
+            .iter()
+            .map(|&(start, end)| {
+                let end = if end == usize::MAX {
+                    end
+                } else {
+                    end - range.start
+                };
+                (start - range.start, end)
+            });
         let _ = doc.ends.set(rebased.collect());
         doc
     }
@@ -804,9 +811,12 @@ impl<'d> Node<'d> {
                 }
                 out.push(']');
             }
-            // Written in place, without a string of its own.
+            // serde_json writes into bytes faster than through `Display`, which checks every
+            // piece it writes as UTF-8 again.
             Self::Value(value) => {
-                let _ = write!(out, "{value}");
+                if let Ok(text) = serde_json::to_string(value) {
+                    out.push_str(&text);
+                }
             }
         }
     }
@@ -1046,7 +1056,11 @@ mod tests {
         let sub = doc.sub_doc(settings);
         let alone = Doc::new(doc.text_of(settings));
         assert_eq!(sub.text(), alone.text());
-        assert_eq!(sub.ends(), alone.ends(), "the index is the one a scan of its own gives");
+        assert_eq!(
+            sub.ends(),
+            alone.ends(),
+            "the index is the one a scan of its own gives"
+        );
         let path = || [key("x"), key("y"), Step::Index(1)];
         assert_eq!(sub.lookup(path()), alone.lookup(path()));
         assert_eq!(sub.value(sub.root()), alone.value(alone.root()));
