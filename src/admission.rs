@@ -78,10 +78,12 @@ struct ValidationPayload<'a> {
     settings: &'a RawValue,
 }
 
-/// The request, read and checked by serde_json, and the settings' document. The settings are
-/// taken as the text the host sends: they were validated when the policy server loaded the
-/// policy, and checking them again as JSON on every request would cost more than the rest of a
-/// decision that does not inject. `None` when the payload cannot be read this way.
+/// The request, read and checked by serde_json, and the whole payload as a document, from which
+/// the Pod and the settings are taken (see [`Doc::sub_doc`]) when the decision needs them: one
+/// scan of the payload serves all three. The settings are not checked as JSON on every request:
+/// they were validated when the policy server loaded the policy, and checking them again would
+/// cost more than the rest of a decision that does not inject. `None` when the payload cannot be
+/// read this way.
 fn read_payload(payload: &[u8]) -> Option<(AdmissionRequest<'_>, Doc)> {
     let text = std::str::from_utf8(payload).ok()?;
     let doc = Doc::new(text);
@@ -90,8 +92,16 @@ fn read_payload(payload: &[u8]) -> Option<(AdmissionRequest<'_>, Doc)> {
     }
     let request = doc.get(doc.root(), "request")?;
     let request = serde_json::from_str(text.get(request.range())?).ok()?;
-    let settings = doc.sub_doc(doc.get(doc.root(), "settings")?);
-    Some((request, settings))
+    doc.get(doc.root(), "settings")?;
+    Some((request, doc))
+}
+
+/// The document of the payload's `request.object`, or of its `settings`.
+fn part(payload: &Doc, path: &[&str]) -> Option<Doc> {
+    let level = path
+        .iter()
+        .try_fold(payload.root(), |level, key| payload.get(level, key))?;
+    Some(payload.sub_doc(level))
 }
 
 /// What the policy answers.
@@ -146,14 +156,17 @@ pub struct Evaluation {
 
 /// Evaluates a `validate` payload.
 pub fn evaluate(payload: &[u8]) -> Evaluation {
-    let Some((request, settings)) = read_payload(payload) else {
+    let Some((request, payload_doc)) = read_payload(payload) else {
         return unnamed(String::new(), Outcome::Reject(explain(payload)));
     };
     let mut namespace = request.namespace.clone().unwrap_or_default();
     if let Some(reason) = request.not_a_pod_creation() {
         return unnamed(namespace, Outcome::Accept(untouched(reason)));
     }
-    let Some(pod) = request.object else {
+    let Some(pod) = request
+        .object
+        .and(part(&payload_doc, &["request", "object"]))
+    else {
         return unnamed(
             namespace,
             Outcome::Reject(RequestError::field(
@@ -164,7 +177,7 @@ pub fn evaluate(payload: &[u8]) -> Evaluation {
     };
     // The Pod's text, opened level by level by the decision, the template strings and the
     // injection alike.
-    let pod = Arc::new(Doc::new(pod.get()));
+    let pod = Arc::new(pod);
     let head = match PodHead::read(&pod) {
         Ok(head) => head,
         Err(error) => return unnamed(namespace, Outcome::Reject(error)),
@@ -174,7 +187,7 @@ pub fn evaluate(payload: &[u8]) -> Evaluation {
         namespace = head.namespace().to_string();
     }
     let name = head.name().to_string();
-    let outcome = decide_and_inject(&pod, head, &namespace, settings);
+    let outcome = decide_and_inject(&pod, head, &namespace, &payload_doc);
     Evaluation {
         namespace,
         name,
@@ -182,16 +195,13 @@ pub fn evaluate(payload: &[u8]) -> Evaluation {
     }
 }
 
-fn decide_and_inject(
-    pod: &Arc<Doc>,
-    head: PodHead,
-    namespace: &str,
-    settings: Doc,
-) -> Outcome {
+fn decide_and_inject(pod: &Arc<Doc>, head: PodHead, namespace: &str, payload: &Doc) -> Outcome {
     let view = match head.view() {
         Ok(view) => view,
         Err(error) => return Outcome::Reject(error),
     };
+    // Present: `read_payload` found it.
+    let settings = part(payload, &["settings"]).unwrap_or_else(|| Doc::new("null"));
     let settings = match Settings::from_doc(Arc::new(settings)) {
         Ok(settings) => settings,
         Err(error) => return Outcome::Reject(RequestError::Settings(error)),
