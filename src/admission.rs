@@ -91,7 +91,7 @@ fn read_payload(payload: &[u8]) -> Option<(AdmissionRequest<'_>, Doc)> {
         return None;
     }
     let request = doc.get(doc.root(), "request")?;
-    let request = serde_json::from_str(text.get(request.range())?).ok()?;
+    let request = serde_json::from_slice(payload.get(request.range())?).ok()?;
     doc.get(doc.root(), "settings")?;
     Some((request, doc))
 }

@@ -12,7 +12,7 @@
 //! module costs, without the policy server's own work around it.
 //!
 //! POLICY_WASM, BASELINE_WASM and MINIMAL_WASM name the modules (defaults: policy.wasm,
-//! bench/baseline.wasm, bench/minimal.wasm).
+//! bench/baseline.wasm, bench/minimal.wasm); FIXTURES=typical,skip measures those fixtures alone.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -157,7 +157,13 @@ fn main() {
         "requests"
     );
     let mut rows = Vec::new();
-    for fixture in fixtures() {
+    // FIXTURES=typical,skip measures those alone (the targets need them all).
+    let only = std::env::var("FIXTURES").ok();
+    let chosen = |name: &str| {
+        only.as_deref()
+            .is_none_or(|list| list.split(',').any(|n| n == name))
+    };
+    for fixture in fixtures().into_iter().filter(|f| chosen(&f.name)) {
         let verdict = policy
             .validate_settings(&fixture.settings)
             .expect("settings validation");
@@ -234,6 +240,9 @@ fn main() {
         rows.push((fixture.name, ratio, guest_per_kb));
     }
 
+    if only.is_some() {
+        return;
+    }
     let row = |name: &str| rows.iter().find(|r| r.0 == name).expect("a fixture");
     let worst = |names: &[&'static str]| -> (f64, &'static str) {
         names
