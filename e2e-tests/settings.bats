@@ -53,7 +53,7 @@ sidecar='{"name": "sidecar", "image": "registry.example/sidecar:1.0"}'
 
 @test "a value of the wrong Kubernetes type" {
   expect_refused '{"template": {"containers": [{"name": "s", "image": "i", "ports": [{"containerPort": "15090"}]}]}}' \
-    'template.containers[0].ports[0].containerPort: invalid type: string "15090", expected i32'
+    'template.containers[0].ports[0].containerPort: expected a 32-bit integer, got the string "15090"'
 }
 
 @test "a selector with an unknown operator" {

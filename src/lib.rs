@@ -3,7 +3,7 @@
 //! The policy itself is pure and tested natively: [`settings`] (what the admin configures),
 //! [`decision`] (whether, and why), [`inject`] (how), [`probes`] (the application's probes sent to
 //! the agent), [`status`] (the status annotation, written and read back), [`template`] (per-string
-//! rendering), [`selector`] (label selectors), [`revision`] (the name of what is injected), [`json`]
+//! rendering), [`selector`] (label selectors), [`schema`] (the template's objects against the Kubernetes types), [`revision`] (the name of what is injected), [`json`]
 //! (the Pod and the settings read as deep as needed), and [`admission`], which goes from a request
 //! to an [`admission::Outcome`]. `policy` (feature `policy`) is the waPC layer the policy server
 //! calls. [`explain`], [`workload`] and `manifest` (feature `yaml`) serve the CLI and the
@@ -22,6 +22,7 @@ pub mod pod;
 mod policy;
 pub mod probes;
 pub mod revision;
+pub mod schema;
 pub mod selector;
 pub mod settings;
 pub mod stale;

@@ -13,7 +13,6 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Container, LocalObjectReference, Volume};
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
@@ -22,6 +21,7 @@ use crate::json::{Doc, Level};
 use crate::pod::OBJECT_PATH;
 use crate::probes::ProbeRewrite;
 use crate::revision::{Placement, revision_of};
+use crate::schema::{self, CONTAINER, LOCAL_OBJECT_REFERENCE, Ty, VOLUME};
 use crate::selector::{LabelSelector, RawLabelSelector};
 use crate::template;
 
@@ -615,7 +615,7 @@ impl Template {
     ) -> Result<(), SettingsError> {
         for (i, item) in self.containers.iter().enumerate() {
             let at = format!("{root}.containers[{i}]");
-            typed::<Container>(item, &at)?;
+            typed(item, CONTAINER, &at)?;
             if !native_sidecars && item.get("restartPolicy").is_some_and(|v| !v.is_null()) {
                 return Err(SettingsError::new(
                     format!("{at}.restartPolicy"),
@@ -624,13 +624,17 @@ impl Template {
             }
         }
         for (i, item) in self.init_containers.iter().enumerate() {
-            typed::<Container>(item, &format!("{root}.initContainers[{i}]"))?;
+            typed(item, CONTAINER, &format!("{root}.initContainers[{i}]"))?;
         }
         for (i, item) in self.volumes.iter().enumerate() {
-            typed::<Volume>(item, &format!("{root}.volumes[{i}]"))?;
+            typed(item, VOLUME, &format!("{root}.volumes[{i}]"))?;
         }
         for (i, item) in self.image_pull_secrets.iter().enumerate() {
-            typed::<LocalObjectReference>(item, &format!("{root}.imagePullSecrets[{i}]"))?;
+            typed(
+                item,
+                LOCAL_OBJECT_REFERENCE,
+                &format!("{root}.imagePullSecrets[{i}]"),
+            )?;
         }
         Ok(())
     }
@@ -772,71 +776,11 @@ fn required_string<'a>(item: &'a Value, at: &str, field: &str) -> Result<&'a str
     }
 }
 
-/// Parses `value` as the Kubernetes type `T` and refuses fields that `T` does not have.
-fn typed<T: DeserializeOwned>(value: &Value, at: &str) -> Result<(), SettingsError> {
-    // One pass records both the path of a type error and the fields the Kubernetes types skip
-    // (they ignore what they do not know); a single pass also keeps the module small.
-    let mut unknown = None;
-    let mut track = serde_path_to_error::Track::new();
-    let mut skipped = |path: serde_ignored::Path| {
-        let path = json_path(&path);
-        // An explicit null is the same as an absent field to the API server.
-        if unknown.is_none() && !pointer(value, &path).is_none_or(Value::is_null) {
-            unknown = Some(path);
-        }
-    };
-    let ignored = serde_ignored::Deserializer::new(value, &mut skipped);
-    let parsed = T::deserialize(serde_path_to_error::Deserializer::new(ignored, &mut track));
-    if let Err(error) = parsed {
-        let error = serde_path_to_error::Error::new(track.path(), error);
-        return Err(SettingsError::from_serde(error, at));
-    }
-    match unknown {
-        Some(path) => Err(SettingsError::new(
-            format!("{at}{}", display_path(&path)),
-            "unknown field (not in the Kubernetes v1.36 API); check its spelling",
-        )),
-        None => Ok(()),
-    }
-}
-
-/// A path below a value, as keys and indices.
-enum Segment {
-    Key(String),
-    Index(usize),
-}
-
-fn json_path(path: &serde_ignored::Path) -> Vec<Segment> {
-    let mut segments = match path {
-        serde_ignored::Path::Root => return Vec::new(),
-        serde_ignored::Path::Seq { parent, .. }
-        | serde_ignored::Path::Map { parent, .. }
-        | serde_ignored::Path::Some { parent }
-        | serde_ignored::Path::NewtypeStruct { parent }
-        | serde_ignored::Path::NewtypeVariant { parent } => json_path(parent),
-    };
-    match path {
-        serde_ignored::Path::Seq { index, .. } => segments.push(Segment::Index(*index)),
-        serde_ignored::Path::Map { key, .. } => segments.push(Segment::Key(key.clone())),
-        _ => {}
-    }
-    segments
-}
-
-fn pointer<'a>(value: &'a Value, path: &[Segment]) -> Option<&'a Value> {
-    path.iter().try_fold(value, |node, segment| match segment {
-        Segment::Key(key) => node.get(key.as_str()),
-        Segment::Index(index) => node.get(*index),
+/// Checks `value` against the Kubernetes type `ty`, with a message that names the field.
+fn typed(value: &Value, ty: Ty, at: &str) -> Result<(), SettingsError> {
+    schema::check(value, ty).map_err(|problem| {
+        SettingsError::new(format!("{at}{}", problem.display_path()), problem.message)
     })
-}
-
-fn display_path(path: &[Segment]) -> String {
-    path.iter()
-        .map(|segment| match segment {
-            Segment::Key(key) => format!(".{key}"),
-            Segment::Index(index) => format!("[{index}]"),
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -926,7 +870,7 @@ mod tests {
     #[case::status_annotation(with(minimal(), "/template/annotations", json!({"sidecar.istio.io/status": "{}"})),
         "template.annotations.sidecar.istio.io/status: is written by the injector itself and cannot be set here")]
     #[case::wrong_kubernetes_type(json!({"template": {"containers": [{"name": "a", "image": "x", "ports": [{"containerPort": "80"}]}]}}),
-        "template.containers[0].ports[0].containerPort: invalid type: string \"80\", expected i32")]
+        "template.containers[0].ports[0].containerPort: expected a 32-bit integer, got the string \"80\"")]
     #[case::misspelled_kubernetes_field(json!({"template": {"containers": [{"name": "a", "image": "x", "imagePullPolicyy": "Always"}]}}),
         "template.containers[0].imagePullPolicyy: unknown field (not in the Kubernetes v1.36 API); check its spelling")]
     #[case::misspelled_nested_field(json!({"template": {"containers": [{"name": "a", "image": "x", "securityContext": {"runAsUsr": 1}}]}}),
@@ -966,7 +910,7 @@ mod tests {
     #[case::named_template_checked(json!({"templates": {"sidecar": {"containers": [{"name": "p", "image": "i"}]}, "debug": {"containers": [{"name": "d"}]}}, "defaultTemplates": ["sidecar"]}),
         "templates.debug.containers[0].image: missing")]
     #[case::named_template_kubernetes(json!({"templates": {"debug": {"containers": [{"name": "d", "image": "i", "tty": "yes"}]}}, "defaultTemplates": ["debug"]}),
-        "templates.debug.containers[0].tty: invalid type: string \"yes\", expected a boolean")]
+        "templates.debug.containers[0].tty: expected a boolean, got the string \"yes\"")]
     #[case::named_template_syntax(json!({"templates": {"debug": {"containers": [{"name": "d", "image": "{{ x "}]}}, "defaultTemplates": ["debug"]}),
         "templates.debug.containers[0].image: syntax error: unexpected end of input, expected end of variable block (in <string>:1)")]
     #[case::templates_as_list(json!({"templates": [{"containers": []}], "defaultTemplates": ["a"]}), "templates: expected an object, got an array")]
