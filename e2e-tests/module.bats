@@ -27,8 +27,8 @@ setup() {
   grep -q '<- wapc\.__host_call' <<<"$imports"
 }
 
-@test "is at most 1.5 MiB, as the policy server downloads and compiles it" {
+@test "is at most 1.25 MiB, as the policy server downloads and compiles it" {
   size=$(stat -c %s "$POLICY")
   echo "size: $size bytes"
-  [ "$size" -le 1572864 ]
+  [ "$size" -le 1310720 ]
 }
