@@ -116,7 +116,7 @@ pub fn inject_json(
         );
     }
     status.revision = Some(revision);
-    edit_metadata(object, head.into_metadata(), &template, status)?;
+    edit_metadata(object, head, &template, status)?;
     let mut out = String::with_capacity(pod_text.len() + size + 512);
     root.write(&mut out);
     Ok(out)
@@ -377,36 +377,50 @@ fn set_env(container: &mut Node, name: &str, value: &str) {
 }
 
 /// The template's labels and annotations, and the status annotation, where the Pod has none. The
-/// status records the keys added, so that they can be taken out again.
+/// status records the keys added, so that they can be taken out again. Only the labels and the
+/// annotations are written anew; the rest of the metadata stays the text it came in.
 fn edit_metadata<'d>(
     object: &mut Entries<'d>,
-    mut metadata: Value,
+    head: PodHead,
     template: &Parts<'d>,
     mut status: Status,
 ) -> Result<(), RequestError> {
-    // Metadata is small: the decision read it whole; it is edited and written back whole.
     if entry(object, "metadata").is_none() {
         object.push((Cow::Borrowed("metadata"), Node::Value(json!({}))));
-        metadata = json!({});
     }
     let Some(node) = entry(object, "metadata") else {
         return Ok(());
     };
-    let fields = metadata.as_object_mut().ok_or_else(|| {
+    let fields = node.open_object().ok_or_else(|| {
         RequestError::field(format!("{OBJECT_PATH}.metadata"), "expected an object")
     })?;
+    let [labels, annotations] = head.into_labels_and_annotations();
     // Sorted: the hosts send the settings with their keys sorted, a person writes them in any
     // order, and the status must not depend on which.
-    status.labels = add_missing_keys(fields, "labels", template.labels.clone())?;
+    let mut labels = map_of(labels, "labels")?;
+    status.labels = add_missing_keys(&mut labels, template.labels.clone());
     status.labels.sort_unstable();
-    let mut annotations = template.annotations.clone();
-    annotations.remove(STATUS_KEY);
-    status.annotations = add_missing_keys(fields, "annotations", annotations)?;
+    let mut annotations = map_of(annotations, "annotations")?;
+    let mut additions = template.annotations.clone();
+    additions.remove(STATUS_KEY);
+    status.annotations = add_missing_keys(&mut annotations, additions);
     status.annotations.sort_unstable();
-    let mut status_annotation = Map::new();
-    status_annotation.insert(STATUS_KEY.to_string(), Value::String(status.render()));
-    add_missing_keys(fields, "annotations", status_annotation)?;
-    *node = Node::Value(metadata);
+    let changed = [!status.labels.is_empty(), true];
+    let status_annotation = Value::String(status.render());
+    annotations.entry(STATUS_KEY).or_insert(status_annotation);
+    for ((key, map), changed) in [("labels", labels), ("annotations", annotations)]
+        .into_iter()
+        .zip(changed)
+    {
+        if !changed {
+            continue;
+        }
+        let value = Node::Value(Value::Object(map));
+        match entry(fields, key) {
+            Some(node) => *node = value,
+            None => fields.push((Cow::Borrowed(key), value)),
+        }
+    }
     Ok(())
 }
 
@@ -599,24 +613,23 @@ fn append_new_names<'d>(
 }
 
 /// Adds each key of `additions` that `metadata[field]` lacks.
-fn add_missing_keys(
-    metadata: &mut Map<String, Value>,
-    field: &str,
-    additions: Map<String, Value>,
-) -> Result<Vec<String>, RequestError> {
-    if additions.is_empty() {
-        return Ok(Vec::new());
-    }
-    let map = metadata.entry(field).or_insert_with(|| json!({}));
-    if map.is_null() {
-        *map = json!({});
-    }
-    let Value::Object(map) = map else {
-        return Err(RequestError::field(
+/// `metadata.<field>` as the decision read it, as a map to add to: empty when absent or null.
+fn map_of(current: Option<Value>, field: &str) -> Result<Map<String, Value>, RequestError> {
+    match current {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map),
+        Some(other) => Err(RequestError::field(
             format!("{OBJECT_PATH}.metadata.{field}"),
-            format!("expected an object, got {}", crate::error::json_type(map)),
-        ));
-    };
+            format!(
+                "expected an object, got {}",
+                crate::error::json_type(&other)
+            ),
+        )),
+    }
+}
+
+/// Adds to `map` the `additions` whose keys it lacks; returns the keys added.
+fn add_missing_keys(map: &mut Map<String, Value>, additions: Map<String, Value>) -> Vec<String> {
     let mut added = Vec::new();
     for (key, value) in additions {
         if !map.contains_key(&key) {
@@ -624,7 +637,7 @@ fn add_missing_keys(
             map.insert(key, value);
         }
     }
-    Ok(added)
+    added
 }
 
 #[cfg(test)]

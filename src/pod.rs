@@ -9,6 +9,9 @@ use serde_json::{Map, Value, json};
 use crate::error::RequestError;
 use crate::json::{Doc, Kind};
 
+/// The fields of a Pod's metadata that are read; the others are left as text.
+const METADATA_READ: [&str; 5] = ["name", "generateName", "namespace", "labels", "annotations"];
+
 /// Where the Pod sits in the admission request, for error messages.
 pub const OBJECT_PATH: &str = "request.object";
 
@@ -38,7 +41,18 @@ impl PodHead {
             })
         };
         let metadata = match pod.get(root, "metadata") {
-            Some(metadata) => parse(metadata, "metadata")?,
+            // What the decision, the choice of templates and the injection read of it; the rest
+            // (owner references, managed fields…) stays text, and is written back as it came.
+            Some(metadata) if metadata.kind() == Kind::Object => {
+                let mut fields = Map::new();
+                for key in METADATA_READ {
+                    if let Some(value) = pod.get(metadata, key) {
+                        fields.insert(key.to_string(), parse(value, &format!("metadata.{key}"))?);
+                    }
+                }
+                Value::Object(fields)
+            }
+            Some(other) => parse(other, "metadata")?,
             None => Value::Null,
         };
         let spec = match pod.get(root, "spec") {
@@ -79,12 +93,15 @@ impl PodHead {
         self.fields["metadata"]["annotations"].as_object()
     }
 
-    /// The Pod's metadata, as read: what injection edits.
-    pub fn into_metadata(self) -> Value {
-        match self.fields {
-            Value::Object(mut fields) => fields.remove("metadata").unwrap_or(Value::Null),
-            _ => Value::Null,
-        }
+    /// The Pod's labels and annotations, as read: what injection adds to.
+    pub fn into_labels_and_annotations(self) -> [Option<Value>; 2] {
+        let Value::Object(mut fields) = self.fields else {
+            return [None, None];
+        };
+        let Some(Value::Object(mut metadata)) = fields.remove("metadata") else {
+            return [None, None];
+        };
+        [metadata.remove("labels"), metadata.remove("annotations")]
     }
 
     /// The Pod's own `metadata.namespace`, which a Pod made by a controller does not have yet.
