@@ -10,7 +10,8 @@
 # and the expected verdict; anything else counts as an error.
 #
 # Needs policy-server and kwctl on PATH, policy.wasm, bench/baseline.wasm and bench/minimal.wasm
-# (scripts/bench.sh builds them). DURATION (default 10) and ROUNDS (default 3) set the length.
+# (scripts/bench.sh builds them). DURATION (default 10) and ROUNDS (default 3) set the length;
+# POLICY_WASM another module to serve as ours.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-10} rounds=${ROUNDS:-3}
@@ -44,7 +45,7 @@ rules:
 mutating: true
 executionMode: kubewarden-wapc
 EOF
-kwctl annotate -m policy-metadata.yml -o "$work/ours.wasm" policy.wasm >/dev/null
+kwctl annotate -m policy-metadata.yml -o "$work/ours.wasm" "${POLICY_WASM:-policy.wasm}" >/dev/null
 kwctl annotate -m "$work/metadata.yml" -o "$work/minimal.wasm" bench/minimal.wasm >/dev/null
 kwctl annotate -m "$work/metadata.yml" -o "$work/no-op.wasm" bench/baseline.wasm >/dev/null
 entry() {

@@ -1,6 +1,6 @@
 //! Adds the sidecar template to a Pod.
 //!
-//! The Pod is edited as JSON text, never round-tripped through `k8s_openapi::Pod`, nor even
+//! The Pod is edited as JSON text, never round-tripped through a typed Pod, nor even
 //! parsed whole: only the levels an injection changes are opened (the Pod, its `spec` and
 //! `metadata`, the lists that receive the sidecar), and everything else is carried as the text it
 //! came in (see [`crate::json`]). Every value of the submitted Pod is kept where it was; only the
