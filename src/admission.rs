@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use crate::decision::{Decision, Reason, decide_for_pod};
 use crate::error::{RequestError, SettingsError};
 use crate::inject::inject_json;
-use crate::json::Doc;
+use crate::json::{Doc, Kind};
 use crate::pod::PodHead;
 use crate::settings::Settings;
 
@@ -202,6 +202,13 @@ fn decide_and_inject(pod: &Arc<Doc>, head: PodHead, namespace: &str, payload: &D
     };
     // Present: `read_payload` found it.
     let settings = part(payload, &["settings"]).unwrap_or_else(|| Doc::new("null"));
+    // Not checked as JSON here, but its structure must read: no host sends settings that do not.
+    if settings.root().kind() == Kind::Object && !settings.is_one_container() {
+        return Outcome::Reject(RequestError::Settings(SettingsError::new(
+            "",
+            "not valid JSON, unlike the settings validated when the policy was loaded",
+        )));
+    }
     let settings = match Settings::from_doc(Arc::new(settings)) {
         Ok(settings) => settings,
         Err(error) => return Outcome::Reject(RequestError::Settings(error)),
@@ -430,6 +437,24 @@ mod tests {
             };
             assert!(message.starts_with("trailing characters"), "{message}");
         }
+    }
+
+    /// Settings no host sends, as the fuzzer wrote them: a rejection, never their text in the Pod.
+    #[rstest::rstest]
+    #[case::unclosed_string(r#"{"template":{"containers":[{"name":"p","image":"i",","x"}]}}"#)]
+    #[case::no_colon(r#"{"template":{"containers":[{"name":"p","image":"i","x"}]}}"#)]
+    #[case::control_character(
+        "{\"template\":{\"containers\":[{\"name\":\"p\",\"image\":\"a\nb\"}]}}"
+    )]
+    fn settings_that_are_not_json_are_refused_not_copied(#[case] settings: &str) {
+        let request = pod_request(deployment_pod()).to_string();
+        let bytes = format!(r#"{{"request":{request},"settings":{settings}}}"#);
+        let outcome = evaluate(bytes.as_bytes()).outcome;
+        let Outcome::Reject(error) = &outcome else {
+            panic!("{settings}: {outcome:?}");
+        };
+        // Where the text no longer reads at all, the payload is what is not JSON (400).
+        assert!(error.to_string().contains("not valid JSON"), "{error}");
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::error::{RenderError, RequestError};
+use crate::error::{RenderError, RequestError, SettingsError};
 use crate::json::{self, Doc, Kind, Name, Node, Replacements, entry, string};
 use crate::pod::{OBJECT_PATH, PodHead};
 use crate::probes::{self, ProbeRewrite};
@@ -82,7 +82,13 @@ pub fn inject_json(
         if is_template(text) || escaped() {
             strings.push(range);
         }
-    });
+    })
+    .ok_or_else(|| {
+        RequestError::Settings(SettingsError::new(
+            "template",
+            "not valid JSON, unlike the settings validated when the policy was loaded",
+        ))
+    })?;
     let mut renderer = Renderer::new(Arc::clone(pod), namespace);
     let mut replacements = Vec::with_capacity(strings.len());
     for range in strings {

@@ -53,24 +53,33 @@ pub fn revision(template: &str, placement: Placement) -> String {
 /// The revision of the templates `chosen` of `doc` (the settings' document, read once for the
 /// settings and the revision), applied in that order.
 pub fn revision_of(doc: &Doc, chosen: &[Chosen], placement: Placement) -> String {
-    revision_reading(doc, chosen, placement, &mut |_| {})
+    let mut out = FORM.to_vec();
+    write_canonical_settings(&mut out, doc, chosen, placement, &mut |_| {});
+    hash(&out)
 }
 
 /// [`revision_of`], showing `strings` where every string value of the templates is in the
 /// document's text on the way: the one pass over the templates that an injection makes, which
-/// also finds their template strings.
+/// also finds their template strings. `None` when a template is not valid JSON: the injection
+/// copies the templates' text into the Pod, and the settings are not checked as JSON on every
+/// request (see [`crate::admission`]), so this pass is where text no host sends is caught.
 pub fn revision_reading(
     doc: &Doc,
     chosen: &[Chosen],
     placement: Placement,
     strings: &mut dyn FnMut(Range<usize>),
-) -> String {
+) -> Option<String> {
     let size: usize = chosen.iter().map(|c| doc.text_of(c.level).len()).sum();
     let mut out = Vec::with_capacity(FORM.len() + size + 128);
     out.extend_from_slice(FORM);
-    write_canonical_settings(&mut out, doc, chosen, placement, strings);
-    // A name, not a security boundary: xxh3 is fast enough to run on every injection.
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&out))
+    let valid = write_canonical_settings(&mut out, doc, chosen, placement, strings);
+    valid.then(|| hash(&out))
+}
+
+/// `FORM` and the canonical form, hashed. A name, not a security boundary: xxh3 is fast enough to
+/// run on every injection.
+fn hash(form: &[u8]) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(form))
 }
 
 /// The canonical form itself, as text: what [`revision`] hashes, for tests and for a person
@@ -95,7 +104,7 @@ fn write_canonical_settings(
     chosen: &[Chosen],
     placement: Placement,
     strings: &mut dyn FnMut(Range<usize>),
-) {
+) -> bool {
     out.extend_from_slice(
         format!(
             "{{\"holdApplicationUntilProxyStarts\":{},\"nativeSidecars\":{},",
@@ -118,6 +127,7 @@ fn write_canonical_settings(
         entries: Vec::new(),
         depth: 0,
         strings,
+        valid: true,
     };
     match chosen {
         [Chosen { name: None, level }] => {
@@ -140,6 +150,7 @@ fn write_canonical_settings(
         }
     }
     writer.out.push(b'}');
+    writer.valid
 }
 
 /// Writes values of a JSON text in canonical form, in one pass over their bytes. The text is
@@ -153,6 +164,8 @@ struct Canonical<'t, 'o, 's> {
     /// How many objects and arrays the value being written is in.
     depth: usize,
     strings: &'s mut dyn FnMut(Range<usize>),
+    /// Whether every template field read was valid JSON.
+    valid: bool,
 }
 
 /// An entry of an object being written: its key, and where `"key":value` is in the output.
@@ -175,7 +188,15 @@ impl<'t> Canonical<'t, '_, '_> {
             self.out.extend_from_slice(b"\":");
             let written = doc.get(template, field).and_then(|value| {
                 let at = value.range().start;
-                self.as_is(at).or_else(|| self.value(at))
+                self.as_is(at).or_else(|| {
+                    // Not as the hosts write it, or not JSON: the writer takes what is JSON.
+                    let text = doc.text_of(value);
+                    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+                        self.valid = false;
+                        return None;
+                    }
+                    self.value(at)
+                })
             });
             if written.is_none() {
                 self.out.extend_from_slice(empty.as_bytes());
@@ -217,6 +238,9 @@ impl<'t> Canonical<'t, '_, '_> {
                 }
                 b'"' => {
                     let end = canonical_string_end(bytes, i)?;
+                    if has_control(bytes.get(i..end)?) {
+                        return None;
+                    }
                     strings.push(i..end);
                     i = end;
                 }
@@ -454,6 +478,20 @@ fn canonical_string_end(bytes: &[u8], at: usize) -> Option<usize> {
     Some(end)
 }
 
+/// Whether `bytes` hold a control character, which JSON allows in a string only escaped: eight
+/// bytes at a time, as the strings are most of the text.
+fn has_control(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    let below_space = |word: u64| word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0;
+    chunks.by_ref().any(|chunk| {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        below_space(u64::from_le_bytes(word))
+    }) || chunks.remainder().iter().any(|&b| b < 0x20)
+}
+
 /// The end of the integer at `at`, when it is one serde_json writes as it is: digits after an
 /// optional `-`, not `-0`, short enough for an `i64`, not followed by a fraction or an exponent.
 fn canonical_integer_end(bytes: &[u8], at: usize) -> Option<usize> {
@@ -612,6 +650,7 @@ mod tests {
             entries: Vec::new(),
             depth: 0,
             strings: &mut record,
+            valid: true,
         };
         let end = writer.as_is(0)?;
         assert_eq!(end, text.len());
@@ -642,6 +681,47 @@ mod tests {
     #[case::unclosed(r#"[1"#)]
     fn what_is_not_canonical_is_left_to_the_writer(#[case] text: &str) {
         assert_eq!(as_is(text), None, "{text}");
+    }
+
+    #[rstest::rstest]
+    #[case::control_character(
+        "{\"containers\":[{\"name\":\"p\",\"image\":\"i\",\"args\":[\"a\nb\"]}]}"
+    )]
+    #[case::control_character_written_otherwise(
+        "{\"containers\": [{\"name\": \"p\", \"args\": [\"a\tb\"]}]}"
+    )]
+    #[case::no_colon(r#"{"containers":[{"name":"p","image":"i","x"}]}"#)]
+    #[case::bad_literal(r#"{"containers":[{"name":"p","ready":tru}]}"#)]
+    #[case::bad_number(r#"{"containers":[{"name":"p","port":1.}]}"#)]
+    #[case::bad_escape(r#"{"labels":{"a":"\q"}}"#)]
+    fn a_template_that_is_not_json_has_no_revision(#[case] text: &str) {
+        let doc = Doc::new(text);
+        let chosen = [Chosen {
+            name: None,
+            level: doc.root(),
+        }];
+        assert_eq!(
+            revision_reading(&doc, &chosen, PLAIN, &mut |_| {}),
+            None,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_template_written_otherwise_has_the_revision_of_its_canonical_form() {
+        let text = "{ \"containers\" : [ {\"name\": \"p\", \"image\": \"i\", \"port\": 1.5e1} ] }";
+        let doc = Doc::new(text);
+        let chosen = [Chosen {
+            name: None,
+            level: doc.root(),
+        }];
+        assert_eq!(
+            revision_reading(&doc, &chosen, PLAIN, &mut |_| {}),
+            Some(revision(
+                r#"{"containers":[{"image":"i","name":"p","port":15}]}"#,
+                PLAIN
+            ))
+        );
     }
 
     /// Any JSON value, with the strings and numbers that have more than one spelling.
@@ -696,7 +776,8 @@ mod tests {
                 let mut strings = Vec::new();
                 let revision = revision_reading(&doc, &chosen, PLAIN, &mut |range| {
                     strings.push(serde_json::from_str::<String>(&text[range]).unwrap());
-                });
+                })
+                .unwrap();
                 strings.sort();
                 (revision, strings)
             };
