@@ -446,6 +446,7 @@ mod tests {
     #[case::control_character(
         "{\"template\":{\"containers\":[{\"name\":\"p\",\"image\":\"a\nb\"}]}}"
     )]
+    #[case::control_character_in_a_key("{\"template\":{\"containers\":[{\"n\u{0}\":{}}]}}")]
     fn settings_that_are_not_json_are_refused_not_copied(#[case] settings: &str) {
         let request = pod_request(deployment_pod()).to_string();
         let bytes = format!(r#"{{"request":{request},"settings":{settings}}}"#);

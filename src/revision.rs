@@ -432,7 +432,8 @@ enum Open {
 
 /// Reads the key at `at` of the innermost open object, and the `:` after it; `None` unless it
 /// comes after the object's last key in the order of their bytes, as sorted keys do (a duplicate
-/// does not), and has no escapes (escaped keys are compared unescaped: left to the writer).
+/// does not), and has no escapes (escaped keys are compared unescaped: left to the writer) nor
+/// control characters (not JSON).
 /// Returns where its value starts.
 fn key_in_order(bytes: &[u8], at: usize, open: &mut [Open]) -> Option<usize> {
     if bytes.get(at) != Some(&b'"') {
@@ -444,6 +445,7 @@ fn key_in_order(bytes: &[u8], at: usize, open: &mut [Open]) -> Option<usize> {
         return None;
     };
     if escaped
+        || has_control(&bytes[key.clone()])
         || last_key
             .as_ref()
             .is_some_and(|last| bytes[key.clone()] <= bytes[last.clone()])
@@ -694,6 +696,7 @@ mod tests {
     #[case::bad_literal(r#"{"containers":[{"name":"p","ready":tru}]}"#)]
     #[case::bad_number(r#"{"containers":[{"name":"p","port":1.}]}"#)]
     #[case::bad_escape(r#"{"labels":{"a":"\q"}}"#)]
+    #[case::control_character_in_a_key("{\"containers\":[{\"n\u{0}\":{}}]}")]
     fn a_template_that_is_not_json_has_no_revision(#[case] text: &str) {
         let doc = Doc::new(text);
         let chosen = [Chosen {
