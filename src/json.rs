@@ -13,9 +13,11 @@
 //! never scanned twice. A [`Node`] is a value being edited: a part of a `Doc` left as it is, an
 //! opened object or array, or a value the policy built; [`Node::write`] writes it back as text.
 //!
-//! The texts given to a `Doc` are valid JSON: the request was read by serde_json, which checks it,
-//! and the template was checked when the settings were. The scanner relies on that to be simple
-//! and fast, and still never panics or loops on text that is not: it finds nothing there.
+//! The texts given to a `Doc` are meant to be valid JSON: the request is read by serde_json, which
+//! checks it, and the settings were checked when the policy server loaded the policy (what an
+//! injection copies of them into the Pod is checked again on the way, by [`crate::revision`]). The
+//! scanner relies on that to be simple and fast, and still never panics or loops on text that is
+//! not: it finds nothing there.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -819,6 +821,25 @@ impl<'d> Node<'d> {
                 }
             }
         }
+    }
+}
+
+/// `value` with the keys of every object in sorted order: how kwctl and the policy server write
+/// the settings and the request they send (serde_json without `preserve_order`).
+pub fn sorted_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (key.clone(), sorted_keys(value)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted_keys).collect()),
+        other => other.clone(),
     }
 }
 

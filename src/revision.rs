@@ -749,29 +749,12 @@ mod tests {
         })
     }
 
-    fn sorted(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut entries: Vec<_> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                Value::Object(
-                    entries
-                        .into_iter()
-                        .map(|(k, v)| (k.clone(), sorted(v)))
-                        .collect(),
-                )
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-
     proptest::proptest! {
         /// Copying what is canonical and writing it anew give the same form and show the same
         /// strings: the host's compact text with sorted keys, against the same value pretty-printed.
         #[test]
         fn copied_or_written_the_form_is_the_same(value in any_json()) {
-            let compact = json!({"containers": [sorted(&value)]}).to_string();
+            let compact = json!({"containers": [crate::json::sorted_keys(&value)]}).to_string();
             let pretty = serde_json::to_string_pretty(&json!({"containers": [value]})).unwrap();
             let shown = |text: &str| {
                 let doc = Doc::new(text);

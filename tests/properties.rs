@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use sidecar_injector::admission::{Outcome, evaluate};
 use sidecar_injector::decision::Reason;
+use sidecar_injector::json::sorted_keys;
 use sidecar_injector::settings::{STATUS_KEY, Settings};
 
 const INJECT: &str = "sidecar.istio.io/inject";
@@ -451,7 +452,7 @@ proptest! {
         let settings = json!({"nativeSidecars": native, "holdApplicationUntilProxyStarts": hold, "template": template});
         let revision = revision_of(settings.to_string().as_bytes());
         // The order kwctl and the policy server send: keys sorted, no whitespace.
-        prop_assert_eq!(&revision_of(sort_keys(&settings).to_string().as_bytes()), &revision);
+        prop_assert_eq!(&revision_of(sorted_keys(&settings).to_string().as_bytes()), &revision);
         prop_assert_eq!(&revision_of(respelled(&settings, order).as_bytes()), &revision);
         // YAML, as the CLI reads a settings file.
         let yaml = sidecar_injector::manifest::to_yaml(&settings).unwrap();
@@ -578,22 +579,4 @@ fn regression_floats_survive_exactly() {
         .expect("injected");
     assert_eq!(injected["xA"], pod["xA"]);
     assert_eq!(injected["xA"]["a"].to_string(), "109396578.88196693");
-}
-
-/// `value` with the keys of every object sorted, as serde_json without `preserve_order` keeps them.
-fn sort_keys(value: &Value) -> Value {
-    match value {
-        Value::Array(items) => Value::Array(items.iter().map(sort_keys).collect()),
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.clone(), sort_keys(v)))
-                    .collect(),
-            )
-        }
-        other => other.clone(),
-    }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use policy_runner::PolicyModule;
 use serde_json::Value;
-use sidecar_injector_bench::{Floor, fixtures, root, sorted};
+use sidecar_injector_bench::{Floor, fixtures, root, sorted_keys};
 
 /// Time spent measuring each fixture on each module, and the bounds on the number of requests.
 const BUDGET: Duration = Duration::from_millis(1500);
@@ -104,7 +104,7 @@ impl Side<'_> {
     /// What the guest's `validate` receives.
     fn payload(&self) -> Vec<u8> {
         // Keys sorted, as the hosts (and `PolicyModule::evaluate`) send them.
-        serde_json::to_vec(&serde_json::json!({"request": sorted(self.request), "settings": sorted(self.settings)}))
+        serde_json::to_vec(&serde_json::json!({"request": sorted_keys(self.request), "settings": sorted_keys(self.settings)}))
             .expect("a payload")
     }
 }
@@ -210,8 +210,8 @@ fn main() {
                 annotations.shift_remove("sidecar.istio.io/status");
             }
             assert_eq!(
-                sorted(&our_pod),
-                sorted(&floor_side.mutated_object()),
+                sorted_keys(&our_pod),
+                sorted_keys(&floor_side.mutated_object()),
                 "{}: the minimal injector answers another Pod",
                 fixture.name
             );

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 use sidecar_injector::admission::evaluate;
+pub use sidecar_injector::json::sorted_keys;
 
 /// What a fixture's request is measured against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +31,7 @@ impl Fixture {
     /// What the policy server sends to `validate`.
     pub fn payload(&self) -> Vec<u8> {
         // Keys sorted, as the hosts send them.
-        json!({"request": sorted(&self.request), "settings": sorted(&self.settings)})
+        json!({"request": sorted_keys(&self.request), "settings": sorted_keys(&self.settings)})
             .to_string()
             .into_bytes()
     }
@@ -209,8 +210,8 @@ pub fn fixtures() -> Vec<Fixture> {
     // Keys sorted, as the policy server serializes what it sends.
     let fixture = |name: &str, settings: &Value, request: Value, floor| Fixture {
         name: name.to_string(),
-        settings: sorted(settings),
-        request: sorted(&request),
+        settings: sorted_keys(settings),
+        request: sorted_keys(&request),
         floor,
     };
     let injected = |name: &str, pod| fixture(name, &istio, request(pod), Floor::MinimalInjector);
@@ -247,22 +248,4 @@ pub fn fixtures() -> Vec<Fixture> {
         injected("size-1.5MB", sized_pod(1536 * 1024)),
         injected("size-3MB", sized_pod(3 * 1024 * 1024)),
     ]
-}
-
-/// `value` with the keys of every object in sorted order.
-pub fn sorted(value: &Value) -> Value {
-    match value {
-        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.clone(), sorted(v)))
-                    .collect(),
-            )
-        }
-        other => other.clone(),
-    }
 }
