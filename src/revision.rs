@@ -43,10 +43,7 @@ pub struct Placement<'s> {
 /// `placement`: 16 hex digits.
 pub fn revision(template: &str, placement: Placement) -> String {
     let doc = Doc::new(template);
-    let chosen = [Chosen {
-        name: None,
-        level: doc.root(),
-    }];
+    let chosen = [Chosen::one(doc.root())];
     revision_of(&doc, &chosen, placement)
 }
 
@@ -86,10 +83,7 @@ fn hash(form: &[u8]) -> String {
 /// wondering why two revisions differ.
 pub fn canonical_form(template: &str, placement: Placement) -> String {
     let doc = Doc::new(template);
-    let chosen = [Chosen {
-        name: None,
-        level: doc.root(),
-    }];
+    let chosen = [Chosen::one(doc.root())];
     let mut out = Vec::new();
     write_canonical_settings(&mut out, &doc, &chosen, placement, &mut |_| {});
     String::from_utf8_lossy(&out).into_owned()
@@ -153,9 +147,9 @@ fn write_canonical_settings(
     writer.valid
 }
 
-/// Writes values of a JSON text in canonical form, in one pass over their bytes. The text is
-/// valid JSON (see `crate::json`); where it is not, a value writes what it could and the writer
-/// says nothing more was found.
+/// Writes values of a JSON text in canonical form, in one pass over their bytes. The settings'
+/// text is not checked as JSON on every request, so this pass checks each template field it reads
+/// (`as_is`, or serde_json before the writer) and says in `valid` whether all of them were.
 struct Canonical<'t, 'o, 's> {
     text: &'t str,
     out: &'o mut Vec<u8>,
@@ -685,6 +679,12 @@ mod tests {
         assert_eq!(as_is(text), None, "{text}");
     }
 
+    /// The revision an injection reads for the template `text`.
+    fn reading(text: &str) -> Option<String> {
+        let doc = Doc::new(text);
+        revision_reading(&doc, &[Chosen::one(doc.root())], PLAIN, &mut |_| {})
+    }
+
     #[rstest::rstest]
     #[case::control_character(
         "{\"containers\":[{\"name\":\"p\",\"image\":\"i\",\"args\":[\"a\nb\"]}]}"
@@ -698,28 +698,14 @@ mod tests {
     #[case::bad_escape(r#"{"labels":{"a":"\q"}}"#)]
     #[case::control_character_in_a_key("{\"containers\":[{\"n\u{0}\":{}}]}")]
     fn a_template_that_is_not_json_has_no_revision(#[case] text: &str) {
-        let doc = Doc::new(text);
-        let chosen = [Chosen {
-            name: None,
-            level: doc.root(),
-        }];
-        assert_eq!(
-            revision_reading(&doc, &chosen, PLAIN, &mut |_| {}),
-            None,
-            "{text}"
-        );
+        assert_eq!(reading(text), None, "{text}");
     }
 
     #[test]
     fn a_template_written_otherwise_has_the_revision_of_its_canonical_form() {
         let text = "{ \"containers\" : [ {\"name\": \"p\", \"image\": \"i\", \"port\": 1.5e1} ] }";
-        let doc = Doc::new(text);
-        let chosen = [Chosen {
-            name: None,
-            level: doc.root(),
-        }];
         assert_eq!(
-            revision_reading(&doc, &chosen, PLAIN, &mut |_| {}),
+            reading(text),
             Some(revision(
                 r#"{"containers":[{"image":"i","name":"p","port":15}]}"#,
                 PLAIN
@@ -758,7 +744,7 @@ mod tests {
             let pretty = serde_json::to_string_pretty(&json!({"containers": [value]})).unwrap();
             let shown = |text: &str| {
                 let doc = Doc::new(text);
-                let chosen = [Chosen { name: None, level: doc.root() }];
+                let chosen = [Chosen::one(doc.root())];
                 let mut strings = Vec::new();
                 let revision = revision_reading(&doc, &chosen, PLAIN, &mut |range| {
                     strings.push(serde_json::from_str::<String>(&text[range]).unwrap());

@@ -114,6 +114,13 @@ pub struct Chosen<'s> {
     pub level: &'s Level,
 }
 
+impl<'s> Chosen<'s> {
+    /// The one `template`, at `level`.
+    pub fn one(level: &'s Level) -> Self {
+        Self { name: None, level }
+    }
+}
+
 /// What is added to every injected Pod. Kubernetes objects stay raw JSON so that they are injected
 /// exactly as written (fields newer than this build's Kubernetes types included).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -291,11 +298,7 @@ impl Settings {
     ) -> Result<Vec<Chosen<'_>>, RequestError> {
         let (names, defaults) = match &self.templates {
             Templates::One => {
-                return Ok(self
-                    .level_of(None)
-                    .map(|level| Chosen { name: None, level })
-                    .into_iter()
-                    .collect());
+                return Ok(self.level_of(None).map(Chosen::one).into_iter().collect());
             }
             Templates::Named { names, defaults } => (names, defaults),
         };
