@@ -411,23 +411,23 @@ fn edit_metadata<'d>(
     additions.remove(STATUS_KEY);
     status.annotations = add_missing_keys(&mut annotations, additions);
     status.annotations.sort_unstable();
-    let changed = [!status.labels.is_empty(), true];
+    // The labels as they came when none is added; the annotations always get the status.
+    if !status.labels.is_empty() {
+        put(fields, "labels", labels);
+    }
     let status_annotation = Value::String(status.render());
     annotations.entry(STATUS_KEY).or_insert(status_annotation);
-    for ((key, map), changed) in [("labels", labels), ("annotations", annotations)]
-        .into_iter()
-        .zip(changed)
-    {
-        if !changed {
-            continue;
-        }
-        let value = Node::Value(Value::Object(map));
-        match entry(fields, key) {
-            Some(node) => *node = value,
-            None => fields.push((Cow::Borrowed(key), value)),
-        }
-    }
+    put(fields, "annotations", annotations);
     Ok(())
+}
+
+/// Sets the field `key` of an opened object to `map`, adding the field if it has none.
+fn put<'d>(fields: &mut Entries<'d>, key: &'static str, map: Map<String, Value>) {
+    let value = Node::Value(Value::Object(map));
+    match entry(fields, key) {
+        Some(node) => *node = value,
+        None => fields.push((Cow::Borrowed(key), value)),
+    }
 }
 
 /// Where the template string that failed is: the templates rendered again as values, which names
@@ -618,7 +618,6 @@ fn append_new_names<'d>(
     Ok(added)
 }
 
-/// Adds each key of `additions` that `metadata[field]` lacks.
 /// `metadata.<field>` as the decision read it, as a map to add to: empty when absent or null.
 fn map_of(current: Option<Value>, field: &str) -> Result<Map<String, Value>, RequestError> {
     match current {
