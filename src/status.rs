@@ -1,8 +1,8 @@
 //! The status annotation `sidecar.istio.io/status`, written and read back: what injection added to
 //! a Pod, and the revision of what it injected.
 //!
-//! Injection writes it ([`Status::render`], from [`crate::inject`]); taking the sidecar out again ([`crate::uninject`])
-//! and finding stale sidecars ([`crate::stale`]) read it. It is a JSON string because annotations
+//! Injection writes it ([`Status::render`], from [`crate::inject`]); taking the sidecar out again
+//! ([`crate::uninject`]) and finding stale sidecars ([`crate::stale`]) read it. It is a JSON string because annotations
 //! are strings. Reading is lenient about what it does not use (fields added later, by Istio or by a
 //! newer version of this policy) and strict about the types of what it does use, so that nothing
 //! is removed on a guess: every message names the field.
@@ -307,6 +307,9 @@ fn shown(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
 
     #[test]
     fn what_is_written_is_read_back() {
@@ -337,10 +340,6 @@ mod tests {
         );
         assert_eq!(Status::parse(&plain.render()), Ok(plain));
     }
-
-    use super::*;
-    use rstest::rstest;
-    use serde_json::json;
 
     #[test]
     fn reads_every_field() {
