@@ -50,9 +50,8 @@ pub fn revision(template: &str, placement: Placement) -> String {
 /// The revision of the templates `chosen` of `doc` (the settings' document, read once for the
 /// settings and the revision), applied in that order.
 pub fn revision_of(doc: &Doc, chosen: &[Chosen], placement: Placement) -> String {
-    let mut out = FORM.to_vec();
-    write_canonical_settings(&mut out, doc, chosen, placement, &mut |_| {});
-    hash(&out)
+    let form = write_canonical_settings(doc, chosen, placement, &mut |_| {});
+    form.hash(doc.text())
 }
 
 /// [`revision_of`], showing `strings` where every string value of the templates is in the
@@ -66,17 +65,45 @@ pub fn revision_reading(
     placement: Placement,
     strings: &mut dyn FnMut(Range<usize>),
 ) -> Option<String> {
-    let size: usize = chosen.iter().map(|c| doc.text_of(c.level).len()).sum();
-    let mut out = Vec::with_capacity(FORM.len() + size + 128);
-    out.extend_from_slice(FORM);
-    let valid = write_canonical_settings(&mut out, doc, chosen, placement, strings);
-    valid.then(|| hash(&out))
+    let form = write_canonical_settings(doc, chosen, placement, strings);
+    form.valid.then(|| form.hash(doc.text()))
 }
 
-/// `FORM` and the canonical form, hashed. A name, not a security boundary: xxh3 is fast enough to
-/// run on every injection.
-fn hash(form: &[u8]) -> String {
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(form))
+/// The canonical form as it is written: what was written anew, and where the values already in
+/// canonical form go in it (the most of it, as the hosts send the settings), left in the text
+/// they were read from rather than copied.
+struct Form {
+    written: Vec<u8>,
+    /// Each: where in `written` a range of the text goes, in increasing order.
+    spliced: Vec<(usize, Range<usize>)>,
+    /// Whether every template field read was valid JSON.
+    valid: bool,
+}
+
+impl Form {
+    /// The form's bytes, in order, the text's ranges spliced in: `FORM` first.
+    fn parts<'a>(&'a self, text: &'a str) -> impl Iterator<Item = &'a [u8]> {
+        let mut from = 0;
+        let spliced = self.spliced.iter().flat_map(move |(at, range)| {
+            let written = self.written.get(from..*at).unwrap_or_default();
+            from = *at;
+            [written, text.as_bytes().get(range.clone()).unwrap_or_default()]
+        });
+        let last = self.spliced.last().map_or(0, |(at, _)| *at);
+        std::iter::once(FORM)
+            .chain(spliced)
+            .chain(std::iter::once(self.written.get(last..).unwrap_or_default()))
+    }
+
+    /// The form hashed, 16 hex digits. A name, not a security boundary: xxh3 is fast enough to
+    /// run on every injection.
+    fn hash(&self, text: &str) -> String {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for part in self.parts(text) {
+            hasher.update(part);
+        }
+        format!("{:016x}", hasher.digest())
+    }
 }
 
 /// The canonical form itself, as text: what [`revision`] hashes, for tests and for a person
@@ -84,21 +111,21 @@ fn hash(form: &[u8]) -> String {
 pub fn canonical_form(template: &str, placement: Placement) -> String {
     let doc = Doc::new(template);
     let chosen = [Chosen::one(doc.root())];
-    let mut out = Vec::new();
-    write_canonical_settings(&mut out, &doc, &chosen, placement, &mut |_| {});
-    String::from_utf8_lossy(&out).into_owned()
+    let form = write_canonical_settings(&doc, &chosen, placement, &mut |_| {});
+    let bytes: Vec<u8> = form.parts(doc.text()).skip(1).flatten().copied().collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// `{"holdApplicationUntilProxyStarts":…,"nativeSidecars":…,"template":{…}}` for the one
 /// `template`, `…,"templates":[{"name":…,"template":{…}},…]}` for named ones, in the order they
 /// apply: keys in sorted order, as every object of the canonical form.
 fn write_canonical_settings(
-    out: &mut Vec<u8>,
     doc: &Doc,
     chosen: &[Chosen],
     placement: Placement,
     strings: &mut dyn FnMut(Range<usize>),
-) -> bool {
+) -> Form {
+    let mut out = Vec::with_capacity(512);
     out.extend_from_slice(
         format!(
             "{{\"holdApplicationUntilProxyStarts\":{},\"nativeSidecars\":{},",
@@ -117,7 +144,8 @@ fn write_canonical_settings(
     }
     let mut writer = Canonical {
         text: doc.text(),
-        out,
+        out: &mut out,
+        spliced: Vec::new(),
         entries: Vec::new(),
         depth: 0,
         strings,
@@ -144,7 +172,12 @@ fn write_canonical_settings(
         }
     }
     writer.out.push(b'}');
-    writer.valid
+    let (spliced, valid) = (writer.spliced, writer.valid);
+    Form {
+        written: out,
+        spliced,
+        valid,
+    }
 }
 
 /// Writes values of a JSON text in canonical form, in one pass over their bytes. The settings'
@@ -153,6 +186,8 @@ fn write_canonical_settings(
 struct Canonical<'t, 'o, 's> {
     text: &'t str,
     out: &'o mut Vec<u8>,
+    /// Where the values taken as they are go in `out` (see [`Form`]).
+    spliced: Vec<(usize, Range<usize>)>,
     /// The entries of the objects being written, innermost last: one list for the whole pass.
     entries: Vec<Entry<'t>>,
     /// How many objects and arrays the value being written is in.
@@ -199,11 +234,11 @@ impl<'t> Canonical<'t, '_, '_> {
         self.out.push(b'}');
     }
 
-    /// The value starting at `at`, copied as it is when it is already in canonical form, as the
-    /// hosts send it (serde_json, keys sorted): no whitespace, the keys of each object in
-    /// increasing order, integers, and strings escaped only where serde_json escapes them.
-    /// Checking that costs less than writing the form anew, which [`Self::value`] does when the
-    /// value is not so. Returns where the value ends.
+    /// The value starting at `at`, taken as it is (spliced into the form, not copied) when it is
+    /// already in canonical form, as the hosts send it (serde_json, keys sorted): no whitespace,
+    /// the keys of each object in increasing order, integers, and strings escaped only where
+    /// serde_json escapes them. Checking that costs less than writing the form anew, which
+    /// [`Self::value`] does when the value is not so. Returns where the value ends.
     fn as_is(&mut self, at: usize) -> Option<usize> {
         let bytes = self.text.as_bytes();
         let mut strings = Vec::new();
@@ -265,7 +300,7 @@ impl<'t> Canonical<'t, '_, '_> {
                 }
             }
         }
-        self.out.extend_from_slice(bytes.get(at..i)?);
+        self.spliced.push((self.out.len(), at..i));
         for range in strings {
             (self.strings)(range);
         }
@@ -643,6 +678,7 @@ mod tests {
         let mut writer = Canonical {
             text,
             out: &mut out,
+            spliced: Vec::new(),
             entries: Vec::new(),
             depth: 0,
             strings: &mut record,
@@ -650,7 +686,9 @@ mod tests {
         };
         let end = writer.as_is(0)?;
         assert_eq!(end, text.len());
-        Some((String::from_utf8(out).unwrap(), shown))
+        assert_eq!(writer.spliced, [(0, 0..end)]);
+        assert!(out.is_empty());
+        Some((text.to_string(), shown))
     }
 
     #[test]
