@@ -77,7 +77,11 @@ impl Kind {
 /// whose values must own what they refer to, reads the same levels as everything else.
 #[derive(Debug)]
 pub struct Doc {
-    text: Arc<str>,
+    /// The text this document is part of: all of it, or, for a [`Doc::sub_doc`], the text of the
+    /// document it was taken from, which it shares rather than copies.
+    whole: Arc<str>,
+    /// Where this document's text is in `whole`; its levels' ranges are from its start.
+    span: Range<usize>,
     root: Level,
     /// Where every object and array ends, by where it starts: made in one pass over the text the
     /// first time a level is opened, so that opening a level steps over its children's objects
@@ -148,7 +152,8 @@ impl Doc {
                 kind: Kind::of_text(trimmed),
                 children: OnceLock::new(),
             },
-            text: Arc::from(text),
+            whole: Arc::from(text),
+            span: 0..text.len(),
             ends: OnceLock::new(),
         }
     }
@@ -160,13 +165,22 @@ impl Doc {
     /// The value `level` as a document of its own, indexed by this document's pass over it: how
     /// the settings are read out of the `validate` payload without a second scan.
     pub fn sub_doc(&self, level: &Level) -> Doc {
-        let doc = Doc::new(self.text_of(level));
         let range = level.range.clone();
+        // A level's range starts and ends on its value: the new document's root is all its text.
+        let doc = Doc {
+            root: Level {
+                range: 0..range.len(),
+                kind: level.kind,
+                children: OnceLock::new(),
+            },
+            whole: Arc::clone(&self.whole),
+            span: self.span.start + range.start..self.span.start + range.end,
+            ends: OnceLock::new(),
+        };
         let ends = self.ends();
         let from = ends.partition_point(|&(start, _)| start < range.start);
         let to = ends.partition_point(|&(start, _)| start < range.end);
-        // Offsets from the start of the level's text, as `Doc::new` saw it (it trims nothing:
-        // a level's range starts and ends on its value).
+        // Offsets from the start of the level's text.
         let rebased = ends
             .get(from..to)
             .unwrap_or_default()
@@ -190,17 +204,17 @@ impl Doc {
     }
 
     fn ends(&self) -> &[(usize, usize)] {
-        self.ends.get_or_init(|| index(self.text.as_bytes()))
+        self.ends.get_or_init(|| index(self.text().as_bytes()))
     }
 
     /// The document's whole text.
     pub fn text(&self) -> &str {
-        &self.text
+        self.whole.get(self.span.clone()).unwrap_or_default()
     }
 
     /// The text of a level of this document.
     pub fn text_of(&self, level: &Level) -> &str {
-        self.text.get(level.range.clone()).unwrap_or("null")
+        self.text().get(level.range.clone()).unwrap_or("null")
     }
 
     /// The entries of the object `level`, opened; `None` when it is not an object.
@@ -343,13 +357,13 @@ impl Doc {
     }
 
     fn key(&self, key: &KeyText) -> Cow<'_, str> {
-        let raw = self.text.get(key.range.clone()).unwrap_or_default();
+        let raw = self.text().get(key.range.clone()).unwrap_or_default();
         if !key.escaped {
             return Cow::Borrowed(raw);
         }
         // The key with its quotes, unescaped.
         let quoted = self
-            .text
+            .text()
             .get(key.range.start.saturating_sub(1)..key.range.end + 1)
             .unwrap_or("\"\"");
         string(quoted).unwrap_or_default()
@@ -359,7 +373,7 @@ impl Doc {
         if key.escaped {
             self.key(key) == wanted
         } else {
-            self.text.get(key.range.clone()) == Some(wanted)
+            self.text().get(key.range.clone()) == Some(wanted)
         }
     }
 
@@ -369,10 +383,11 @@ impl Doc {
             return None;
         }
         Some(level.children.get_or_init(|| {
-            let bytes = self.text.as_bytes();
+            let text = self.text();
+            let bytes = text.as_bytes();
             let ends = Ends(self.ends());
             let child = |range: Range<usize>| Level {
-                kind: Kind::of_text(self.text.get(range.clone()).unwrap_or_default()),
+                kind: Kind::of_text(text.get(range.clone()).unwrap_or_default()),
                 range,
                 children: OnceLock::new(),
             };
@@ -785,11 +800,11 @@ impl<'d> Node<'d> {
                     .iter()
                     .take_while(|(at, _)| at.end <= range.end)
                 {
-                    out.push_str(doc.text.get(copied..at.start).unwrap_or_default());
+                    out.push_str(doc.text().get(copied..at.start).unwrap_or_default());
                     out.push_str(text);
                     copied = at.end;
                 }
-                out.push_str(doc.text.get(copied..range.end).unwrap_or_default());
+                out.push_str(doc.text().get(copied..range.end).unwrap_or_default());
             }
             Self::Object(entries) => {
                 out.push('{');
