@@ -87,12 +87,15 @@ impl Form {
         let spliced = self.spliced.iter().flat_map(move |(at, range)| {
             let written = self.written.get(from..*at).unwrap_or_default();
             from = *at;
-            [written, text.as_bytes().get(range.clone()).unwrap_or_default()]
+            [
+                written,
+                text.as_bytes().get(range.clone()).unwrap_or_default(),
+            ]
         });
         let last = self.spliced.last().map_or(0, |(at, _)| *at);
-        std::iter::once(FORM)
-            .chain(spliced)
-            .chain(std::iter::once(self.written.get(last..).unwrap_or_default()))
+        std::iter::once(FORM).chain(spliced).chain(std::iter::once(
+            self.written.get(last..).unwrap_or_default(),
+        ))
     }
 
     /// The form hashed, 16 hex digits. A name, not a security boundary: xxh3 is fast enough to
