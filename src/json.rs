@@ -464,21 +464,86 @@ pub(crate) fn skip_string(bytes: &[u8], at: usize) -> Option<(usize, bool)> {
     }
 }
 
+/// What one pass over a string's bytes finds: where it ends (after its closing quote), and
+/// whether it has escapes, control characters (which JSON allows only escaped) or a `{`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StringScan {
+    pub end: usize,
+    pub escaped: bool,
+    pub control: bool,
+    pub brace: bool,
+}
+
+/// Scans the string whose opening quote is at `at`, eight bytes at a time: [`skip_string`], the
+/// control characters and the braces found in the same pass. The byte after each `\` is stepped
+/// over unexamined.
+pub(crate) fn scan_string(bytes: &[u8], at: usize) -> Option<StringScan> {
+    let mut scan = StringScan {
+        end: 0,
+        escaped: false,
+        control: false,
+        brace: false,
+    };
+    let mut i = at + 1;
+    loop {
+        // Of each flag word, the lowest flagged byte is exact, and any flag is at or above a true
+        // match (borrows only run towards higher bytes): a flag below the stop means a match there.
+        let stop = loop {
+            let Some(chunk) = bytes.get(i..i + 8) else {
+                let rest = bytes.get(i..)?;
+                let length = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+                scan.control |= rest[..length].iter().any(|&b| b < 0x20);
+                scan.brace |= rest[..length].contains(&b'{');
+                break i + length;
+            };
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            let word = u64::from_le_bytes(word);
+            let stops = has_byte(word, b'"') | has_byte(word, b'\\');
+            let below = if stops == 0 {
+                u64::MAX
+            } else {
+                (1u64 << (stops.trailing_zeros() & !7)) - 1
+            };
+            scan.control |= below_space(word) & below != 0;
+            scan.brace |= has_byte(word, b'{') & below != 0;
+            if stops != 0 {
+                break i + (stops.trailing_zeros() / 8) as usize;
+            }
+            i += 8;
+        };
+        if bytes[stop] == b'"' {
+            scan.end = stop + 1;
+            return Some(scan);
+        }
+        scan.escaped = true;
+        i = stop + 2;
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `word` that is `byte` set (and maybe of bytes above one that is).
+fn has_byte(word: u64, byte: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// The high bit of each byte of `word` below 0x20 set (and maybe of bytes above one that is).
+fn below_space(word: u64) -> u64 {
+    word.wrapping_sub(ONES * 0x20) & !word & HIGHS
+}
+
 /// The first `"` or `\` at or after `from`. Most of a JSON text is inside strings, so this looks
 /// at eight bytes at a time (the module is built without SIMD; 64-bit integers are native to it).
 fn quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has = |word: u64, byte: u8| {
-        let x = word ^ (ONES * u64::from(byte));
-        x.wrapping_sub(ONES) & !x & HIGHS
-    };
     let mut i = from;
     while let Some(chunk) = bytes.get(i..i + 8) {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
         let word = u64::from_le_bytes(word);
-        let found = has(word, b'"') | has(word, b'\\');
+        let found = has_byte(word, b'"') | has_byte(word, b'\\');
         if found != 0 {
             // The lowest flagged byte is the first match: borrows only run towards higher bytes.
             return Some(i + (found.trailing_zeros() / 8) as usize);
@@ -906,6 +971,37 @@ pub fn entry<'e, 'd>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_string_scan_finds_what_is_before_its_end_only() {
+        // Every length around the eight-byte words, with the mark at every place in the string.
+        for length in 0..20 {
+            for at in 0..=length {
+                for (mark, control, brace, escaped) in [
+                    ("\u{1}", true, false, false),
+                    ("{", false, true, false),
+                    ("\\n", false, false, true),
+                    ("\\\"", false, false, true),
+                    ("é", false, false, false),
+                ] {
+                    let inner = format!("{}{mark}{}", "a".repeat(at), "b".repeat(length - at));
+                    // After the string: all the marks, which must not count.
+                    let text = format!("\"{inner}\"\u{1}{{\\\"");
+                    let scan = scan_string(text.as_bytes(), 0).unwrap();
+                    let expected = StringScan {
+                        end: inner.len() + 2,
+                        escaped,
+                        control,
+                        brace,
+                    };
+                    assert_eq!(scan, expected, "{text:?}");
+                    assert_eq!(skip_string(text.as_bytes(), 0), Some((scan.end, escaped)));
+                }
+            }
+        }
+        assert_eq!(scan_string(br#""abc\"#, 0), None);
+        assert_eq!(scan_string(br#""abcdefghijkl"#, 0), None);
+    }
 
     fn key(k: &str) -> Step<'_> {
         Step::Key(Cow::Borrowed(k))

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::json::{Doc, Level, skip_string, skip_whitespace};
+use crate::json::{Doc, Level, scan_string, skip_string, skip_whitespace};
 use crate::probes::ProbeRewrite;
 use crate::settings::Chosen;
 
@@ -54,9 +54,10 @@ pub fn revision_of(doc: &Doc, chosen: &[Chosen], placement: Placement) -> String
     form.hash(doc.text())
 }
 
-/// [`revision_of`], showing `strings` where every string value of the templates is in the
-/// document's text on the way: the one pass over the templates that an injection makes, which
-/// also finds their template strings. `None` when a template is not valid JSON: the injection
+/// [`revision_of`], showing `strings` where each string value of the templates that may be a
+/// template string is in the document's text (one with a `{`, or with an escape, which may hide
+/// one) on the way: the one pass over the templates that an injection makes, which also finds
+/// their template strings. `None` when a template is not valid JSON: the injection
 /// copies the templates' text into the Pod, and the settings are not checked as JSON on every
 /// request (see [`crate::admission`]), so this pass is where text no host sends is caught.
 pub fn revision_reading(
@@ -269,12 +270,14 @@ impl<'t> Canonical<'t, '_, '_> {
                     }
                 }
                 b'"' => {
-                    let end = canonical_string_end(bytes, i)?;
-                    if has_control(bytes.get(i..end)?) {
+                    let scan = scan_string(bytes, i)?;
+                    if scan.control || scan.escaped && !canonical_escapes(bytes, i..scan.end) {
                         return None;
                     }
-                    strings.push(i..end);
-                    i = end;
+                    if scan.brace || scan.escaped {
+                        strings.push(i..scan.end);
+                    }
+                    i = scan.end;
                 }
                 b't' => i = literal(bytes, i, b"true")?,
                 b'f' => i = literal(bytes, i, b"false")?,
@@ -332,8 +335,10 @@ impl<'t> Canonical<'t, '_, '_> {
             }
             b'"' => {
                 let (end, escaped) = skip_string(bytes, at)?;
-                (self.strings)(at..end);
                 let token = self.text.get(at..end)?;
+                if escaped || token.contains('{') {
+                    (self.strings)(at..end);
+                }
                 // Without escapes, a string's text is already how serde_json writes it.
                 if escaped {
                     let unescaped: String = serde_json::from_str(token).ok()?;
@@ -471,13 +476,13 @@ fn key_in_order(bytes: &[u8], at: usize, open: &mut [Open]) -> Option<usize> {
     if bytes.get(at) != Some(&b'"') {
         return None;
     }
-    let (end, escaped) = skip_string(bytes, at)?;
-    let key = at + 1..end - 1;
+    let scan = scan_string(bytes, at)?;
+    let (end, key) = (scan.end, at + 1..scan.end - 1);
     let Some(Open::Object { last_key }) = open.last_mut() else {
         return None;
     };
-    if escaped
-        || has_control(&bytes[key.clone()])
+    if scan.escaped
+        || scan.control
         || last_key
             .as_ref()
             .is_some_and(|last| bytes[key.clone()] <= bytes[last.clone()])
@@ -488,42 +493,28 @@ fn key_in_order(bytes: &[u8], at: usize, open: &mut [Open]) -> Option<usize> {
     (bytes.get(end)? == &b':').then_some(end + 1)
 }
 
-/// The end of the string at `at`, when it is written as serde_json writes it: escapes only for
-/// `"`, `\\` and the control characters that have a short one (others, as `\\u00xx`, are left
-/// to the writer). The text is valid JSON, so no control character is there unescaped.
-fn canonical_string_end(bytes: &[u8], at: usize) -> Option<usize> {
-    let (end, escaped) = skip_string(bytes, at)?;
-    if escaped {
-        let mut i = at + 1;
-        while i < end - 1 {
-            if bytes[i] == b'\\' {
-                if !matches!(
-                    bytes.get(i + 1)?,
-                    b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't'
-                ) {
-                    return None;
-                }
-                i += 2;
-            } else {
-                i += 1;
+/// Whether the escapes of the string `range` (quotes included) are only those serde_json writes:
+/// for `"`, `\\` and the control characters that have a short one (others, as `\\u00xx`, are
+/// left to the writer).
+fn canonical_escapes(bytes: &[u8], range: Range<usize>) -> bool {
+    let inner = bytes
+        .get(range.start + 1..range.end - 1)
+        .unwrap_or_default();
+    let mut i = 0;
+    while let Some(&byte) = inner.get(i) {
+        if byte == b'\\' {
+            if !matches!(
+                inner.get(i + 1),
+                Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't')
+            ) {
+                return false;
             }
+            i += 2;
+        } else {
+            i += 1;
         }
     }
-    Some(end)
-}
-
-/// Whether `bytes` hold a control character, which JSON allows in a string only escaped: eight
-/// bytes at a time, as the strings are most of the text.
-fn has_control(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = bytes.chunks_exact(8);
-    let below_space = |word: u64| word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0;
-    chunks.by_ref().any(|chunk| {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        below_space(u64::from_le_bytes(word))
-    }) || chunks.remainder().iter().any(|&b| b < 0x20)
+    true
 }
 
 /// The end of the integer at `at`, when it is one serde_json writes as it is: digits after an
@@ -696,10 +687,11 @@ mod tests {
 
     #[test]
     fn what_the_hosts_send_is_copied_as_it_is() {
-        let text = r#"{"a":[1,-2,true,false,null,"x\"\n\\y",{}],"b":{"":[],"c":"é"},"d":[[0]]}"#;
+        let text = r#"{"a":[1,-2,true,false,null,"x\"\n\\y",{}],"b":{"":[],"c":"é{"},"d":[[0]]}"#;
         let (out, shown) = as_is(text).unwrap();
         assert_eq!(out, text);
-        assert_eq!(shown, [r#""x\"\n\\y""#, r#""é""#]);
+        // The strings that may be template strings: with an escape, or a brace.
+        assert_eq!(shown, [r#""x\"\n\\y""#, r#""é{""#]);
     }
 
     #[rstest::rstest]
