@@ -31,7 +31,7 @@ pub extern "C" fn wapc_init() {
 fn validate(payload: &[u8]) -> CallResult {
     let evaluation = admission::evaluate(payload);
     log(&evaluation);
-    Ok(response(evaluation.outcome).to_json().into_bytes())
+    Ok(response(evaluation.outcome).into_json())
 }
 
 fn validate_settings(payload: &[u8]) -> CallResult {
@@ -62,26 +62,41 @@ pub struct ValidationResponse {
 }
 
 impl ValidationResponse {
-    /// What `validate` answers: the SDK's JSON, with the mutated object's text as it is.
-    pub fn to_json(&self) -> String {
-        let json = |value: serde_json::Value| value.to_string();
-        let mut out =
-            String::with_capacity(self.mutated_object.as_ref().map_or(0, String::len) + 512);
-        out.push_str("{\"accepted\":");
-        out.push_str(&json(self.accepted.into()));
-        out.push_str(",\"message\":");
-        out.push_str(&json(serde_json::json!(self.message)));
-        out.push_str(",\"code\":");
-        out.push_str(&json(serde_json::json!(self.code)));
-        out.push_str(",\"mutated_object\":");
-        out.push_str(self.mutated_object.as_deref().unwrap_or("null"));
-        out.push_str(",\"audit_annotations\":");
-        out.push_str(&json(serde_json::json!(self.audit_annotations)));
-        out.push_str(",\"warnings\":");
-        out.push_str(&json(serde_json::json!(self.warnings)));
-        out.push('}');
+    /// What `validate` answers: the SDK's JSON, with the mutated object's text as it is, written
+    /// around it in its own buffer (which [`crate::inject`] leaves room in) rather than copied.
+    pub fn into_json(self) -> Vec<u8> {
+        let mut head = Vec::with_capacity(64);
+        head.extend_from_slice(b"{\"accepted\":");
+        head.extend_from_slice(if self.accepted { b"true" } else { b"false" });
+        head.extend_from_slice(b",\"message\":");
+        write(&mut head, &self.message);
+        head.extend_from_slice(b",\"code\":");
+        write(&mut head, &self.code);
+        head.extend_from_slice(b",\"mutated_object\":");
+        let mut out = match self.mutated_object {
+            Some(object) => {
+                let mut out = object.into_bytes();
+                out.splice(0..0, head);
+                out
+            }
+            None => {
+                head.extend_from_slice(b"null");
+                head
+            }
+        };
+        out.extend_from_slice(b",\"audit_annotations\":");
+        write(&mut out, &self.audit_annotations);
+        out.extend_from_slice(b",\"warnings\":");
+        write(&mut out, &self.warnings);
+        out.push(b'}');
         out
     }
+}
+
+/// A field of the response as JSON. Strings, numbers, maps and lists of strings: nothing there
+/// can fail to serialize.
+fn write(out: &mut Vec<u8>, value: &impl serde::Serialize) {
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// The one place where an outcome becomes what the policy server reads.
@@ -137,6 +152,8 @@ fn log(evaluation: &Evaluation) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decision::{Override, Reason, Source};
+    use crate::settings::InjectionPolicy;
     use serde_json::{Value, json};
 
     fn respond(pod: Value, namespace: &str) -> Value {
@@ -185,6 +202,57 @@ mod tests {
             response["message"],
             "invalid admission request: request.object.spec.containers: expected an array, got a string"
         );
+    }
+
+    /// The response, written around the mutated object, reads as the SDK's own serialization of
+    /// the same response: accepted with and without an object, a warning, a rejection.
+    #[test]
+    fn the_response_is_the_sdks() {
+        let pod = r#"{"metadata":{"name":"p \"q\""},"spec":{"containers":[]}}"#;
+        let responses = [
+            response(Outcome::Mutate {
+                decision: Decision {
+                    inject: true,
+                    reason: Reason::DefaultPolicy {
+                        policy: InjectionPolicy::Enabled,
+                        ignored: None,
+                    },
+                },
+                pod: pod.to_string(),
+            }),
+            response(Outcome::Accept(Decision {
+                inject: false,
+                // Asked for, so with a warning.
+                reason: Reason::HostNetwork {
+                    asked: Some(Override {
+                        source: Source::Annotation,
+                        value: "true".to_string(),
+                    }),
+                },
+            })),
+            response(Outcome::Reject(crate::error::RequestError::field(
+                "request.object.spec",
+                "expected an object",
+            ))),
+        ];
+        for ours in responses {
+            let sdk = kubewarden_policy_sdk::response::ValidationResponse {
+                accepted: ours.accepted,
+                message: ours.message.clone(),
+                code: ours.code,
+                mutated_object: ours
+                    .mutated_object
+                    .as_deref()
+                    .map(|text| serde_json::from_str(text).unwrap()),
+                audit_annotations: ours
+                    .audit_annotations
+                    .clone()
+                    .map(|map| map.into_iter().collect()),
+                warnings: ours.warnings.clone(),
+            };
+            let written: Value = serde_json::from_slice(&ours.into_json()).unwrap();
+            assert_eq!(written, serde_json::to_value(&sdk).unwrap());
+        }
     }
 
     #[test]
