@@ -440,6 +440,10 @@ mod tests {
         "{\"template\":{\"containers\":[{\"name\":\"p\",\"image\":\"a\nb\"}]}}"
     )]
     #[case::control_character_in_a_key("{\"template\":{\"containers\":[{\"n\u{0}\":{}}]}}")]
+    // Found by the fuzzer: a number serde_json cannot read, among whitespace.
+    #[case::number_out_of_range(
+        r#"{"template":{"initContainers":[{"name":"i","image":"i","args":[ 4570718301595813544e999]}]}}"#
+    )]
     fn settings_that_are_not_json_are_refused_not_copied(#[case] settings: &str) {
         let request = pod_request(deployment_pod()).to_string();
         let bytes = format!(r#"{{"request":{request},"settings":{settings}}}"#);

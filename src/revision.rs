@@ -222,13 +222,16 @@ impl<'t> Canonical<'t, '_, '_> {
             let written = doc.get(template, field).and_then(|value| {
                 let at = value.range().start;
                 self.as_is(at).or_else(|| {
-                    // Not as the hosts write it, or not JSON: the writer takes what is JSON.
+                    // Not as the hosts write it, or not JSON: the writer takes what is JSON, and
+                    // refuses a number serde_json cannot read (`1e999`), as the check at load did.
                     let text = doc.text_of(value);
-                    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+                    let end = serde_json::from_str::<serde::de::IgnoredAny>(text)
+                        .ok()
+                        .and_then(|_| self.value(at));
+                    if end.is_none() {
                         self.valid = false;
-                        return None;
                     }
-                    self.value(at)
+                    end
                 })
             });
             if written.is_none() {
@@ -356,7 +359,7 @@ impl<'t> Canonical<'t, '_, '_> {
                 let token = self.text.get(at..end)?;
                 match bytes[at] {
                     b't' | b'f' | b'n' => self.out.extend_from_slice(token.as_bytes()),
-                    _ => write_number(self.out, token),
+                    _ => write_number(self.out, token)?,
                 }
                 Some(end)
             }
@@ -547,20 +550,19 @@ fn write_string(out: &mut Vec<u8>, text: &str) {
 
 /// Integers as integers, integral floats (`1.0`, `1e3`) as the integer they are, other floats in
 /// their shortest round-tripping form: how a number reads, not how it was written.
-fn write_number(out: &mut Vec<u8>, text: &str) {
+fn write_number(out: &mut Vec<u8>, text: &str) -> Option<()> {
     // Digits alone, not "-0" and short enough for an i64: already canonical.
     let digits = text.strip_prefix('-').unwrap_or(text);
     if digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit()) && text != "-0" {
         out.extend_from_slice(text.as_bytes());
-        return;
+        return Some(());
     }
-    let Ok(number) = serde_json::from_str::<serde_json::Number>(text) else {
-        out.extend_from_slice(text.as_bytes());
-        return;
-    };
+    // `None` for what serde_json cannot read as a number, as `1e999`: the settings could not
+    // hold it when the policy was loaded.
+    let number = serde_json::from_str::<serde_json::Number>(text).ok()?;
     if number.is_i64() || number.is_u64() {
         out.extend_from_slice(number.to_string().as_bytes());
-        return;
+        return Some(());
     }
     let float = number.as_f64().unwrap_or_default();
     // Within ±2^53 every integer is exact in an f64, so the conversion loses nothing.
@@ -570,6 +572,7 @@ fn write_number(out: &mut Vec<u8>, text: &str) {
     } else {
         out.extend_from_slice(number.to_string().as_bytes());
     }
+    Some(())
 }
 
 #[cfg(test)]
@@ -728,6 +731,10 @@ mod tests {
     #[case::no_colon(r#"{"containers":[{"name":"p","image":"i","x"}]}"#)]
     #[case::bad_literal(r#"{"containers":[{"name":"p","ready":tru}]}"#)]
     #[case::bad_number(r#"{"containers":[{"name":"p","port":1.}]}"#)]
+    #[case::number_out_of_range(r#"{"containers":[{"name":"p","port":1e999}]}"#)]
+    #[case::number_out_of_range_written_otherwise(
+        r#"{"containers": [{"name": "p", "port": -1e999}]}"#
+    )]
     #[case::bad_escape(r#"{"labels":{"a":"\q"}}"#)]
     #[case::control_character_in_a_key("{\"containers\":[{\"n\u{0}\":{}}]}")]
     fn a_template_that_is_not_json_has_no_revision(#[case] text: &str) {
