@@ -105,6 +105,10 @@ impl PolicyModule {
         // Default WasiParams: no args, no env, no preopened dirs.
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
+        // For `perf record`: the compiled guest's functions named in /tmp/perf-PID.map.
+        if std::env::var_os("WASM_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = wasmtime::Engine::new(&config)
             .map_err(|e| anyhow!("cannot configure wasmtime: {e}"))?;
         let pre = WasmtimeEngineProviderBuilder::new()

@@ -1,0 +1,37 @@
+//! Calls one module's `validate` N times on one fixture's payload (a fresh instance each time, as
+//! the policy server does), nothing else: for `perf stat` and `perf record` on the guest alone.
+//! `guest_loop MODULE FIXTURE N [minimal]`, `minimal` giving the minimal injector's settings.
+//! With `WASM_PERFMAP=1` the runner names the guest's compiled functions for `perf`.
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (Some(path), Some(name), Some(n)) = (args.next(), args.next(), args.next()) else {
+        panic!("usage: guest_loop MODULE FIXTURE N [minimal]");
+    };
+    let minimal = args.next().as_deref() == Some("minimal");
+    let module = policy_runner::PolicyModule::from_file(std::path::Path::new(&path))
+        .expect("a module")
+        .without_log_output();
+    let fixture = sidecar_injector_bench::fixtures()
+        .into_iter()
+        .find(|f| f.name == name)
+        .expect("a fixture");
+    let settings = if minimal {
+        fixture.minimal_settings()
+    } else {
+        fixture.settings.clone()
+    };
+    let payload = serde_json::to_vec(&serde_json::json!({
+        "request": sidecar_injector_bench::sorted_keys(&fixture.request),
+        "settings": sidecar_injector_bench::sorted_keys(&settings),
+    }))
+    .expect("a payload");
+    let n: usize = n.parse().expect("a count");
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(module.call("validate", &payload).expect("an answer"));
+    }
+    eprintln!(
+        "{:.1} µs per call",
+        start.elapsed().as_secs_f64() * 1e6 / n as f64
+    );
+}
