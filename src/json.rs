@@ -521,6 +521,34 @@ pub(crate) fn scan_string(bytes: &[u8], at: usize) -> Option<StringScan> {
     }
 }
 
+/// Whether `haystack` holds `needle`, or a `\\`: one pass, eight bytes at a time, looking at the
+/// places where the needle's first byte or a backslash is (str::contains would bring a searcher the
+/// module has no other use for, and looks twice).
+fn has_or_escape(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    let found_at = |at: usize| {
+        haystack[at] == b'\\' || haystack[at] == first && haystack[at..].starts_with(needle)
+    };
+    let mut i = 0;
+    while let Some(chunk) = haystack.get(i..i + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        // Flags may be set above a true match (borrows): each place is checked.
+        let mut flags = has_byte(word, first) | has_byte(word, b'\\');
+        while flags != 0 {
+            if found_at(i + (flags.trailing_zeros() / 8) as usize) {
+                return true;
+            }
+            flags &= flags - 1;
+        }
+        i += 8;
+    }
+    (i..haystack.len()).any(found_at)
+}
+
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
@@ -770,15 +798,7 @@ impl<'d> Node<'d> {
     /// False when `text` cannot be anywhere in this value, as written or rendered: a cheap test
     /// before [`Node::name`], which opens the value. True when unsure (escapes, built values).
     pub fn may_contain(&self, text: &str) -> bool {
-        // A plain byte search: str::contains brings a searcher the module has no other use for.
-        let has = |haystack: &str, needle: &[u8]| {
-            needle.is_empty()
-                || haystack
-                    .as_bytes()
-                    .windows(needle.len())
-                    .any(|w| w.first() == needle.first() && w == needle)
-        };
-        let unsure_or_has = |haystack: &str| has(haystack, text.as_bytes()) || has(haystack, b"\\");
+        let unsure_or_has = |haystack: &str| has_or_escape(haystack.as_bytes(), text.as_bytes());
         let written = |doc: &Doc, level: &Level| unsure_or_has(doc.text_of(level));
         match self {
             Self::Doc(doc, level) => written(doc, level),
@@ -971,6 +991,37 @@ pub fn entry<'e, 'd>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_search_for_a_text_or_an_escape_finds_both_anywhere() {
+        let naive = |haystack: &[u8], needle: &[u8]| {
+            needle.is_empty()
+                || haystack.windows(needle.len()).any(|w| w == needle)
+                || haystack.contains(&b'\\')
+        };
+        // Every place around the eight-byte words, needles that begin alike, near misses.
+        for length in 0..24 {
+            for at in 0..=length {
+                for (mark, needle) in [
+                    ("AGENT", "AGENT"),
+                    ("AGEN", "AGENT"),
+                    ("AAGENT", "AGENT"),
+                    ("\\", "AGENT"),
+                    ("x", ""),
+                    ("é", "é"),
+                    ("\u{0}", "\u{1}"),
+                ] {
+                    let haystack = format!("{}{mark}{}", "a".repeat(at), "b".repeat(length - at));
+                    let (haystack, needle) = (haystack.as_bytes(), needle.as_bytes());
+                    assert_eq!(
+                        has_or_escape(haystack, needle),
+                        naive(haystack, needle),
+                        "{haystack:?} {needle:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_string_scan_finds_what_is_before_its_end_only() {
