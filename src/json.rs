@@ -489,16 +489,13 @@ pub(crate) fn scan_string(bytes: &[u8], at: usize) -> Option<StringScan> {
         // Of each flag word, the lowest flagged byte is exact, and any flag is at or above a true
         // match (borrows only run towards higher bytes): a flag below the stop means a match there.
         let stop = loop {
-            let Some(chunk) = bytes.get(i..i + 8) else {
+            let Some(word) = word_at(bytes, i) else {
                 let rest = bytes.get(i..)?;
                 let length = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
                 scan.control |= rest[..length].iter().any(|&b| b < 0x20);
                 scan.brace |= rest[..length].contains(&b'{');
                 break i + length;
             };
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            let word = u64::from_le_bytes(word);
             let stops = has_byte(word, b'"') | has_byte(word, b'\\');
             let below = if stops == 0 {
                 u64::MAX
@@ -532,10 +529,7 @@ fn has_or_escape(haystack: &[u8], needle: &[u8]) -> bool {
         haystack[at] == b'\\' || haystack[at] == first && haystack[at..].starts_with(needle)
     };
     let mut i = 0;
-    while let Some(chunk) = haystack.get(i..i + 8) {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
+    while let Some(word) = word_at(haystack, i) {
         // Flags may be set above a true match (borrows): each place is checked.
         let mut flags = has_byte(word, first) | has_byte(word, b'\\');
         while flags != 0 {
@@ -547,6 +541,12 @@ fn has_or_escape(haystack: &[u8], needle: &[u8]) -> bool {
         i += 8;
     }
     (i..haystack.len()).any(found_at)
+}
+
+/// The eight bytes at `at`, as one word (the first in its lowest byte); `None` when fewer are left.
+fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
+    let chunk: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -567,10 +567,7 @@ fn below_space(word: u64) -> u64 {
 /// at eight bytes at a time (the module is built without SIMD; 64-bit integers are native to it).
 fn quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
+    while let Some(word) = word_at(bytes, i) {
         let found = has_byte(word, b'"') | has_byte(word, b'\\');
         if found != 0 {
             // The lowest flagged byte is the first match: borrows only run towards higher bytes.
