@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::json::{Doc, Level, scan_string, skip_string, skip_whitespace};
+use crate::json::{Doc, Level, StringScan, scan_string, skip_string, skip_whitespace};
 use crate::probes::ProbeRewrite;
 use crate::settings::Chosen;
 
@@ -99,6 +99,11 @@ impl Form {
         ))
     }
 
+    /// The canonical form itself (without `FORM`), the text's ranges spliced in.
+    fn bytes(&self, text: &str) -> Vec<u8> {
+        self.parts(text).skip(1).flatten().copied().collect()
+    }
+
     /// The form hashed, 16 hex digits. A name, not a security boundary: xxh3 is fast enough to
     /// run on every injection.
     fn hash(&self, text: &str) -> String {
@@ -116,8 +121,7 @@ pub fn canonical_form(template: &str, placement: Placement) -> String {
     let doc = Doc::new(template);
     let chosen = [Chosen::one(doc.root())];
     let form = write_canonical_settings(&doc, &chosen, placement, &mut |_| {});
-    let bytes: Vec<u8> = form.parts(doc.text()).skip(1).flatten().copied().collect();
-    String::from_utf8_lossy(&bytes).into_owned()
+    String::from_utf8_lossy(&form.bytes(doc.text())).into_owned()
 }
 
 /// `{"holdApplicationUntilProxyStarts":…,"nativeSidecars":…,"template":{…}}` for the one
@@ -129,7 +133,18 @@ fn write_canonical_settings(
     placement: Placement,
     strings: &mut dyn FnMut(Range<usize>),
 ) -> Form {
-    let mut out = Vec::with_capacity(512);
+    let mut writer = Canonical {
+        text: doc.text(),
+        form: Form {
+            written: Vec::with_capacity(512),
+            spliced: Vec::new(),
+            valid: true,
+        },
+        entries: Vec::new(),
+        depth: 0,
+        strings,
+    };
+    let out = &mut writer.form.written;
     out.extend_from_slice(
         format!(
             "{{\"holdApplicationUntilProxyStarts\":{},\"nativeSidecars\":{},",
@@ -146,59 +161,42 @@ fn write_canonical_settings(
         });
         out.extend_from_slice(format!("\"probeRewrite\":{canonical},").as_bytes());
     }
-    let mut writer = Canonical {
-        text: doc.text(),
-        out: &mut out,
-        spliced: Vec::new(),
-        entries: Vec::new(),
-        depth: 0,
-        strings,
-        valid: true,
-    };
     match chosen {
         [Chosen { name: None, level }] => {
-            writer.out.extend_from_slice(b"\"template\":");
+            writer.form.written.extend_from_slice(b"\"template\":");
             writer.template(doc, level);
         }
         named => {
-            writer.out.extend_from_slice(b"\"templates\":[");
+            writer.form.written.extend_from_slice(b"\"templates\":[");
             for (i, template) in named.iter().enumerate() {
                 if i > 0 {
-                    writer.out.push(b',');
+                    writer.form.written.push(b',');
                 }
-                writer.out.extend_from_slice(b"{\"name\":");
-                write_string(writer.out, template.name.unwrap_or_default());
-                writer.out.extend_from_slice(b",\"template\":");
+                writer.form.written.extend_from_slice(b"{\"name\":");
+                write_string(&mut writer.form.written, template.name.unwrap_or_default());
+                writer.form.written.extend_from_slice(b",\"template\":");
                 writer.template(doc, template.level);
-                writer.out.push(b'}');
+                writer.form.written.push(b'}');
             }
-            writer.out.push(b']');
+            writer.form.written.push(b']');
         }
     }
-    writer.out.push(b'}');
-    let (spliced, valid) = (writer.spliced, writer.valid);
-    Form {
-        written: out,
-        spliced,
-        valid,
-    }
+    writer.form.written.push(b'}');
+    writer.form
 }
 
 /// Writes values of a JSON text in canonical form, in one pass over their bytes. The settings'
 /// text is not checked as JSON on every request, so this pass checks each template field it reads
 /// (`as_is`, or serde_json before the writer) and says in `valid` whether all of them were.
-struct Canonical<'t, 'o, 's> {
+struct Canonical<'t, 's> {
     text: &'t str,
-    out: &'o mut Vec<u8>,
-    /// Where the values taken as they are go in `out` (see [`Form`]).
-    spliced: Vec<(usize, Range<usize>)>,
+    /// What is written, and where the values taken as they are go in it.
+    form: Form,
     /// The entries of the objects being written, innermost last: one list for the whole pass.
     entries: Vec<Entry<'t>>,
     /// How many objects and arrays the value being written is in.
     depth: usize,
     strings: &'s mut dyn FnMut(Range<usize>),
-    /// Whether every template field read was valid JSON.
-    valid: bool,
 }
 
 /// An entry of an object being written: its key, and where `"key":value` is in the output.
@@ -207,18 +205,18 @@ struct Entry<'t> {
     written: Range<usize>,
 }
 
-impl<'t> Canonical<'t, '_, '_> {
+impl<'t> Canonical<'t, '_> {
     /// A template: each of its fields in sorted order, an absent one as its empty value. The
     /// template was checked when the settings were read: an object of these fields.
     fn template(&mut self, doc: &Doc, template: &Level) {
-        self.out.push(b'{');
+        self.form.written.push(b'{');
         for (i, (field, empty)) in TEMPLATE_FIELDS.iter().enumerate() {
             if i > 0 {
-                self.out.push(b',');
+                self.form.written.push(b',');
             }
-            self.out.push(b'"');
-            self.out.extend_from_slice(field.as_bytes());
-            self.out.extend_from_slice(b"\":");
+            self.form.written.push(b'"');
+            self.form.written.extend_from_slice(field.as_bytes());
+            self.form.written.extend_from_slice(b"\":");
             let written = doc.get(template, field).and_then(|value| {
                 let at = value.range().start;
                 self.as_is(at).or_else(|| {
@@ -229,16 +227,16 @@ impl<'t> Canonical<'t, '_, '_> {
                         .ok()
                         .and_then(|_| self.value(at));
                     if end.is_none() {
-                        self.valid = false;
+                        self.form.valid = false;
                     }
                     end
                 })
             });
             if written.is_none() {
-                self.out.extend_from_slice(empty.as_bytes());
+                self.form.written.extend_from_slice(empty.as_bytes());
             }
         }
-        self.out.push(b'}');
+        self.form.written.push(b'}');
     }
 
     /// The value starting at `at`, taken as it is (spliced into the form, not copied) when it is
@@ -277,7 +275,7 @@ impl<'t> Canonical<'t, '_, '_> {
                     if scan.control || scan.escaped && !canonical_escapes(bytes, i..scan.end) {
                         return None;
                     }
-                    if scan.brace || scan.escaped {
+                    if may_be_template(&scan) {
                         strings.push(i..scan.end);
                     }
                     i = scan.end;
@@ -309,7 +307,7 @@ impl<'t> Canonical<'t, '_, '_> {
                 }
             }
         }
-        self.spliced.push((self.out.len(), at..i));
+        self.form.spliced.push((self.form.written.len(), at..i));
         for range in strings {
             (self.strings)(range);
         }
@@ -337,17 +335,18 @@ impl<'t> Canonical<'t, '_, '_> {
                 end
             }
             b'"' => {
-                let (end, escaped) = skip_string(bytes, at)?;
+                let scan = scan_string(bytes, at)?;
+                let end = scan.end;
                 let token = self.text.get(at..end)?;
-                if escaped || token.contains('{') {
+                if may_be_template(&scan) {
                     (self.strings)(at..end);
                 }
                 // Without escapes, a string's text is already how serde_json writes it.
-                if escaped {
+                if scan.escaped {
                     let unescaped: String = serde_json::from_str(token).ok()?;
-                    write_string(self.out, &unescaped);
+                    write_string(&mut self.form.written, &unescaped);
                 } else {
-                    self.out.extend_from_slice(token.as_bytes());
+                    self.form.written.extend_from_slice(token.as_bytes());
                 }
                 Some(end)
             }
@@ -358,8 +357,8 @@ impl<'t> Canonical<'t, '_, '_> {
                     .map_or(bytes.len(), |length| at + length);
                 let token = self.text.get(at..end)?;
                 match bytes[at] {
-                    b't' | b'f' | b'n' => self.out.extend_from_slice(token.as_bytes()),
-                    _ => write_number(self.out, token)?,
+                    b't' | b'f' | b'n' => self.form.written.extend_from_slice(token.as_bytes()),
+                    _ => write_number(&mut self.form.written, token)?,
                 }
                 Some(end)
             }
@@ -368,21 +367,21 @@ impl<'t> Canonical<'t, '_, '_> {
 
     fn array(&mut self, at: usize) -> Option<usize> {
         let bytes = self.text.as_bytes();
-        self.out.push(b'[');
+        self.form.written.push(b'[');
         let mut i = skip_whitespace(bytes, at + 1);
         if bytes.get(i)? == &b']' {
-            self.out.push(b']');
+            self.form.written.push(b']');
             return Some(i + 1);
         }
         loop {
             i = skip_whitespace(bytes, self.value(i)?);
             match bytes.get(i)? {
                 b',' => {
-                    self.out.push(b',');
+                    self.form.written.push(b',');
                     i += 1;
                 }
                 b']' => {
-                    self.out.push(b']');
+                    self.form.written.push(b']');
                     return Some(i + 1);
                 }
                 _ => return None,
@@ -394,9 +393,9 @@ impl<'t> Canonical<'t, '_, '_> {
     /// policy server sends its keys sorted).
     fn object(&mut self, at: usize) -> Option<usize> {
         let bytes = self.text.as_bytes();
-        let start = self.out.len();
+        let start = self.form.written.len();
         let base = self.entries.len();
-        self.out.push(b'{');
+        self.form.written.push(b'{');
         let mut i = skip_whitespace(bytes, at + 1);
         let end = if bytes.get(i)? == &b'}' {
             i + 1
@@ -410,22 +409,22 @@ impl<'t> Canonical<'t, '_, '_> {
                     Cow::Borrowed(token.get(1..token.len() - 1)?)
                 };
                 if self.entries.len() > base {
-                    self.out.push(b',');
+                    self.form.written.push(b',');
                 }
-                let from = self.out.len();
+                let from = self.form.written.len();
                 // Without escapes, a key's text is how serde_json writes it.
                 if escaped {
-                    write_string(self.out, &key);
+                    write_string(&mut self.form.written, &key);
                 } else {
-                    self.out.extend_from_slice(token.as_bytes());
+                    self.form.written.extend_from_slice(token.as_bytes());
                 }
-                self.out.push(b':');
+                self.form.written.push(b':');
                 i = skip_whitespace(bytes, key_end);
                 (bytes.get(i)? == &b':').then_some(())?;
                 i = skip_whitespace(bytes, self.value(i + 1)?);
                 self.entries.push(Entry {
                     key,
-                    written: from..self.out.len(),
+                    written: from..self.form.written.len(),
                 });
                 match bytes.get(i)? {
                     b',' => i = skip_whitespace(bytes, i + 1),
@@ -434,13 +433,13 @@ impl<'t> Canonical<'t, '_, '_> {
                 }
             }
         };
-        self.out.push(b'}');
+        self.form.written.push(b'}');
         let entries = &mut self.entries[base..];
         // Sorted by the keys' UTF-8 bytes, as a BTreeMap<String, _> (the hosts' order) sorts them,
         // each key once.
         if !entries.windows(2).all(|pair| pair[0].key < pair[1].key) {
             entries.sort_by(|a, b| a.key.cmp(&b.key));
-            let mut object = Vec::with_capacity(self.out.len() - start);
+            let mut object = Vec::with_capacity(self.form.written.len() - start);
             object.push(b'{');
             for (n, entry) in entries.iter().enumerate() {
                 // Of duplicate keys the last counts, as for serde_json (the sort is stable).
@@ -450,11 +449,11 @@ impl<'t> Canonical<'t, '_, '_> {
                 if object.len() > 1 {
                     object.push(b',');
                 }
-                object.extend_from_slice(&self.out[entry.written.clone()]);
+                object.extend_from_slice(&self.form.written[entry.written.clone()]);
             }
             object.push(b'}');
-            self.out.truncate(start);
-            self.out.extend_from_slice(&object);
+            self.form.written.truncate(start);
+            self.form.written.extend_from_slice(&object);
         }
         self.entries.truncate(base);
         Some(end)
@@ -494,6 +493,12 @@ fn key_in_order(bytes: &[u8], at: usize, open: &mut [Open]) -> Option<usize> {
     }
     *last_key = Some(key);
     (bytes.get(end)? == &b':').then_some(end + 1)
+}
+
+/// Whether a string may be a template string, and so is shown to the injection: one with a `{`,
+/// or with an escape, which may hide one.
+fn may_be_template(scan: &StringScan) -> bool {
+    scan.brace || scan.escaped
 }
 
 /// Whether the escapes of the string `range` (quotes included) are only those serde_json writes:
@@ -669,23 +674,25 @@ mod tests {
 
     /// What `as_is` makes of `text`: what it wrote and the strings it showed, when it took it.
     fn as_is(text: &str) -> Option<(String, Vec<String>)> {
-        let mut out = Vec::new();
         let mut shown = Vec::new();
         let mut record = |range: Range<usize>| shown.push(text[range].to_string());
         let mut writer = Canonical {
             text,
-            out: &mut out,
-            spliced: Vec::new(),
+            form: Form {
+                written: Vec::new(),
+                spliced: Vec::new(),
+                valid: true,
+            },
             entries: Vec::new(),
             depth: 0,
             strings: &mut record,
-            valid: true,
         };
         let end = writer.as_is(0)?;
         assert_eq!(end, text.len());
-        assert_eq!(writer.spliced, [(0, 0..end)]);
-        assert!(out.is_empty());
-        Some((text.to_string(), shown))
+        assert_eq!(writer.form.spliced, [(0, 0..end)]);
+        assert!(writer.form.written.is_empty());
+        let out = String::from_utf8(writer.form.bytes(text)).unwrap();
+        Some((out, shown))
     }
 
     #[test]
