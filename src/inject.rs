@@ -123,9 +123,7 @@ pub fn inject_json(
     }
     status.revision = Some(revision);
     edit_metadata(object, head, &template, status)?;
-    // Room for the status annotation, and for the waPC response to be written around the Pod in
-    // this buffer (see `policy::ValidationResponse::into_json`).
-    let mut out = String::with_capacity(pod_text.len() + size + 1024);
+    let mut out = String::with_capacity(pod_text.len() + size + 512);
     root.write(&mut out);
     Ok(out)
 }

@@ -63,7 +63,7 @@ pub struct ValidationResponse {
 
 impl ValidationResponse {
     /// What `validate` answers: the SDK's JSON, with the mutated object's text as it is, written
-    /// around it in its own buffer (which [`crate::inject`] leaves room in) rather than copied.
+    /// around it in its own buffer (grown when it must be) rather than copied into another.
     pub fn into_json(self) -> Vec<u8> {
         let mut head = Vec::with_capacity(64);
         head.extend_from_slice(b"{\"accepted\":");
