@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use policy_runner::PolicyModule;
 use serde_json::Value;
-use sidecar_injector_bench::{Floor, fixtures, root, sorted_keys};
+use sidecar_injector_bench::{Floor, fixtures, root, sorted_keys, validate_payload};
 
 /// Time spent measuring each fixture on each module, and the bounds on the number of requests.
 const BUDGET: Duration = Duration::from_millis(1500);
@@ -103,9 +103,8 @@ impl Side<'_> {
 
     /// What the guest's `validate` receives.
     fn payload(&self) -> Vec<u8> {
-        // Keys sorted, as the hosts (and `PolicyModule::evaluate`) send them.
-        serde_json::to_vec(&serde_json::json!({"request": sorted_keys(self.request), "settings": sorted_keys(self.settings)}))
-            .expect("a payload")
+        // As the hosts (and `PolicyModule::evaluate`) send it.
+        validate_payload(self.request, self.settings)
     }
 }
 

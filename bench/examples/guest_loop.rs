@@ -20,11 +20,7 @@ fn main() {
     } else {
         fixture.settings.clone()
     };
-    let payload = serde_json::to_vec(&serde_json::json!({
-        "request": sidecar_injector_bench::sorted_keys(&fixture.request),
-        "settings": sidecar_injector_bench::sorted_keys(&settings),
-    }))
-    .expect("a payload");
+    let payload = sidecar_injector_bench::validate_payload(&fixture.request, &settings);
     let n: usize = n.parse().expect("a count");
     let start = std::time::Instant::now();
     for _ in 0..n {

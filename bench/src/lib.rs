@@ -30,10 +30,7 @@ pub struct Fixture {
 impl Fixture {
     /// What the policy server sends to `validate`.
     pub fn payload(&self) -> Vec<u8> {
-        // Keys sorted, as the hosts send them.
-        json!({"request": sorted_keys(&self.request), "settings": sorted_keys(&self.settings)})
-            .to_string()
-            .into_bytes()
+        validate_payload(&self.request, &self.settings)
     }
 
     /// The minimal injector's settings: the parts sidecar-injector adds to this fixture's Pod,
@@ -248,4 +245,12 @@ pub fn fixtures() -> Vec<Fixture> {
         injected("size-1.5MB", sized_pod(1536 * 1024)),
         injected("size-3MB", sized_pod(3 * 1024 * 1024)),
     ]
+}
+
+/// What a guest's `validate` receives for `request` and `settings`: keys sorted, as the hosts send
+/// them.
+pub fn validate_payload(request: &Value, settings: &Value) -> Vec<u8> {
+    json!({"request": sorted_keys(request), "settings": sorted_keys(settings)})
+        .to_string()
+        .into_bytes()
 }
