@@ -43,6 +43,8 @@ pub enum RequestError {
     Settings(SettingsError),
     #[error("{0}")]
     Render(RenderError),
+    #[error("{0}")]
+    Conflict(Conflict),
 }
 
 impl RequestError {
@@ -61,7 +63,7 @@ impl RequestError {
     /// The HTTP status code the rejection carries: the request's fault, or ours.
     pub fn code(&self) -> u16 {
         match self {
-            Self::NotJson(_) | Self::Field { .. } => 400,
+            Self::NotJson(_) | Self::Field { .. } | Self::Conflict(_) => 400,
             Self::Settings(_) | Self::Render(_) => 500,
         }
     }
@@ -73,6 +75,23 @@ impl RequestError {
 pub struct RenderError {
     pub path: String,
     pub message: String,
+}
+
+/// A Pod that the sidecar would make invalid: what this Pod makes of the template (a template string
+/// rendered from it, a container it customizes) breaks a rule the API server applies after the
+/// policy (see [`crate::validation`]). Refused with a message that says what and where, rather than
+/// handed to the API server, which would refuse the Pod naming a container its author never wrote.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the sidecar cannot be injected into this Pod, because the API server would refuse the result: {at}: {problem}{}",
+    .origin.as_ref().map(|origin| format!("; {origin}")).unwrap_or_default()
+)]
+pub struct Conflict {
+    /// `container istio-proxy, resources.requests.cpu` or `label app.kubernetes.io/name`.
+    pub at: String,
+    pub problem: String,
+    /// Where the value comes from: the template string that rendered it, the Pod's own container.
+    pub origin: Option<String>,
 }
 
 fn located(path: &str, problem: &str) -> String {

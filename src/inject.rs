@@ -28,14 +28,15 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::error::{RenderError, RequestError, SettingsError};
+use crate::error::{Conflict, RenderError, RequestError, SettingsError};
 use crate::json::{self, Doc, Kind, Name, Node, Replacements, entry, string};
 use crate::pod::{OBJECT_PATH, PodHead};
 use crate::probes::{self, ProbeRewrite};
 use crate::revision::revision_reading;
-use crate::settings::{Chosen, STATUS_KEY, Settings};
+use crate::settings::{Chosen, INJECT_KEY, STATUS_KEY, Settings};
 use crate::status::{self, Status};
 use crate::template::{Renderer, is_template};
+use crate::validation::{self, Strings};
 
 /// Container fields that hold lists merged entry by entry, with the field identifying an entry.
 const KEYED_LISTS: [(&str, &str); 3] = [
@@ -235,11 +236,15 @@ fn edit_spec<'d>(
         "initContainers",
         &mut seen,
     )?;
+    // The Pod's own containers that customize a template's, as the Pod wrote them, in case the
+    // result breaks a rule of the API server's and the message must say where it comes from.
+    let mut customizations = Vec::new();
     let mut customize = |(name, node): &Named<'d>| -> Named<'d> {
         let own =
             take_named(&mut containers, name).or_else(|| take_named(&mut init_containers, name));
         let node = match own.map(Node::into_value) {
             Some(Value::Object(own)) => {
+                customizations.push((name.clone(), own.clone(), node.clone()));
                 Node::Value(merge_container(node.clone().into_value(), own))
             }
             _ => node.clone(),
@@ -252,6 +257,10 @@ fn edit_spec<'d>(
         .iter()
         .map(&mut customize)
         .collect();
+    let windows = spec_os(spec).as_deref() == Some("windows");
+    for (name, node) in sidecars.iter().chain(&template_inits) {
+        check_container(name, node, &customizations, windows)?;
+    }
 
     // The application's probes go to the agent, if the template that runs it is injected.
     let agent = probes.and_then(|(rewrite, port)| {
@@ -382,6 +391,101 @@ fn set_env(container: &mut Node, name: &str, value: &str) {
     }
 }
 
+/// The fields of an injected container that break a rule of the API server's validation (see
+/// [`crate::validation`]). Only what this Pod may have changed is read: the fields a template
+/// string was rendered into, and containers it customized; the rest was checked at load.
+fn check_container(
+    name: &str,
+    node: &Node,
+    customizations: &[(String, Map<String, Value>, Node)],
+    windows: bool,
+) -> Result<(), RequestError> {
+    if windows && let Some(violation) = validation::windows_container(&node.clone().into_value()) {
+        return Err(RequestError::Conflict(Conflict {
+            at: format!("container {name}, {}", violation.field),
+            problem: violation.problem,
+            origin: Some(format!(
+                "the sidecar's container {name} runs on Linux; to create this Pod without the sidecar, give it the label {INJECT_KEY}: \"false\""
+            )),
+        }));
+    }
+    if !node.differs_from_written() {
+        return Ok(());
+    }
+    let container = match node {
+        Node::Value(value) => Cow::Borrowed(value),
+        _ => {
+            let mut fields = Map::new();
+            for key in CHECKED_FIELDS {
+                if let Some(field) = node.field(key).filter(Node::differs_from_written) {
+                    fields.insert(key.to_string(), field.into_value());
+                }
+            }
+            Cow::Owned(Value::Object(fields))
+        }
+    };
+    let Some(violation) = validation::container(&container, Strings::Rendered) else {
+        return Ok(());
+    };
+    let customization = customizations.iter().find(|(n, _, _)| n == name);
+    let written = match customization {
+        Some((_, _, template)) => template,
+        None => node,
+    };
+    let mut origins: Vec<String> = std::iter::once(&violation.field)
+        .chain(&violation.related)
+        .filter_map(|field| origin(name, field, customization.map(|(_, own, _)| own), written))
+        .collect();
+    origins.dedup();
+    let origin = (!origins.is_empty()).then(|| origins.join("; "));
+    Err(RequestError::Conflict(Conflict {
+        at: format!("container {name}, {}", violation.field),
+        problem: violation.problem,
+        origin,
+    }))
+}
+
+/// The Pod's `spec.os.name`, if it has one.
+fn spec_os(spec: &mut Entries) -> Option<String> {
+    match entry(spec, "os")?.field("name")?.into_value() {
+        Value::String(name) => Some(name),
+        _ => None,
+    }
+}
+
+/// The fields of a container the rules of [`crate::validation`] read.
+const CHECKED_FIELDS: [&str; 3] = ["image", "resources", "ports"];
+
+/// Where the value of `field` (`resources.requests.cpu`, `ports[0].name`) comes from, when it is
+/// not the template's as written: the Pod's own container of that name, or a template string.
+fn origin(
+    name: &str,
+    field: &str,
+    own: Option<&Map<String, Value>>,
+    written: &Node,
+) -> Option<String> {
+    let top = field.split(['.', '[']).next().unwrap_or(field);
+    if own.is_some_and(|own| own.get(top).is_some_and(|v| !v.is_null())) {
+        return Some(format!(
+            "the Pod's own container {name} sets {top}, which customizes the template's"
+        ));
+    }
+    let mut value = written.field(top)?.written()?;
+    let rest = field.get(top.len()..).unwrap_or_default();
+    for step in rest.split(['.', '[']).filter(|step| !step.is_empty()) {
+        value = match step.strip_suffix(']').map(str::parse::<usize>) {
+            Some(Ok(index)) => value.get(index)?.clone(),
+            _ => value.get(step)?.clone(),
+        };
+    }
+    match value {
+        Value::String(text) if is_template(&text) => Some(format!(
+            "{field} is the template string {text:?}, rendered for this Pod"
+        )),
+        _ => None,
+    }
+}
+
 /// The template's labels and annotations, and the status annotation, where the Pod has none. The
 /// status records the keys added, so that they can be taken out again. Only the labels and the
 /// annotations are written anew; the rest of the metadata stays the text it came in.
@@ -405,6 +509,22 @@ fn edit_metadata<'d>(
     // order, and the status must not depend on which.
     let mut labels = map_of(labels, "labels")?;
     status.labels = add_missing_keys(&mut labels, template.labels.clone());
+    // Literal label values were checked at load; a template string's may be anything.
+    for key in &status.labels {
+        if let Some(problem) = labels
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(validation::label_value)
+        {
+            return Err(RequestError::Conflict(Conflict {
+                at: format!("label {key}"),
+                problem,
+                origin: Some(
+                    "the template's value is a template string, rendered for this Pod".into(),
+                ),
+            }));
+        }
+    }
     status.labels.sort_unstable();
     let mut annotations = map_of(annotations, "annotations")?;
     let mut additions = template.annotations.clone();
@@ -832,6 +952,87 @@ mod tests {
                 "resources": {"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
                 "securityContext": {"runAsUser": 1337}
             })
+        );
+    }
+
+    fn conflict(pod: Value, settings: &Settings) -> String {
+        match inject(pod, settings, "shop") {
+            Err(error @ RequestError::Conflict(_)) => {
+                assert_eq!(error.code(), 400);
+                error.to_string()
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    fn rendered_resources() -> Value {
+        let mut template = proxy_template();
+        template["containers"][0]["resources"] = json!({
+            "requests": {"cpu": "{{ pod.metadata.annotations['proxyCPU'] | default('100m') }}"},
+            "limits": {"cpu": "{{ pod.metadata.annotations['proxyCPULimit'] | default('2') }}"}
+        });
+        template
+    }
+
+    #[test]
+    fn a_rendered_value_the_api_server_would_refuse_is_a_conflict_naming_its_template_string() {
+        let settings = settings(json!({}), rendered_resources());
+        let mut pod = app_pod();
+        pod["metadata"]["annotations"] = json!({"proxyCPU": "lots"});
+        assert_eq!(
+            conflict(pod.clone(), &settings),
+            "the sidecar cannot be injected into this Pod, because the API server would refuse the result: container proxy, resources.requests.cpu: \"lots\" is not a Kubernetes quantity (a number with an optional suffix, such as 100m, 1.5, 2Gi or 1e3); resources.requests.cpu is the template string \"{{ pod.metadata.annotations['proxyCPU'] | default('100m') }}\", rendered for this Pod"
+        );
+        pod["metadata"]["annotations"] = json!({"proxyCPULimit": "10m"});
+        assert_eq!(
+            conflict(pod.clone(), &settings),
+            "the sidecar cannot be injected into this Pod, because the API server would refuse the result: container proxy, resources.requests.cpu: \"100m\" is more than resources.limits.cpu, \"10m\": a request may not exceed its limit; resources.requests.cpu is the template string \"{{ pod.metadata.annotations['proxyCPU'] | default('100m') }}\", rendered for this Pod; resources.limits.cpu is the template string \"{{ pod.metadata.annotations['proxyCPULimit'] | default('2') }}\", rendered for this Pod"
+        );
+        pod["metadata"]["annotations"] = json!({"proxyCPU": "1500m", "proxyCPULimit": "1.5"});
+        assert!(inject(pod, &settings, "shop").is_ok());
+    }
+
+    #[test]
+    fn a_customization_the_api_server_would_refuse_is_a_conflict_naming_the_pods_container() {
+        let settings = settings(json!({}), proxy_template());
+        let mut pod = app_pod();
+        pod["spec"]["containers"] = json!([{"name": "app", "image": "web:1"},
+            {"name": "proxy", "image": "proxy:1", "resources": {"limits": {"memory": "64Mi"}}}]);
+        assert_eq!(
+            conflict(pod.clone(), &settings),
+            "the sidecar cannot be injected into this Pod, because the API server would refuse the result: container proxy, resources.requests.memory: \"128Mi\" is more than resources.limits.memory, \"64Mi\": a request may not exceed its limit; the Pod's own container proxy sets resources, which customizes the template's"
+        );
+        pod["spec"]["containers"][1] = json!({"name": "proxy", "image": "proxy:1",
+            "ports": [{"containerPort": 15091, "name": "metrics"}]});
+        assert_eq!(
+            conflict(pod, &settings),
+            "the sidecar cannot be injected into this Pod, because the API server would refuse the result: container proxy, ports[1].name: \"metrics\" names another port of this container too; the Pod's own container proxy sets ports, which customizes the template's"
+        );
+    }
+
+    #[test]
+    fn a_windows_pod_refuses_the_linux_sidecar_and_says_how_to_opt_out() {
+        let settings = settings(json!({}), proxy_template());
+        let mut pod = app_pod();
+        pod["spec"]["os"] = json!({"name": "windows"});
+        assert_eq!(
+            conflict(pod.clone(), &settings),
+            "the sidecar cannot be injected into this Pod, because the API server would refuse the result: container proxy, securityContext.runAsUser: is set, and Kubernetes refuses it in a Pod whose spec.os.name is windows; the sidecar's container proxy runs on Linux; to create this Pod without the sidecar, give it the label sidecar.istio.io/inject: \"false\""
+        );
+        pod["spec"]["os"] = json!({"name": "linux"});
+        assert!(inject(pod, &settings, "shop").is_ok());
+    }
+
+    #[test]
+    fn a_rendered_label_that_is_not_a_label_value_is_a_conflict() {
+        let mut template = proxy_template();
+        template["labels"] = json!({"workload": "{{ pod.metadata.generateName }}"});
+        let settings = settings(json!({}), template);
+        let mut pod = app_pod();
+        pod["metadata"]["generateName"] = json!("web-7c9d8b5f4-");
+        assert_eq!(
+            conflict(pod, &settings),
+            "the sidecar cannot be injected into this Pod, because the API server would refuse the result: label workload: \"web-7c9d8b5f4-\" is not a label value: it must begin and end with a letter or digit, with only letters, digits, '-', '_' and '.' between; the template's value is a template string, rendered for this Pod"
         );
     }
 

@@ -792,6 +792,48 @@ impl<'d> Node<'d> {
         }
     }
 
+    /// Whether this value may differ from its text in the settings: a value with a template string
+    /// rendered in it, or one the policy built (a merge). What is as written was checked when the
+    /// policy was loaded.
+    pub fn differs_from_written(&self) -> bool {
+        match self {
+            Self::Doc(..) => false,
+            Self::Rendered(_, level, replacements) => {
+                let range = level.range();
+                replacements
+                    .iter()
+                    .any(|(at, _)| at.start >= range.start && at.end <= range.end)
+            }
+            _ => true,
+        }
+    }
+
+    /// The value as the settings write it, template strings unrendered; `None` for a value the
+    /// policy built.
+    pub fn written(&self) -> Option<Value> {
+        match self {
+            Self::Doc(doc, level) | Self::Rendered(doc, level, _) => Some(doc.value(level)),
+            _ => None,
+        }
+    }
+
+    /// The field `key` of this object, without opening it; `None` when absent or not an object.
+    pub fn field(&self, key: &str) -> Option<Node<'d>> {
+        match self {
+            Self::Doc(doc, level) | Self::Rendered(doc, level, _) => {
+                let (doc, level): (&'d Doc, &'d Level) = (doc, level);
+                doc.get(level, key).map(|child| self.at(child))
+            }
+            Self::Object(entries) => entries
+                .iter()
+                .rev()
+                .find(|(name, _)| name == key)
+                .map(|(_, node)| node.clone()),
+            Self::Value(value) => value.get(key).cloned().map(Self::Value),
+            Self::Array(_) => None,
+        }
+    }
+
     /// False when `text` cannot be anywhere in this value, as written or rendered: a cheap test
     /// before [`Node::name`], which opens the value. True when unsure (escapes, built values).
     pub fn may_contain(&self, text: &str) -> bool {

@@ -24,6 +24,7 @@ use crate::revision::{Placement, revision_of};
 use crate::schema::{self, CONTAINER, LOCAL_OBJECT_REFERENCE, Ty, VOLUME};
 use crate::selector::{LabelSelector, RawLabelSelector};
 use crate::template;
+use crate::validation::{self, Strings};
 
 /// Label or annotation by which a Pod asks for (`"true"`) or refuses (`"false"`) the sidecar.
 pub const INJECT_KEY: &str = "sidecar.istio.io/inject";
@@ -251,6 +252,7 @@ impl Settings {
         for (at, template) in settings.all_templates()? {
             template.check_shape(&at)?;
             template.validate_against_kubernetes(&at, settings.native_sidecars)?;
+            template.check_values(&at)?;
             template.check_template_strings(&at)?;
         }
         if let Some(probe_rewrite) = &settings.probe_rewrite {
@@ -642,6 +644,41 @@ impl Template {
         Ok(())
     }
 
+    /// The values the API server would refuse in every Pod injected with them (see
+    /// [`crate::validation`]), where the settings write them literally; what template strings
+    /// render to is checked for each Pod.
+    fn check_values(&self, root: &str) -> Result<(), SettingsError> {
+        for (list, items) in [
+            ("containers", &self.containers),
+            ("initContainers", &self.init_containers),
+        ] {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(violation) = validation::container(item, Strings::Unrendered) {
+                    return Err(SettingsError::new(
+                        format!("{root}.{list}[{i}].{}", violation.field),
+                        format!(
+                            "{}; the API server would refuse every Pod injected with it",
+                            violation.problem
+                        ),
+                    ));
+                }
+            }
+        }
+        for (key, value) in &self.labels {
+            if let Some(problem) = value
+                .as_str()
+                .filter(|text| !template::is_template(text))
+                .and_then(validation::label_value)
+            {
+                return Err(SettingsError::new(
+                    format!("{root}.labels.{key}"),
+                    format!("{problem}; the API server would refuse every Pod injected with it"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Compiles every string that is a template, so that syntax errors surface at load.
     fn check_template_strings(&self, root: &str) -> Result<(), SettingsError> {
         let mut result = Ok(());
@@ -937,6 +974,15 @@ mod tests {
         "probeRewrite.env: must not be empty")]
     #[case::probe_as_list(with(minimal(), "/probeRewrite", json!(["proxy", 15020])),
         "probeRewrite: expected an object, got an array")]
+    #[case::request_above_limit(with(minimal(), "/template/containers/0/resources",
+        json!({"requests": {"cpu": "2"}, "limits": {"cpu": "1"}})),
+        "template.containers[0].resources.requests.cpu: \"2\" is more than resources.limits.cpu, \"1\": a request may not exceed its limit; the API server would refuse every Pod injected with it")]
+    #[case::quantity_misspelled(with(minimal(), "/template/containers/0/resources", json!({"limits": {"memory": "1GB"}})),
+        "template.containers[0].resources.limits.memory: \"1GB\" is not a Kubernetes quantity (a number with an optional suffix, such as 100m, 1.5, 2Gi or 1e3); the API server would refuse every Pod injected with it")]
+    #[case::port_name_too_long(with(minimal(), "/template/initContainers", json!([{"name": "init", "image": "i", "ports": [{"containerPort": 1, "name": "http-envoy-prometheus"}]}])),
+        "template.initContainers[0].ports[0].name: \"http-envoy-prometheus\" is not a port name: at most 15 lowercase letters, digits and single hyphens, with at least one letter, not beginning or ending with a hyphen; the API server would refuse every Pod injected with it")]
+    #[case::label_value(with(minimal(), "/template/labels", json!({"mesh": "on/off"})),
+        "template.labels.mesh: \"on/off\" is not a label value: it must begin and end with a letter or digit, with only letters, digits, '-', '_' and '.' between; the API server would refuse every Pod injected with it")]
     fn refusals(#[case] settings: Value, #[case] message: &str) {
         assert_eq!(validate(settings.clone()).unwrap_err(), message);
         // An admission request reads the settings from their document: what that fast path
