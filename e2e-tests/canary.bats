@@ -40,7 +40,7 @@ routed() {
   local policy applying=()
   for policy in stable canary; do
     if "$CLI" check --settings "$CANARY/$policy.yaml" "$CANARY/namespaces.yaml" |
-      grep -qxF "Namespace $1: policy sidecar-injector-$policy applies: namespace $1 matches the namespaceSelector istio.io/rev=$policy,kubernetes.io/metadata.name notin (kubewarden)"; then
+      grep -qxF "Namespace $1: policy sidecar-injector-$policy applies: namespace $1 matches the namespaceSelector kubernetes.io/metadata.name notin (kubewarden),istio.io/rev=$policy"; then
       applying+=("$policy")
     fi
   done

@@ -18,10 +18,8 @@ use crate::selector::LabelSelector;
 use crate::settings::{INJECT_KEY, InjectionPolicy, Settings};
 use crate::stale::Sidecar;
 use crate::status::Status;
+use crate::webhook::{self, KUBEWARDEN_NAMESPACE, NAMESPACE_NAME_LABEL, PolicyKind};
 use crate::workload::PodSource;
-
-/// Kubernetes sets this label on every namespace, so selectors may use it.
-const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// The policy as deployed: its settings, and what decides whether the policy server calls it.
 #[derive(Debug, Clone)]
@@ -64,22 +62,18 @@ impl Policy {
     /// Reads either plain settings or a ClusterAdmissionPolicy / AdmissionPolicy manifest, whose
     /// `spec.settings`, selectors, `rules` and `mutating` are read.
     pub fn from_value(value: &Value) -> Result<Self, PolicyError> {
-        let kind = value
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let is_kubewarden = value
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .is_some_and(|v| v.starts_with("policies.kubewarden.io/"));
-        if !is_kubewarden || !matches!(kind, "ClusterAdmissionPolicy" | "AdmissionPolicy") {
+        let Some(policy_kind) = PolicyKind::of(value) else {
             return Ok(Self {
                 name: None,
                 settings: validated(value).map_err(PolicyError::Settings)?,
                 scope: Scope::Unknown,
                 warnings: Vec::new(),
             });
-        }
+        };
+        let kind = value
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let in_manifest = |error| PolicyError::Manifest {
             kind: kind.to_string(),
             error,
@@ -100,23 +94,22 @@ impl Policy {
         };
         let object_selector = selector("objectSelector")?;
         let mut warnings = manifest_warnings(kind, spec);
-        let scope = if kind == "ClusterAdmissionPolicy" {
-            let (effective, warning) = effective_namespace_selector(spec);
-            warnings.extend(warning);
-            Scope::Cluster {
-                namespace_selector: LabelSelector::from_value(&effective, "spec.namespaceSelector")
-                    .map_err(in_manifest)?,
+        let (namespace_selector, dropped) =
+            webhook::namespace_selector(&policy_kind, spec, KUBEWARDEN_NAMESPACE);
+        warnings.extend(dropped);
+        let scope = match policy_kind {
+            PolicyKind::Cluster => Scope::Cluster {
+                namespace_selector: LabelSelector::from_value(
+                    namespace_selector.as_ref().unwrap_or(&Value::Null),
+                    "spec.namespaceSelector",
+                )
+                .map_err(in_manifest)?,
                 object_selector,
-            }
-        } else {
-            Scope::Namespaced {
-                namespace: value
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or("default")
-                    .to_string(),
+            },
+            PolicyKind::Namespaced(namespace) => Scope::Namespaced {
+                namespace,
                 object_selector,
-            }
+            },
         };
         Ok(Self {
             name: value
@@ -174,55 +167,6 @@ fn prefixed(prefix: &str, path: &str) -> String {
         (prefix, "") => prefix.to_string(),
         (prefix, path) => format!("{prefix}.{path}"),
     }
-}
-
-/// The namespace where Kubewarden runs, which its controller keeps out of every policy's reach.
-const KUBEWARDEN_NAMESPACE: &str = "kubewarden";
-
-/// The namespaceSelector the Kubewarden controller actually writes into the webhook: unless the
-/// policy sets `allowInsideAdmissionControllerNamespace`, it keeps only the `matchExpressions`
-/// (dropping `matchLabels` without a word) and adds one that excludes its own namespace.
-fn effective_namespace_selector(spec: &Value) -> (Value, Option<String>) {
-    let written = spec.get("namespaceSelector").unwrap_or(&Value::Null);
-    if spec.get("allowInsideAdmissionControllerNamespace") == Some(&Value::Bool(true)) {
-        return (written.clone(), None);
-    }
-    let mut expressions = written
-        .get("matchExpressions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let excluded_already = expressions.iter().any(|expression| {
-        expression.get("key").and_then(Value::as_str) == Some(NAMESPACE_NAME_LABEL)
-            && expression.get("operator").and_then(Value::as_str) == Some("NotIn")
-            && expression
-                .get("values")
-                .and_then(Value::as_array)
-                .is_some_and(|values| values.iter().any(|v| v == KUBEWARDEN_NAMESPACE))
-    });
-    if !excluded_already {
-        expressions.push(serde_json::json!({
-            "key": NAMESPACE_NAME_LABEL, "operator": "NotIn", "values": [KUBEWARDEN_NAMESPACE]
-        }));
-    }
-    let dropped = written
-        .get("matchLabels")
-        .and_then(Value::as_object)
-        .filter(|labels| !labels.is_empty())
-        .map(|labels| {
-            format!(
-                "the Kubewarden controller drops spec.namespaceSelector.matchLabels ({}) and keeps only matchExpressions: write each label as a matchExpression with operator In",
-                labels
-                    .iter()
-                    .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or_default()))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )
-        });
-    (
-        serde_json::json!({ "matchExpressions": expressions }),
-        dropped,
-    )
 }
 
 /// A policy that is not mutating, or whose rules do not include Pod creation, never injects.

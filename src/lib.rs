@@ -8,7 +8,8 @@
 //! to an [`admission::Outcome`]. `policy` (feature `policy`) is the waPC layer the policy server
 //! calls. [`explain`], [`workload`] and `manifest` (feature `yaml`) serve the CLI and the
 //! playground, as do [`uninject`] (taking the sidecar out) and [`stale`] (Pods injected with
-//! another revision).
+//! another revision); [`webhook`] is the webhook configuration the Kubewarden controller installs
+//! for a policy manifest.
 pub mod admission;
 pub mod decision;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod pod;
 #[cfg(feature = "policy")]
 mod policy;
 pub mod probes;
+pub mod quantity;
 pub mod revision;
 pub mod schema;
 pub mod selector;
@@ -29,6 +31,8 @@ pub mod stale;
 pub mod status;
 pub mod template;
 pub mod uninject;
+pub mod validation;
+pub mod webhook;
 pub mod workload;
 
 #[cfg(feature = "policy")]

@@ -54,10 +54,15 @@ pub fn read_stream(text: &str) -> Result<Vec<Document>, ManifestError> {
 
 /// Reads the one document of a settings file or policy manifest.
 pub fn read_policy(text: &str) -> Result<Policy, PolicyInputError> {
+    Ok(Policy::from_value(&read_policy_document(text)?)?)
+}
+
+/// The one document of a settings file or policy manifest, as it is written.
+pub fn read_policy_document(text: &str) -> Result<Value, PolicyInputError> {
     let documents = read_stream(text)?;
     let mut values = documents.into_iter().filter_map(|d| d.value);
     match (values.next(), values.next()) {
-        (Some(value), None) => Ok(Policy::from_value(&value)?),
+        (Some(value), None) => Ok(value),
         (None, _) => Err(PolicyInputError::Empty),
         (Some(_), Some(_)) => Err(PolicyInputError::SeveralDocuments),
     }

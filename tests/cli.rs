@@ -714,7 +714,7 @@ fn check_says_which_policy_applies_to_each_namespace() {
             "examples/canary/namespaces.yaml",
         ]);
         let selector = format!(
-            "the namespaceSelector istio.io/rev={policy},kubernetes.io/metadata.name notin (kubewarden)"
+            "the namespaceSelector kubernetes.io/metadata.name notin (kubewarden),istio.io/rev={policy}"
         );
         let other_value = if policy == "stable" {
             "canary"

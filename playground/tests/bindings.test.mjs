@@ -30,7 +30,7 @@ test('bindings: the example Pod, injected, with everything the page shows', asyn
   const result = await evaluate();
   assert.deepEqual(result.errors, []);
   assert.equal(result.policy.kind, 'ClusterAdmissionPolicy');
-  assert.equal(result.policy.namespaceSelector, 'istio-injection=enabled,kubernetes.io/metadata.name notin (kubewarden)');
+  assert.equal(result.policy.namespaceSelector, 'kubernetes.io/metadata.name notin (kubewarden),istio-injection=enabled');
   assert.deepEqual(result.policy.warnings, []);
   assert.equal(result.objects.length, 1);
   const [pod] = result.objects;
@@ -39,7 +39,7 @@ test('bindings: the example Pod, injected, with everything the page shows', asyn
   assert.equal(pod.reason, "the Pod does not choose, and the policy's default is enabled");
   assert.deepEqual(pod.policyServer, {
     calls: true,
-    reason: 'namespace shop matches the namespaceSelector istio-injection=enabled,kubernetes.io/metadata.name notin (kubewarden)',
+    reason: 'namespace shop matches the namespaceSelector kubernetes.io/metadata.name notin (kubewarden),istio-injection=enabled',
   });
   assert.deepEqual(pod.decision, { inject: true, step: 7, reason: pod.reason });
   assert.deepEqual(pod.row, {

@@ -28,7 +28,8 @@ fn opt_in() -> Policy {
     .unwrap()
 }
 
-const SELECTOR: &str = "istio-injection=enabled,kubernetes.io/metadata.name notin (kubewarden)";
+// As the Kubewarden controller installs it: its own requirement first, then the policy's.
+const SELECTOR: &str = "kubernetes.io/metadata.name notin (kubewarden),istio-injection=enabled";
 
 fn deployment(pod_labels: Value, own_labels: Value) -> Value {
     json!({
@@ -126,7 +127,7 @@ fn match_labels_are_dropped_as_the_kubewarden_controller_does() {
 }
 
 #[test]
-fn a_selector_that_already_keeps_kubewarden_out_is_shown_as_written() {
+fn the_controllers_requirement_comes_first_even_when_the_policy_keeps_kubewarden_out_too() {
     let policy = Policy::from_value(&cluster_policy(json!({"matchExpressions": [
         {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "kubewarden"]}]})))
     .unwrap();
@@ -137,7 +138,7 @@ fn a_selector_that_already_keeps_kubewarden_out_is_shown_as_written() {
     );
     assert_eq!(
         report.call.reason(),
-        "namespace shop matches the namespaceSelector kubernetes.io/metadata.name notin (kube-system,kubewarden)"
+        "namespace shop matches the namespaceSelector kubernetes.io/metadata.name notin (kubewarden),kubernetes.io/metadata.name notin (kube-system,kubewarden)"
     );
 }
 

@@ -11,12 +11,14 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use base64::Engine as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sidecar_injector::explain::{self, Namespaces, Policy, Report};
 use sidecar_injector::manifest::{self, Document};
 use sidecar_injector::settings::STATUS_KEY;
 use sidecar_injector::status::Status;
 use sidecar_injector::uninject::{UninjectError, uninject};
+use sidecar_injector::webhook;
 use sidecar_injector::workload::{PodSource, objects, objects_mut};
 
 /// Exit codes, as documented in the README.
@@ -65,6 +67,28 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Print the webhook configuration the Kubewarden controller installs for a policy manifest:
+    /// what the API server evaluates to decide whether to call the policy (its namespaceSelector
+    /// as the controller rebuilds it, its rules, failurePolicy, timeout).
+    Webhook {
+        /// The ClusterAdmissionPolicy or AdmissionPolicy manifest.
+        #[arg(long, value_name = "FILE")]
+        settings: PathBuf,
+        /// The policy server's base URL (https://HOST:PORT), for a policy server outside the
+        /// cluster; without it, the policy server's Service, as the controller writes it.
+        #[arg(long)]
+        url: Option<String>,
+        /// The PEM certificate of the authority that signed the policy server's serving
+        /// certificate, written into caBundle.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// The namespace Kubewarden runs in, which the controller keeps out of the policy's reach.
+        #[arg(long, default_value = sidecar_injector::webhook::KUBEWARDEN_NAMESPACE)]
+        kubewarden_namespace: String,
+        /// How to print it.
+        #[arg(long, value_enum, default_value_t = Encoding::Yaml)]
+        output: Encoding,
+    },
     /// Write the manifests with the sidecar taken out of each Pod and pod template that has it:
     /// exactly what its status annotation says was injected.
     Uninject {
@@ -110,6 +134,12 @@ struct Manifests {
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Text,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Encoding {
+    Yaml,
     Json,
 }
 
@@ -170,6 +200,49 @@ fn run(command: Command) -> Result<u8, Failure> {
             let text = written(&loaded.documents, &changed)?;
             write_out(output.as_deref(), &text)?;
             Ok(status(input.fail_if_not_injected, &reports))
+        }
+        Command::Webhook {
+            settings,
+            url,
+            ca_file,
+            kubewarden_namespace,
+            output,
+        } => {
+            let (name, text) = read_file(&settings)?;
+            let manifest = manifest::read_policy_document(&text)
+                .map_err(|e| Failure(format!("{name}: {e}")))?;
+            let policy =
+                Policy::from_value(&manifest).map_err(|e| Failure(format!("{name}: {e}")))?;
+            for warning in &policy.warnings {
+                eprintln!("sidecar-injector: warning: {name}: {warning}");
+            }
+            let ca_bundle = match ca_file {
+                Some(path) => {
+                    let pem = std::fs::read(&path)
+                        .map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+                    Some(base64::engine::general_purpose::STANDARD.encode(pem))
+                }
+                None => None,
+            };
+            let client = webhook::Client {
+                endpoint: url.map_or(webhook::Endpoint::Service, webhook::Endpoint::Url),
+                ca_bundle,
+                kubewarden_namespace,
+            };
+            let configuration = webhook::configuration(&manifest, &client).ok_or_else(|| {
+                Failure(format!(
+                    "{name}: not a ClusterAdmissionPolicy or AdmissionPolicy manifest: settings alone install no webhook"
+                ))
+            })?;
+            let text = match output {
+                Encoding::Yaml => manifest::to_yaml(&configuration),
+                Encoding::Json => serde_json::to_string_pretty(&configuration)
+                    .map(|text| text + "\n")
+                    .map_err(|e| manifest::ManifestError(e.to_string())),
+            }
+            .map_err(|e| Failure(e.to_string()))?;
+            write_out(None, &text)?;
+            Ok(OK)
         }
         Command::Uninject {
             manifests,
