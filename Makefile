@@ -29,6 +29,7 @@ APPLY_PATCH := $(RUNNER_BIN)/apply-patch
 RUN_HOST := $(if $(KWCTL),$(APPLY_PATCH),runner)
 
 .PHONY: all cli install run test fmt-check lint unit-tests e2e-tests fuzz fuzz-smoke bench runner tools artifacthub push require-kwctl clean
+.PHONY: cluster cluster-down cluster-binaries
 .PHONY: playground playground-build playground-node playground-tests playground-screenshot
 
 all: policy.wasm
@@ -97,6 +98,22 @@ tools:
 
 e2e-tests: $(E2E_POLICY) runner tools $(CLI_BIN)
 	POLICY=$(CURDIR)/$(E2E_POLICY) bats e2e-tests/
+
+## cluster: a local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, built with
+## Go the first time) with the policy served by the real policy-server and installed as the Kubewarden
+## controller installs it, for MANIFEST (default examples/opt-in.yaml); prints the KUBECONFIG line.
+## cluster-down stops it.
+MANIFEST ?= examples/opt-in.yaml
+cluster: annotated-policy.wasm $(CLI_BIN) tools | require-kwctl
+	@POLICY=$(CURDIR)/annotated-policy.wasm CACHE=$(CACHE) scripts/cluster.sh up $(abspath $(MANIFEST))
+
+cluster-down:
+	@CACHE=$(CACHE) scripts/cluster.sh down
+
+## cluster-binaries: etcd, kube-apiserver, kube-controller-manager and kubectl at the versions
+## e2e-tests/cluster/go.mod pins, built into $(CACHE)/cluster/ unless already there.
+cluster-binaries:
+	@CACHE=$(CACHE) scripts/cluster-binaries.sh
 
 ## bench: the native core, then the module against its floors (a no-op module, a minimal injector)
 ## through the waPC engine, then all three in the real policy-server (when it is on PATH), then sizes.

@@ -51,9 +51,9 @@ make_certificate() {
     -addext subjectAltName=IP:127.0.0.1 -keyout "$1/key.pem" -out "$1/cert.pem" >/dev/null 2>&1
 }
 
-# policy_server_args DIR POLICIES: sets PS_ARGS, the arguments of a policy-server that serves
-# POLICIES over HTTPS on 127.0.0.1 with the certificate of DIR, on two free ports (PS_PORT and
-# PS_READINESS_PORT), keeping what it downloads or caches under DIR, at the default log level (info)
+# policy_server_args DIR POLICIES [PORT]: sets PS_ARGS, the arguments of a policy-server that serves
+# POLICIES over HTTPS on 127.0.0.1 with the certificate of DIR, on PORT or a free port (PS_PORT)
+# and a free readiness port (PS_READINESS_PORT), keeping what it downloads or caches under DIR, at the default log level (info)
 # with JSON lines.
 #
 # Offline it needs: --ignore-kubernetes-connection-failure (no cluster), --sources-path (the
@@ -62,7 +62,7 @@ make_certificate() {
 policy_server_args() {
   local dir=$1 policies=$2
   mkdir -p "$dir/downloads" "$dir/sigstore"
-  PS_PORT=$(free_port)
+  PS_PORT=${3:-$(free_port)}
   PS_READINESS_PORT=$(free_port)
   PS_ARGS=(--addr 127.0.0.1 --port "$PS_PORT" --readiness-probe-port "$PS_READINESS_PORT"
     --cert-file "$dir/cert.pem" --key-file "$dir/key.pem"
