@@ -116,8 +116,9 @@ cluster-binaries:
 	@CACHE=$(CACHE) scripts/cluster-binaries.sh
 
 ## bench: the native core, then the module against its floors (a no-op module, a minimal injector)
-## through the waPC engine, then all three in the real policy-server (when it is on PATH), then sizes.
-bench: policy.wasm tools
+## through the waPC engine, then all three in the real policy-server (when it is on PATH), then Pod
+## creations through a real API server with and without the policy (with Go too), then sizes.
+bench: policy.wasm $(if $(KWCTL),annotated-policy.wasm) $(CLI_BIN) tools
 	scripts/bench.sh
 
 ## fuzz: each fuzz target for FUZZ_SECONDS (default 600); fuzz-smoke: 15 s each.
