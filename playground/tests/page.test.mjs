@@ -62,7 +62,7 @@ test('the page opens with the examples and says the example Pod is injected, and
   assert.equal(result.count, 1);
   assert.equal(result.verdict, 'injected');
   assert.equal(result.reason, "The Pod does not choose, and the policy's default is enabled.");
-  assert.match(result.server, /^calls the policy: namespace shop matches the namespaceSelector istio-injection=enabled/);
+  assert.match(result.server, /^calls the policy: namespace shop matches the namespaceSelector kubernetes.io\/metadata.name notin \(kubewarden\),istio-injection=enabled/);
   assert.deepEqual(result.highlighted, ['3']);
   assert.ok(result.added > 100, `${result.added} added lines highlighted`);
   assert.ok(result.patch.length > 10 && result.patch.every((op) => op.op && op.path), 'a JSONPatch');
@@ -115,7 +115,7 @@ for (const [labels, what] of [['', 'no labels'], ['istio-injection=disabled', 'i
       assert.equal(result.verdict, 'not injected');
       assert.equal(result.row, '7');
       assert.deepEqual(result.highlighted, ['7']);
-      assert.match(result.reason, /^The policy is not called: namespace shop does not match the namespaceSelector istio-injection=enabled/);
+      assert.match(result.reason, /^The policy is not called: namespace shop does not match the namespaceSelector kubernetes.io\/metadata.name notin \(kubewarden\),istio-injection=enabled/);
       assert.match(result.server, /^does not call the policy: /);
       assert.equal(result.added, 0);
       assert.deepEqual(result.patch, []);
