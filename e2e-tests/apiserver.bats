@@ -343,7 +343,8 @@ pods_are() {
   echo "# seed $seed: $accepted of 200 Pods accepted without the policy; through 4 policies: $injected injected, $declined not injected, $conflicts refused by the policy naming the conflict, $refused refused by the API server" >&3
   expect_eq "$refused" 0 "Pods the API server accepts, refused once injected (PROPERTY_SEED=$seed reproduces): $summary"
   expect_eq "$((injected + declined + conflicts))" "$((accepted * 4))" "Pods accounted for"
-  [ "$accepted" -ge 190 ] && [ "$injected" -ge 400 ]
+  # Not vacuous: about half of the 800 trials inject (398 to 428 in the runs so far, by seed).
+  [ "$accepted" -ge 190 ] && [ "$injected" -ge 300 ]
 }
 
 @test "apiserver: a quantity the policy refuses is one the API server refuses, and one it accepts the API server accepts" {
