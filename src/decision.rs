@@ -42,6 +42,11 @@ pub struct Decision {
 }
 
 /// Why the sidecar was or was not injected. Each renders as one plain sentence.
+///
+/// From step 2 on, the Pod's `sidecar.istio.io/inject` has been read: `found` is that override as
+/// the Pod gives it, whatever its value, and whether it counted. What a step makes of it is the
+/// step's: steps 2 and 3 warn when it asks for the sidecar ([`Decision::warning`]); at steps 6
+/// and 7 it can only be a value that makes no choice, which the reason points out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
     /// Step 1: an UPDATE, DELETE or CONNECT.
@@ -55,33 +60,33 @@ pub enum Reason {
     /// Step 2: kube-system or kube-public.
     ProtectedNamespace {
         namespace: String,
-        asked: Option<Override>,
+        found: Option<Override>,
     },
     /// Step 2: a namespace in `ignoredNamespaces`.
     IgnoredNamespace {
         namespace: String,
-        asked: Option<Override>,
+        found: Option<Override>,
     },
     /// Step 3.
-    HostNetwork { asked: Option<Override> },
+    HostNetwork { found: Option<Override> },
     /// Step 4.
     AlreadyInjected,
     /// Step 5: the Pod's label or annotation, exactly "true" or "false".
     PodChoice(Override),
-    /// Step 6; `ignored` is an override value that did not count.
+    /// Step 6.
     NeverInjectSelector {
         index: usize,
-        ignored: Option<Override>,
+        found: Option<Override>,
     },
     /// Step 6.
     AlwaysInjectSelector {
         index: usize,
-        ignored: Option<Override>,
+        found: Option<Override>,
     },
     /// Step 7.
     DefaultPolicy {
         policy: InjectionPolicy,
-        ignored: Option<Override>,
+        found: Option<Override>,
     },
 }
 
@@ -125,21 +130,20 @@ impl Override {
 /// controller has none in its metadata yet). Step 1 is the request's (`admission`).
 pub fn decide_for_pod(pod: &PodView, namespace: &str, settings: &Settings) -> Decision {
     let found = Override::read(pod);
-    let asked = || found.clone().filter(|o| o.choice() == Some(true));
     if PROTECTED_NAMESPACES.contains(&namespace) {
         return untouched(Reason::ProtectedNamespace {
             namespace: namespace.to_string(),
-            asked: asked(),
+            found,
         });
     }
     if settings.is_ignored_namespace(namespace) {
         return untouched(Reason::IgnoredNamespace {
             namespace: namespace.to_string(),
-            asked: asked(),
+            found,
         });
     }
     if pod.host_network {
-        return untouched(Reason::HostNetwork { asked: asked() });
+        return untouched(Reason::HostNetwork { found });
     }
     if pod.annotation(STATUS_KEY).is_some() {
         return untouched(Reason::AlreadyInjected);
@@ -158,10 +162,7 @@ pub fn decide_for_pod(pod: &PodView, namespace: &str, settings: &Settings) -> De
         .iter()
         .position(|s| s.matches(labels))
     {
-        return untouched(Reason::NeverInjectSelector {
-            index,
-            ignored: found,
-        });
+        return untouched(Reason::NeverInjectSelector { index, found });
     }
     if let Some(index) = settings
         .always_inject_selector
@@ -170,17 +171,14 @@ pub fn decide_for_pod(pod: &PodView, namespace: &str, settings: &Settings) -> De
     {
         return Decision {
             inject: true,
-            reason: Reason::AlwaysInjectSelector {
-                index,
-                ignored: found,
-            },
+            reason: Reason::AlwaysInjectSelector { index, found },
         };
     }
     Decision {
         inject: settings.policy == InjectionPolicy::Enabled,
         reason: Reason::DefaultPolicy {
             policy: settings.policy,
-            ignored: found,
+            found,
         },
     }
 }
@@ -215,17 +213,29 @@ impl Reason {
         }
     }
 
-    /// The override the Pod gave, whether or not it counted.
+    /// The override the Pod gave, whether or not it counted; `None` before step 2, which is
+    /// where it is read, and at step 4, which does not read it.
     pub fn override_found(&self) -> Option<&Override> {
         match self {
-            Self::ProtectedNamespace { asked, .. }
-            | Self::IgnoredNamespace { asked, .. }
-            | Self::HostNetwork { asked } => asked.as_ref(),
+            Self::ProtectedNamespace { found, .. }
+            | Self::IgnoredNamespace { found, .. }
+            | Self::HostNetwork { found }
+            | Self::NeverInjectSelector { found, .. }
+            | Self::AlwaysInjectSelector { found, .. }
+            | Self::DefaultPolicy { found, .. } => found.as_ref(),
             Self::PodChoice(found) => Some(found),
-            Self::NeverInjectSelector { ignored, .. }
-            | Self::AlwaysInjectSelector { ignored, .. }
-            | Self::DefaultPolicy { ignored, .. } => ignored.as_ref(),
             Self::NotCreate { .. } | Self::NotPod { .. } | Self::AlreadyInjected => None,
+        }
+    }
+
+    /// The override, when it is a value that made no choice (`"yes"`, `"True"`): at steps 6 and
+    /// 7, where an exact `"true"` or `"false"` would have decided at step 5 instead.
+    pub fn ignored_override(&self) -> Option<&Override> {
+        match self {
+            Self::NeverInjectSelector { found, .. }
+            | Self::AlwaysInjectSelector { found, .. }
+            | Self::DefaultPolicy { found, .. } => found.as_ref().filter(|o| o.choice().is_none()),
+            _ => None,
         }
     }
 }
@@ -235,9 +245,11 @@ impl Decision {
     /// security rule refused it: the one case in which "no sidecar" is a surprise.
     pub fn warning(&self) -> Option<String> {
         let asked = match &self.reason {
-            Reason::ProtectedNamespace { asked, .. }
-            | Reason::IgnoredNamespace { asked, .. }
-            | Reason::HostNetwork { asked } => asked.as_ref()?,
+            Reason::ProtectedNamespace { found, .. }
+            | Reason::IgnoredNamespace { found, .. }
+            | Reason::HostNetwork { found } => {
+                found.as_ref().filter(|o| o.choice() == Some(true))?
+            }
             _ => return None,
         };
         Some(format!(
@@ -298,26 +310,26 @@ impl fmt::Display for Reason {
                 "the Pod already has the sidecar (annotation {STATUS_KEY} is set)"
             ),
             Self::PodChoice(choice) => write!(f, "the Pod's {choice}"),
-            Self::NeverInjectSelector { index, ignored } => {
+            Self::NeverInjectSelector { index, .. } => {
                 write!(f, "the Pod's labels match neverInjectSelector[{index}]")?;
-                ignored_note(f, ignored)
+                ignored_note(f, self.ignored_override())
             }
-            Self::AlwaysInjectSelector { index, ignored } => {
+            Self::AlwaysInjectSelector { index, .. } => {
                 write!(f, "the Pod's labels match alwaysInjectSelector[{index}]")?;
-                ignored_note(f, ignored)
+                ignored_note(f, self.ignored_override())
             }
-            Self::DefaultPolicy { policy, ignored } => {
+            Self::DefaultPolicy { policy, .. } => {
                 write!(
                     f,
                     "the Pod does not choose, and the policy's default is {policy}"
                 )?;
-                ignored_note(f, ignored)
+                ignored_note(f, self.ignored_override())
             }
         }
     }
 }
 
-fn ignored_note(f: &mut fmt::Formatter<'_>, ignored: &Option<Override>) -> fmt::Result {
+fn ignored_note(f: &mut fmt::Formatter<'_>, ignored: Option<&Override>) -> fmt::Result {
     match ignored {
         Some(found) => write!(
             f,
@@ -403,7 +415,7 @@ mod tests {
         } else {
             assert!(matches!(
                 by_label.reason,
-                Reason::DefaultPolicy { ignored: None, .. }
+                Reason::DefaultPolicy { found: None, .. }
             ));
         }
     }
@@ -467,10 +479,7 @@ mod tests {
             assert!(
                 matches!(
                     decision.reason,
-                    Reason::DefaultPolicy {
-                        ignored: Some(_),
-                        ..
-                    }
+                    Reason::DefaultPolicy { found: Some(_), .. }
                 ),
                 "{decision:?}"
             );
@@ -616,6 +625,41 @@ mod tests {
             decision.warning().unwrap(),
             "the Pod asks for the sidecar with its label sidecar.istio.io/inject is \"true\", but none was injected: \
              namespace kube-system is a Kubernetes system namespace, where sidecars are never injected"
+        );
+    }
+
+    /// One field holds the Pod's override in every reason that read it; what the step makes of
+    /// it (a warning, a note that it did not count) is the step's.
+    #[test]
+    fn the_override_is_kept_whatever_the_step_makes_of_it() {
+        let settings = settings(json!({"ignoredNamespaces": ["batch"]}));
+        let refusing = decide_pod(
+            pod(json!({INJECT_KEY: "false"}), json!({})),
+            "batch",
+            &settings,
+        );
+        assert_eq!(
+            refusing.reason.override_found().map(|o| o.value.as_str()),
+            Some("false")
+        );
+        assert_eq!(refusing.warning(), None, "it did not ask for the sidecar");
+        assert_eq!(refusing.reason.ignored_override(), None);
+
+        let vague = decide_pod(
+            pod(json!({}), json!({INJECT_KEY: "yes"})),
+            "shop",
+            &settings,
+        );
+        assert_eq!(
+            vague.reason.ignored_override(),
+            Some(&Override {
+                source: Source::Annotation,
+                value: "yes".to_string()
+            })
+        );
+        assert_eq!(
+            vague.reason.override_found(),
+            vague.reason.ignored_override()
         );
     }
 

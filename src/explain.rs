@@ -684,13 +684,7 @@ fn hints(
             }
         }
     }
-    let ignored = match &decision.reason {
-        Reason::NeverInjectSelector { ignored, .. }
-        | Reason::AlwaysInjectSelector { ignored, .. }
-        | Reason::DefaultPolicy { ignored, .. } => ignored.as_ref(),
-        _ => None,
-    };
-    if let Some(ignored) = ignored {
+    if let Some(ignored) = decision.reason.ignored_override() {
         let meant = match ignored.value.to_ascii_lowercase().as_str() {
             "yes" | "y" | "on" | "enabled" | "enable" | "1" | "true" => Some("true"),
             "no" | "n" | "off" | "disabled" | "disable" | "0" | "false" => Some("false"),
