@@ -41,6 +41,64 @@ pub struct Decision {
     pub reason: Reason,
 }
 
+/// The steps of the decision, as numbered in the table at the top of this module and in the
+/// README's "How the decision is taken"; the first that applies decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Step {
+    /// 1: anything but the creation of a Pod (read from the request, in `admission`).
+    NotPodCreation = 1,
+    /// 2: kube-system, kube-public, or a namespace in `ignoredNamespaces`.
+    IgnoredNamespace = 2,
+    /// 3: `spec.hostNetwork: true`.
+    HostNetwork = 3,
+    /// 4: the status annotation is there.
+    AlreadyInjected = 4,
+    /// 5: the Pod's `sidecar.istio.io/inject`, exactly "true" or "false".
+    PodOverride = 5,
+    /// 6: a `neverInjectSelector`, else an `alwaysInjectSelector`.
+    Selectors = 6,
+    /// 7: the policy's default.
+    DefaultPolicy = 7,
+}
+
+impl Step {
+    /// Every step, in order.
+    pub const ALL: [Self; 7] = [
+        Self::NotPodCreation,
+        Self::IgnoredNamespace,
+        Self::HostNetwork,
+        Self::AlreadyInjected,
+        Self::PodOverride,
+        Self::Selectors,
+        Self::DefaultPolicy,
+    ];
+
+    /// Its number in the tables, which reports print.
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+
+    /// What decides at this step, in a few words.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Self::NotPodCreation => "not a Pod creation",
+            Self::IgnoredNamespace => "a namespace where sidecars are never injected",
+            Self::HostNetwork => "hostNetwork, a security rule",
+            Self::AlreadyInjected => "already injected",
+            Self::PodOverride => "the Pod's own choice",
+            Self::Selectors => "neverInjectSelector or alwaysInjectSelector",
+            Self::DefaultPolicy => "the policy's default",
+        }
+    }
+
+    /// Whether a decision at this step is a row of the seed truth table (this module's
+    /// documentation): that table has only the Pod's override and the default policy, steps 5
+    /// and 7; the other steps decide outside it.
+    pub fn is_seed_row(self) -> bool {
+        matches!(self, Self::PodOverride | Self::DefaultPolicy)
+    }
+}
+
 /// Why the sidecar was or was not injected. Each renders as one plain sentence.
 ///
 /// From step 2 on, the Pod's `sidecar.istio.io/inject` has been read: `found` is that override as
@@ -192,15 +250,17 @@ fn untouched(reason: Reason) -> Decision {
 
 impl Reason {
     /// The step of the decision table (this module's documentation) that decided.
-    pub fn step(&self) -> u8 {
+    pub fn step(&self) -> Step {
         match self {
-            Self::NotCreate { .. } | Self::NotPod { .. } => 1,
-            Self::ProtectedNamespace { .. } | Self::IgnoredNamespace { .. } => 2,
-            Self::HostNetwork { .. } => 3,
-            Self::AlreadyInjected => 4,
-            Self::PodChoice(_) => 5,
-            Self::NeverInjectSelector { .. } | Self::AlwaysInjectSelector { .. } => 6,
-            Self::DefaultPolicy { .. } => 7,
+            Self::NotCreate { .. } | Self::NotPod { .. } => Step::NotPodCreation,
+            Self::ProtectedNamespace { .. } | Self::IgnoredNamespace { .. } => {
+                Step::IgnoredNamespace
+            }
+            Self::HostNetwork { .. } => Step::HostNetwork,
+            Self::AlreadyInjected => Step::AlreadyInjected,
+            Self::PodChoice(_) => Step::PodOverride,
+            Self::NeverInjectSelector { .. } | Self::AlwaysInjectSelector { .. } => Step::Selectors,
+            Self::DefaultPolicy { .. } => Step::DefaultPolicy,
         }
     }
 
@@ -680,6 +740,38 @@ mod tests {
         assert!(!decision.inject);
         assert_eq!(decision.reason, Reason::AlreadyInjected);
         assert_eq!(decision.warning(), None);
+    }
+
+    #[test]
+    fn steps_are_numbered_as_the_tables_number_them() {
+        let numbers: Vec<u8> = Step::ALL.iter().map(|step| step.number()).collect();
+        assert_eq!(numbers, [1, 2, 3, 4, 5, 6, 7]);
+        let seed: Vec<u8> = Step::ALL
+            .iter()
+            .filter(|step| step.is_seed_row())
+            .map(|step| step.number())
+            .collect();
+        assert_eq!(seed, [5, 7]);
+        let settings = settings(json!({"neverInjectSelector": [{"matchLabels": {"a": "1"}}]}));
+        let step = |labels: Value, annotations: Value, namespace: &str| {
+            decide_pod(pod(labels, annotations), namespace, &settings)
+                .reason
+                .step()
+        };
+        assert_eq!(
+            step(json!({}), json!({}), "kube-system"),
+            Step::IgnoredNamespace
+        );
+        assert_eq!(
+            step(json!({}), json!({STATUS_KEY: "{}"}), "shop"),
+            Step::AlreadyInjected
+        );
+        assert_eq!(
+            step(json!({INJECT_KEY: "true"}), json!({}), "shop"),
+            Step::PodOverride
+        );
+        assert_eq!(step(json!({"a": "1"}), json!({}), "shop"), Step::Selectors);
+        assert_eq!(step(json!({}), json!({}), "shop"), Step::DefaultPolicy);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::decision::{Decision, Reason, decide_for_pod};
+use crate::decision::{Decision, Reason, Step, decide_for_pod};
 use crate::error::{RequestError, SettingsError, json_type};
 use crate::inject::inject;
 use crate::pod::PodView;
@@ -290,12 +290,14 @@ impl fmt::Display for ObjectRef {
     }
 }
 
-/// The row of the seed truth table (DESIGN §3) that applies, or the decision step that decided
-/// outside it.
+/// The row of the seed truth table that applies, or the decision step that decided outside it.
+/// Both tables are at the top of [`crate::decision`] and in the README's "How the decision is
+/// taken".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
-    /// The step of the decision table in `decision`; 0 when the policy is not called.
-    pub step: u8,
+    /// The step of the decision that decided; `None` when the policy server does not call the
+    /// policy (the seed table's last row). Reports for programs write it as a number, 0 for none.
+    pub step: Option<Step>,
     /// `None` when the namespace's labels are not known.
     pub namespace_selected: Option<bool>,
     pub policy: InjectionPolicy,
@@ -306,40 +308,31 @@ pub struct Row {
 impl fmt::Display for Row {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let yes_no = |b: bool| if b { "yes" } else { "no" };
-        if self.namespace_selected == Some(false) {
+        let Some(step) = self.step else {
             return f.write_str("namespaceSelector match: no, policy: any, pod override: any → no (the policy is not called)");
-        }
+        };
         let selected = match self.namespace_selected {
             Some(selected) => yes_no(selected),
             None => "assumed yes",
         };
-        match self.step {
-            5 | 7 => write!(
+        if step.is_seed_row() {
+            write!(
                 f,
                 "namespaceSelector match: {selected}, policy: {}, pod override: {} → {}",
                 self.policy,
                 self.pod_override
                     .map_or("absent".to_string(), |o| o.to_string()),
                 yes_no(self.injected)
-            ),
-            step => write!(
+            )
+        } else {
+            write!(
                 f,
-                "outside the seed table: step {step} of the decision ({}) → {}",
-                step_name(step),
+                "outside the seed table: step {} of the decision ({}) → {}",
+                step.number(),
+                step.summary(),
                 yes_no(self.injected)
-            ),
+            )
         }
-    }
-}
-
-fn step_name(step: u8) -> &'static str {
-    match step {
-        1 => "not a Pod creation",
-        2 => "a namespace where sidecars are never injected",
-        3 => "hostNetwork, a security rule",
-        4 => "already injected",
-        6 => "neverInjectSelector or alwaysInjectSelector",
-        _ => "the policy's default",
     }
 }
 
@@ -429,13 +422,13 @@ impl Report {
             },
             "decision": {
                 "inject": self.decision.inject,
-                "step": self.decision.reason.step(),
+                "step": self.decision.reason.step().number(),
                 "reason": self.decision.reason.to_string(),
             },
             // What kubectl shows the person creating the Pod, when the policy is called.
             "warning": if called { self.decision.warning() } else { None },
             "row": {
-                "step": self.row.step,
+                "step": self.row.step.map_or(0, Step::number),
                 "namespaceSelectorMatch": self.row.namespace_selected,
                 "policy": self.row.policy.to_string(),
                 "podOverride": self.row.pod_override,
@@ -552,7 +545,7 @@ fn evaluate(
     let call = call(policy, namespaces, &object_ref.namespace, &view);
     let called = !matches!(call, Call::NotCalled(_));
     let row = Row {
-        step: if called { decision.reason.step() } else { 0 },
+        step: called.then(|| decision.reason.step()),
         namespace_selected: match &call {
             Call::Called(_) => Some(true),
             Call::NotCalled(_) => Some(false),

@@ -240,10 +240,10 @@ fn describe_report(
 /// The row (from 1) of the README's seed truth table that applies, if one does.
 fn seed_row(report: &Report) -> Option<u8> {
     let row = &report.row;
-    if row.namespace_selected == Some(false) {
+    let Some(step) = row.step else {
         return Some(7);
-    }
-    if !matches!(row.step, 5 | 7) {
+    };
+    if !step.is_seed_row() {
         return None;
     }
     let base = match row.policy {
