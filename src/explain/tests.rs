@@ -1,6 +1,6 @@
 use super::*;
 use rstest::rstest;
-use serde_json::json;
+use serde_json::{Map, json};
 
 fn settings() -> Value {
     json!({"policy": "enabled", "template": {"containers": [{"name": "istio-proxy", "image": "proxy:1"}]}})
@@ -123,22 +123,6 @@ fn match_labels_are_dropped_as_the_kubewarden_controller_does() {
             &namespaces(json!({}))
         )
         .injected
-    );
-}
-
-#[test]
-fn the_controllers_requirement_comes_first_even_when_the_policy_keeps_kubewarden_out_too() {
-    let policy = Policy::from_value(&cluster_policy(json!({"matchExpressions": [
-        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "kubewarden"]}]})))
-    .unwrap();
-    let report = report(
-        &deployment(json!({}), json!({})),
-        &policy,
-        &namespaces(json!({})),
-    );
-    assert_eq!(
-        report.call.reason(),
-        "namespace shop matches the namespaceSelector kubernetes.io/metadata.name notin (kubewarden),kubernetes.io/metadata.name notin (kube-system,kubewarden)"
     );
 }
 
@@ -328,44 +312,6 @@ fn objects_without_pods_have_no_report() {
 }
 
 #[test]
-fn namespace_lists_give_labels() {
-    let mut namespaces = Namespaces::default();
-    namespaces.insert_manifests(&json!({"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"istio-injection": "enabled"}}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "bank"}}]}));
-    let report = report(&deployment(json!({}), json!({})), &opt_in(), &namespaces);
-    assert!(matches!(report.call, Call::Called(_)));
-}
-
-#[test]
-fn namespace_manifests_give_labels() {
-    let mut namespaces = Namespaces::default();
-    assert!(namespaces.insert_manifest(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"istio-injection": "enabled"}}})));
-    assert!(!namespaces.insert_manifest(
-        &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop"}})
-    ));
-    let report = report(&deployment(json!({}), json!({})), &opt_in(), &namespaces);
-    assert!(matches!(report.call, Call::Called(_)));
-}
-
-#[rstest]
-#[case::object_selector(json!({"objectSelector": {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}}),
-    "the Pod's labels do not match the policy's objectSelector app notin (web): label app is \"web\", and app notin (web) is required")]
-fn the_object_selector_applies_to_the_pods_labels(#[case] extra: Value, #[case] why: &str) {
-    let mut manifest = cluster_policy(json!({}));
-    for (key, value) in extra.as_object().unwrap() {
-        manifest["spec"][key] = value.clone();
-    }
-    let policy = Policy::from_value(&manifest).unwrap();
-    let report = report(
-        &deployment(json!({"app": "web"}), json!({})),
-        &policy,
-        &Namespaces::default(),
-    );
-    assert_eq!(report.call, Call::NotCalled(why.to_string()));
-}
-
-#[test]
 fn an_admission_policy_sees_its_own_namespace_only() {
     let mut manifest = cluster_policy(json!({}));
     manifest["kind"] = json!("AdmissionPolicy");
@@ -380,46 +326,6 @@ fn an_admission_policy_sees_its_own_namespace_only() {
     let mut elsewhere = deployment(json!({}), json!({}));
     elsewhere["metadata"]["namespace"] = json!("bank");
     assert!(!report(&elsewhere, &policy, &Namespaces::default()).injected);
-}
-
-#[test]
-fn manifest_mistakes_are_warned_about() {
-    let mut manifest = cluster_policy(json!({}));
-    manifest["spec"]["mutating"] = json!(false);
-    manifest["spec"]["rules"][0]["operations"] = json!(["UPDATE"]);
-    let policy = Policy::from_value(&manifest).unwrap();
-    assert_eq!(policy.warnings.len(), 2, "{:?}", policy.warnings);
-    assert!(opt_in().warnings.is_empty());
-}
-
-#[test]
-fn invalid_settings_in_a_manifest_are_located() {
-    let mut manifest = cluster_policy(json!({}));
-    manifest["spec"]["settings"]["policy"] = json!("Enabled");
-    let error = Policy::from_value(&manifest).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "invalid ClusterAdmissionPolicy: spec.settings.policy: expected \"enabled\" or \"disabled\", got \"Enabled\""
-    );
-    let error = Policy::from_value(&json!({"policy": "Enabled", "template": {}})).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "invalid settings: policy: expected \"enabled\" or \"disabled\", got \"Enabled\""
-    );
-}
-
-#[test]
-fn label_pairs_are_read_as_kubectl_prints_them() {
-    let labels = parse_label_pairs("istio-injection=enabled, team=web,,empty=").unwrap();
-    assert_eq!(
-        Value::Object(labels),
-        json!({"istio-injection": "enabled", "team": "web", "empty": ""})
-    );
-    assert_eq!(parse_label_pairs("").unwrap(), Map::new());
-    assert_eq!(
-        parse_label_pairs("a=b,istio-injection").unwrap_err(),
-        "expected key=value pairs separated by commas, got \"istio-injection\""
-    );
 }
 
 #[test]

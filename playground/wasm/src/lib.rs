@@ -7,8 +7,10 @@
 //! and where it points (input, document, field path, line). Nothing here panics on input.
 
 use serde_json::{Map, Value, json};
-use sidecar_injector::explain::{self, Namespaces, Policy, PolicyError, Report, Scope};
+use sidecar_injector::error::path_within;
+use sidecar_injector::explain::{self, Report};
 use sidecar_injector::manifest::{self, Document, ManifestError, PolicyInputError};
+use sidecar_injector::scope::{self, Namespaces, Policy, PolicyError, Scope};
 use sidecar_injector::settings::InjectionPolicy;
 use sidecar_injector::workload::objects_mut;
 use wasm_bindgen::prelude::*;
@@ -331,11 +333,7 @@ fn object_error(message: &str, object_path: &str) -> Value {
     if let Some(rest) = message.strip_prefix(RENDER) {
         return json!({"message": message, "input": "policy", "settingsPath": leading_path(rest)});
     }
-    let path = leading_path(message).map(|path| match (object_path, path.as_str()) {
-        ("", _) => path,
-        (prefix, "") => prefix.to_string(),
-        (prefix, path) => format!("{prefix}.{path}"),
-    });
+    let path = leading_path(message).map(|path| path_within(object_path, &path));
     json!({"message": message, "input": "manifest", "path": path})
 }
 
@@ -378,7 +376,7 @@ fn read_labels(text: &str) -> Result<Map<String, Value>, Value> {
             Ok(labels)
         }
         // `key=value,...`, as kubectl's --show-labels prints them and the CLI reads them.
-        Value::String(pairs) => explain::parse_label_pairs(&pairs)
+        Value::String(pairs) => scope::parse_label_pairs(&pairs)
             .map_err(|problem| failed(format!("namespace labels: {problem}"))),
         other => Err(failed(format!(
             "namespace labels: expected a map such as `istio-injection: enabled`, or key=value pairs separated by commas, got {}",

@@ -4,7 +4,8 @@
 use std::fmt::Write;
 
 use serde_json::{Value, json};
-use sidecar_injector::explain::{Call, Report};
+use sidecar_injector::explain::Report;
+use sidecar_injector::scope::Call;
 
 /// Each object's report, or the message of an object that could not be evaluated.
 pub type Reports = [Result<Report, String>];
