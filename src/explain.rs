@@ -38,6 +38,19 @@ impl fmt::Display for ObjectRef {
     }
 }
 
+/// The seed truth table as the README's "How the decision is taken" writes it, row by row
+/// (a test holds the two together): namespaceSelector matches, default `policy`, Pod override,
+/// injected? The playground draws it from here; [`Row::seed_row`] says which row applies.
+pub const SEED_TABLE: [[&str; 4]; 7] = [
+    ["yes", "enabled", "\"true\"", "yes"],
+    ["yes", "enabled", "\"false\"", "no"],
+    ["yes", "enabled", "absent", "yes"],
+    ["yes", "disabled", "\"true\"", "yes"],
+    ["yes", "disabled", "\"false\"", "no"],
+    ["yes", "disabled", "absent", "no"],
+    ["no", "any", "any", "no (the policy is never called)"],
+];
+
 /// The row of the seed truth table that applies, or the decision step that decided outside it.
 /// Both tables are at the top of [`crate::decision`] and in the README's "How the decision is
 /// taken".
@@ -51,6 +64,29 @@ pub struct Row {
     pub policy: InjectionPolicy,
     pub pod_override: Option<bool>,
     pub injected: bool,
+}
+
+impl Row {
+    /// The row of [`SEED_TABLE`] that applies, numbered from 1 as the README numbers them;
+    /// `None` when a step outside the table decided.
+    pub fn seed_row(&self) -> Option<usize> {
+        let Some(step) = self.step else {
+            return Some(SEED_TABLE.len());
+        };
+        if !step.is_seed_row() {
+            return None;
+        }
+        let policy = match self.policy {
+            InjectionPolicy::Enabled => 0,
+            InjectionPolicy::Disabled => 3,
+        };
+        let pod_override = match self.pod_override {
+            Some(true) => 1,
+            Some(false) => 2,
+            None => 3,
+        };
+        Some(policy + pod_override)
+    }
 }
 
 impl fmt::Display for Row {
@@ -132,7 +168,36 @@ impl Injection {
     }
 }
 
+/// What happens to an object's sidecar, in the word the CLI and the playground print first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Injected,
+    NotInjected,
+    /// The Pod carries the sidecar already; the policy leaves it alone.
+    AlreadyInjected,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Injected => "injected",
+            Self::NotInjected => "not injected",
+            Self::AlreadyInjected => "already injected",
+        })
+    }
+}
+
 impl Report {
+    pub fn verdict(&self) -> Verdict {
+        if self.already_injected {
+            Verdict::AlreadyInjected
+        } else if self.injected {
+            Verdict::Injected
+        } else {
+            Verdict::NotInjected
+        }
+    }
+
     /// The Pod ends up with the sidecar, injected now or before.
     pub fn has_sidecar(&self) -> bool {
         self.injected || self.already_injected
@@ -150,13 +215,14 @@ impl Report {
 
 impl Report {
     /// The report for programs (the CLI's `--output json`, the playground): every field above,
-    /// with the sentences as they are printed for people.
+    /// with the words and sentences as they are printed for people, and the seed table's row.
     pub fn to_json(&self) -> Value {
         let called = !matches!(self.call, Call::NotCalled(_));
         serde_json::json!({
             "kind": self.object.kind,
             "namespace": self.object.namespace,
             "name": self.object.name,
+            "verdict": self.verdict().to_string(),
             "injected": self.injected,
             "alreadyInjected": self.already_injected,
             "reason": self.reason(),
@@ -166,6 +232,7 @@ impl Report {
                     Call::NotCalled(_) => Some(false),
                     Call::Unknown(_) => None,
                 },
+                "verdict": self.call.verdict(),
                 "reason": self.call.reason(),
             },
             "decision": {
@@ -181,6 +248,7 @@ impl Report {
                 "policy": self.row.policy.to_string(),
                 "podOverride": self.row.pod_override,
                 "injected": self.row.injected,
+                "seedRow": self.row.seed_row(),
                 "text": self.row.to_string(),
             },
             "hints": self.hints,

@@ -281,6 +281,16 @@ impl Call {
             Self::Called(why) | Self::NotCalled(why) | Self::Unknown(why) => why,
         }
     }
+
+    /// What the policy server does, in the words the CLI and the playground print before the
+    /// reason.
+    pub fn verdict(&self) -> &'static str {
+        match self {
+            Self::Called(_) => "calls the policy",
+            Self::NotCalled(_) => "does not call the policy",
+            Self::Unknown(_) => "assumed to call the policy",
+        }
+    }
 }
 
 /// Labels written `key=value,key=value`, as kubectl's `--show-labels` prints them; empty text is

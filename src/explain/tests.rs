@@ -341,3 +341,100 @@ fn reports_for_programs_carry_the_sentences_people_read() {
     assert_eq!(json["policyServer"]["calls"], false);
     assert_eq!(json["decision"]["step"], 7);
 }
+
+/// The table the playground draws is the README's, cell for cell.
+#[test]
+fn the_seed_table_is_the_readmes() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md is read");
+    let rows: Vec<Vec<String>> = readme
+        .lines()
+        .skip_while(|line| {
+            !line.starts_with("With the namespace selected, this is the seed truth table")
+        })
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .skip(2)
+        .map(|line| {
+            line.trim_matches('|')
+                .split('|')
+                .map(|cell| cell.trim().trim_matches('`').to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows, SEED_TABLE.map(|row| row.map(str::to_string)));
+}
+
+/// Each row the report points to says what the report says: the policy, the Pod's override and
+/// the verdict; the last is the policy server's.
+#[rstest]
+fn the_seed_row_is_the_row_of_what_happened(
+    #[values("enabled", "disabled")] policy: &str,
+    #[values(Some("true"), Some("false"), None)] pod_override: Option<&str>,
+) {
+    let mut manifest = cluster_policy(json!({}));
+    manifest["spec"]["settings"]["policy"] = json!(policy);
+    let policy_manifest = Policy::from_value(&manifest).unwrap();
+    let labels = pod_override.map_or(json!({}), |value| json!({"sidecar.istio.io/inject": value}));
+    let report = report(
+        &deployment(labels, json!({})),
+        &policy_manifest,
+        &namespaces(json!({})),
+    );
+    let row = report.row.seed_row().unwrap();
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    assert_eq!(
+        SEED_TABLE[row - 1],
+        [
+            "yes",
+            policy,
+            &pod_override.map_or("absent".to_string(), |value| format!("{value:?}")),
+            yes_no(report.injected)
+        ],
+        "{}",
+        report.row
+    );
+
+    let not_called = self::report(
+        &deployment(json!({}), json!({})),
+        &opt_in(),
+        &namespaces(json!({})),
+    );
+    assert_eq!(not_called.row.seed_row(), Some(SEED_TABLE.len()));
+    assert_eq!(SEED_TABLE[SEED_TABLE.len() - 1][0], "no");
+}
+
+#[test]
+fn verdicts_are_the_words_people_read() {
+    let verdict = |labels: Value, annotations: Value| {
+        let mut object = deployment(labels, json!({}));
+        object["spec"]["template"]["metadata"]["annotations"] = annotations;
+        report(
+            &object,
+            &opt_in(),
+            &namespaces(json!({"istio-injection": "enabled"})),
+        )
+        .verdict()
+        .to_string()
+    };
+    assert_eq!(verdict(json!({}), json!({})), "injected");
+    assert_eq!(
+        verdict(json!({"sidecar.istio.io/inject": "false"}), json!({})),
+        "not injected"
+    );
+    assert_eq!(
+        verdict(json!({}), json!({"sidecar.istio.io/status": "{}"})),
+        "already injected"
+    );
+    let report = report(
+        &deployment(json!({}), json!({})),
+        &opt_in(),
+        &namespaces(json!({"istio-injection": "enabled"})),
+    );
+    assert_eq!(report.to_json()["verdict"], "injected");
+    assert_eq!(
+        report.to_json()["policyServer"]["verdict"],
+        "calls the policy"
+    );
+    assert_eq!(report.to_json()["row"]["seedRow"], 3);
+}

@@ -172,3 +172,16 @@ fn label_pairs_are_read_as_kubectl_prints_them() {
         "expected key=value pairs separated by commas, got \"istio-injection\""
     );
 }
+
+#[test]
+fn what_the_policy_server_does_in_words() {
+    assert_eq!(Call::Called(String::new()).verdict(), "calls the policy");
+    assert_eq!(
+        Call::NotCalled(String::new()).verdict(),
+        "does not call the policy"
+    );
+    assert_eq!(
+        Call::Unknown(String::new()).verdict(),
+        "assumed to call the policy"
+    );
+}
