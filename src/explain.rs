@@ -188,6 +188,8 @@ impl fmt::Display for Verdict {
 }
 
 impl Report {
+    /// The one word for the object's sidecar: a Pod that already carries it is neither injected
+    /// again nor without it.
     pub fn verdict(&self) -> Verdict {
         if self.already_injected {
             Verdict::AlreadyInjected
