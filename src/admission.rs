@@ -105,7 +105,7 @@ fn part(payload: &Doc, path: &[&str]) -> Option<Doc> {
 }
 
 /// What the policy answers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// The Pod is admitted as it is.
     Accept(Decision),
@@ -113,26 +113,6 @@ pub enum Outcome {
     Mutate { decision: Decision, pod: String },
     /// The request could not be evaluated.
     Reject(RequestError),
-}
-
-impl PartialEq for Outcome {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Self::Accept(a), Self::Accept(b)) => a == b,
-            (
-                Self::Mutate {
-                    decision: a,
-                    pod: p,
-                },
-                Self::Mutate {
-                    decision: b,
-                    pod: q,
-                },
-            ) => a == b && p == q,
-            (Self::Reject(a), Self::Reject(b)) => a == b,
-            _ => false,
-        }
-    }
 }
 
 impl Outcome {

@@ -41,7 +41,70 @@ pub struct Decision {
     pub reason: Reason,
 }
 
+/// The steps of the decision, as numbered in the table at the top of this module and in the
+/// README's "How the decision is taken"; the first that applies decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Step {
+    /// 1: anything but the creation of a Pod (read from the request, in `admission`).
+    NotPodCreation = 1,
+    /// 2: kube-system, kube-public, or a namespace in `ignoredNamespaces`.
+    IgnoredNamespace = 2,
+    /// 3: `spec.hostNetwork: true`.
+    HostNetwork = 3,
+    /// 4: the status annotation is there.
+    AlreadyInjected = 4,
+    /// 5: the Pod's `sidecar.istio.io/inject`, exactly "true" or "false".
+    PodOverride = 5,
+    /// 6: a `neverInjectSelector`, else an `alwaysInjectSelector`.
+    Selectors = 6,
+    /// 7: the policy's default.
+    DefaultPolicy = 7,
+}
+
+impl Step {
+    /// Every step, in order.
+    pub const ALL: [Self; 7] = [
+        Self::NotPodCreation,
+        Self::IgnoredNamespace,
+        Self::HostNetwork,
+        Self::AlreadyInjected,
+        Self::PodOverride,
+        Self::Selectors,
+        Self::DefaultPolicy,
+    ];
+
+    /// Its number in the tables, which reports print.
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+
+    /// What decides at this step, in a few words.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Self::NotPodCreation => "not a Pod creation",
+            Self::IgnoredNamespace => "a namespace where sidecars are never injected",
+            Self::HostNetwork => "hostNetwork, a security rule",
+            Self::AlreadyInjected => "already injected",
+            Self::PodOverride => "the Pod's own choice",
+            Self::Selectors => "neverInjectSelector or alwaysInjectSelector",
+            Self::DefaultPolicy => "the policy's default",
+        }
+    }
+
+    /// Whether a decision at this step is a row of the seed truth table (this module's
+    /// documentation): that table has only the Pod's override and the default policy, steps 5
+    /// and 7; the other steps decide outside it.
+    pub fn is_seed_row(self) -> bool {
+        matches!(self, Self::PodOverride | Self::DefaultPolicy)
+    }
+}
+
 /// Why the sidecar was or was not injected. Each renders as one plain sentence.
+///
+/// From step 2 on, the Pod's `sidecar.istio.io/inject` has been read: `found` is that override as
+/// the Pod gives it, whatever its value, and whether it counted. What a step makes of it is the
+/// step's: steps 2 and 3 warn when it asks for the sidecar ([`Decision::warning`]); at steps 6
+/// and 7 it can only be a value that makes no choice, which the reason points out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
     /// Step 1: an UPDATE, DELETE or CONNECT.
@@ -55,33 +118,33 @@ pub enum Reason {
     /// Step 2: kube-system or kube-public.
     ProtectedNamespace {
         namespace: String,
-        asked: Option<Override>,
+        found: Option<Override>,
     },
     /// Step 2: a namespace in `ignoredNamespaces`.
     IgnoredNamespace {
         namespace: String,
-        asked: Option<Override>,
+        found: Option<Override>,
     },
     /// Step 3.
-    HostNetwork { asked: Option<Override> },
+    HostNetwork { found: Option<Override> },
     /// Step 4.
     AlreadyInjected,
     /// Step 5: the Pod's label or annotation, exactly "true" or "false".
     PodChoice(Override),
-    /// Step 6; `ignored` is an override value that did not count.
+    /// Step 6.
     NeverInjectSelector {
         index: usize,
-        ignored: Option<Override>,
+        found: Option<Override>,
     },
     /// Step 6.
     AlwaysInjectSelector {
         index: usize,
-        ignored: Option<Override>,
+        found: Option<Override>,
     },
     /// Step 7.
     DefaultPolicy {
         policy: InjectionPolicy,
-        ignored: Option<Override>,
+        found: Option<Override>,
     },
 }
 
@@ -125,21 +188,20 @@ impl Override {
 /// controller has none in its metadata yet). Step 1 is the request's (`admission`).
 pub fn decide_for_pod(pod: &PodView, namespace: &str, settings: &Settings) -> Decision {
     let found = Override::read(pod);
-    let asked = || found.clone().filter(|o| o.choice() == Some(true));
     if PROTECTED_NAMESPACES.contains(&namespace) {
         return untouched(Reason::ProtectedNamespace {
             namespace: namespace.to_string(),
-            asked: asked(),
+            found,
         });
     }
     if settings.is_ignored_namespace(namespace) {
         return untouched(Reason::IgnoredNamespace {
             namespace: namespace.to_string(),
-            asked: asked(),
+            found,
         });
     }
     if pod.host_network {
-        return untouched(Reason::HostNetwork { asked: asked() });
+        return untouched(Reason::HostNetwork { found });
     }
     if pod.annotation(STATUS_KEY).is_some() {
         return untouched(Reason::AlreadyInjected);
@@ -158,10 +220,7 @@ pub fn decide_for_pod(pod: &PodView, namespace: &str, settings: &Settings) -> De
         .iter()
         .position(|s| s.matches(labels))
     {
-        return untouched(Reason::NeverInjectSelector {
-            index,
-            ignored: found,
-        });
+        return untouched(Reason::NeverInjectSelector { index, found });
     }
     if let Some(index) = settings
         .always_inject_selector
@@ -170,17 +229,14 @@ pub fn decide_for_pod(pod: &PodView, namespace: &str, settings: &Settings) -> De
     {
         return Decision {
             inject: true,
-            reason: Reason::AlwaysInjectSelector {
-                index,
-                ignored: found,
-            },
+            reason: Reason::AlwaysInjectSelector { index, found },
         };
     }
     Decision {
         inject: settings.policy == InjectionPolicy::Enabled,
         reason: Reason::DefaultPolicy {
             policy: settings.policy,
-            ignored: found,
+            found,
         },
     }
 }
@@ -194,15 +250,17 @@ fn untouched(reason: Reason) -> Decision {
 
 impl Reason {
     /// The step of the decision table (this module's documentation) that decided.
-    pub fn step(&self) -> u8 {
+    pub fn step(&self) -> Step {
         match self {
-            Self::NotCreate { .. } | Self::NotPod { .. } => 1,
-            Self::ProtectedNamespace { .. } | Self::IgnoredNamespace { .. } => 2,
-            Self::HostNetwork { .. } => 3,
-            Self::AlreadyInjected => 4,
-            Self::PodChoice(_) => 5,
-            Self::NeverInjectSelector { .. } | Self::AlwaysInjectSelector { .. } => 6,
-            Self::DefaultPolicy { .. } => 7,
+            Self::NotCreate { .. } | Self::NotPod { .. } => Step::NotPodCreation,
+            Self::ProtectedNamespace { .. } | Self::IgnoredNamespace { .. } => {
+                Step::IgnoredNamespace
+            }
+            Self::HostNetwork { .. } => Step::HostNetwork,
+            Self::AlreadyInjected => Step::AlreadyInjected,
+            Self::PodChoice(_) => Step::PodOverride,
+            Self::NeverInjectSelector { .. } | Self::AlwaysInjectSelector { .. } => Step::Selectors,
+            Self::DefaultPolicy { .. } => Step::DefaultPolicy,
         }
     }
 
@@ -215,17 +273,29 @@ impl Reason {
         }
     }
 
-    /// The override the Pod gave, whether or not it counted.
+    /// The override the Pod gave, whether or not it counted; `None` before step 2, which is
+    /// where it is read, and at step 4, which does not read it.
     pub fn override_found(&self) -> Option<&Override> {
         match self {
-            Self::ProtectedNamespace { asked, .. }
-            | Self::IgnoredNamespace { asked, .. }
-            | Self::HostNetwork { asked } => asked.as_ref(),
+            Self::ProtectedNamespace { found, .. }
+            | Self::IgnoredNamespace { found, .. }
+            | Self::HostNetwork { found }
+            | Self::NeverInjectSelector { found, .. }
+            | Self::AlwaysInjectSelector { found, .. }
+            | Self::DefaultPolicy { found, .. } => found.as_ref(),
             Self::PodChoice(found) => Some(found),
-            Self::NeverInjectSelector { ignored, .. }
-            | Self::AlwaysInjectSelector { ignored, .. }
-            | Self::DefaultPolicy { ignored, .. } => ignored.as_ref(),
             Self::NotCreate { .. } | Self::NotPod { .. } | Self::AlreadyInjected => None,
+        }
+    }
+
+    /// The override, when it is a value that made no choice (`"yes"`, `"True"`): at steps 6 and
+    /// 7, where an exact `"true"` or `"false"` would have decided at step 5 instead.
+    pub fn ignored_override(&self) -> Option<&Override> {
+        match self {
+            Self::NeverInjectSelector { found, .. }
+            | Self::AlwaysInjectSelector { found, .. }
+            | Self::DefaultPolicy { found, .. } => found.as_ref().filter(|o| o.choice().is_none()),
+            _ => None,
         }
     }
 }
@@ -235,9 +305,11 @@ impl Decision {
     /// security rule refused it: the one case in which "no sidecar" is a surprise.
     pub fn warning(&self) -> Option<String> {
         let asked = match &self.reason {
-            Reason::ProtectedNamespace { asked, .. }
-            | Reason::IgnoredNamespace { asked, .. }
-            | Reason::HostNetwork { asked } => asked.as_ref()?,
+            Reason::ProtectedNamespace { found, .. }
+            | Reason::IgnoredNamespace { found, .. }
+            | Reason::HostNetwork { found } => {
+                found.as_ref().filter(|o| o.choice() == Some(true))?
+            }
             _ => return None,
         };
         Some(format!(
@@ -298,26 +370,26 @@ impl fmt::Display for Reason {
                 "the Pod already has the sidecar (annotation {STATUS_KEY} is set)"
             ),
             Self::PodChoice(choice) => write!(f, "the Pod's {choice}"),
-            Self::NeverInjectSelector { index, ignored } => {
+            Self::NeverInjectSelector { index, .. } => {
                 write!(f, "the Pod's labels match neverInjectSelector[{index}]")?;
-                ignored_note(f, ignored)
+                ignored_note(f, self.ignored_override())
             }
-            Self::AlwaysInjectSelector { index, ignored } => {
+            Self::AlwaysInjectSelector { index, .. } => {
                 write!(f, "the Pod's labels match alwaysInjectSelector[{index}]")?;
-                ignored_note(f, ignored)
+                ignored_note(f, self.ignored_override())
             }
-            Self::DefaultPolicy { policy, ignored } => {
+            Self::DefaultPolicy { policy, .. } => {
                 write!(
                     f,
                     "the Pod does not choose, and the policy's default is {policy}"
                 )?;
-                ignored_note(f, ignored)
+                ignored_note(f, self.ignored_override())
             }
         }
     }
 }
 
-fn ignored_note(f: &mut fmt::Formatter<'_>, ignored: &Option<Override>) -> fmt::Result {
+fn ignored_note(f: &mut fmt::Formatter<'_>, ignored: Option<&Override>) -> fmt::Result {
     match ignored {
         Some(found) => write!(
             f,
@@ -403,7 +475,7 @@ mod tests {
         } else {
             assert!(matches!(
                 by_label.reason,
-                Reason::DefaultPolicy { ignored: None, .. }
+                Reason::DefaultPolicy { found: None, .. }
             ));
         }
     }
@@ -467,10 +539,7 @@ mod tests {
             assert!(
                 matches!(
                     decision.reason,
-                    Reason::DefaultPolicy {
-                        ignored: Some(_),
-                        ..
-                    }
+                    Reason::DefaultPolicy { found: Some(_), .. }
                 ),
                 "{decision:?}"
             );
@@ -619,6 +688,41 @@ mod tests {
         );
     }
 
+    /// One field holds the Pod's override in every reason that read it; what the step makes of
+    /// it (a warning, a note that it did not count) is the step's.
+    #[test]
+    fn the_override_is_kept_whatever_the_step_makes_of_it() {
+        let settings = settings(json!({"ignoredNamespaces": ["batch"]}));
+        let refusing = decide_pod(
+            pod(json!({INJECT_KEY: "false"}), json!({})),
+            "batch",
+            &settings,
+        );
+        assert_eq!(
+            refusing.reason.override_found().map(|o| o.value.as_str()),
+            Some("false")
+        );
+        assert_eq!(refusing.warning(), None, "it did not ask for the sidecar");
+        assert_eq!(refusing.reason.ignored_override(), None);
+
+        let vague = decide_pod(
+            pod(json!({}), json!({INJECT_KEY: "yes"})),
+            "shop",
+            &settings,
+        );
+        assert_eq!(
+            vague.reason.ignored_override(),
+            Some(&Override {
+                source: Source::Annotation,
+                value: "yes".to_string()
+            })
+        );
+        assert_eq!(
+            vague.reason.override_found(),
+            vague.reason.ignored_override()
+        );
+    }
+
     #[test]
     fn host_network_false_is_injected() {
         let mut pod = pod(json!({}), json!({}));
@@ -636,6 +740,38 @@ mod tests {
         assert!(!decision.inject);
         assert_eq!(decision.reason, Reason::AlreadyInjected);
         assert_eq!(decision.warning(), None);
+    }
+
+    #[test]
+    fn steps_are_numbered_as_the_tables_number_them() {
+        let numbers: Vec<u8> = Step::ALL.iter().map(|step| step.number()).collect();
+        assert_eq!(numbers, [1, 2, 3, 4, 5, 6, 7]);
+        let seed: Vec<u8> = Step::ALL
+            .iter()
+            .filter(|step| step.is_seed_row())
+            .map(|step| step.number())
+            .collect();
+        assert_eq!(seed, [5, 7]);
+        let settings = settings(json!({"neverInjectSelector": [{"matchLabels": {"a": "1"}}]}));
+        let step = |labels: Value, annotations: Value, namespace: &str| {
+            decide_pod(pod(labels, annotations), namespace, &settings)
+                .reason
+                .step()
+        };
+        assert_eq!(
+            step(json!({}), json!({}), "kube-system"),
+            Step::IgnoredNamespace
+        );
+        assert_eq!(
+            step(json!({}), json!({STATUS_KEY: "{}"}), "shop"),
+            Step::AlreadyInjected
+        );
+        assert_eq!(
+            step(json!({INJECT_KEY: "true"}), json!({}), "shop"),
+            Step::PodOverride
+        );
+        assert_eq!(step(json!({"a": "1"}), json!({}), "shop"), Step::Selectors);
+        assert_eq!(step(json!({}), json!({}), "shop"), Step::DefaultPolicy);
     }
 
     #[test]

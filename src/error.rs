@@ -102,6 +102,16 @@ fn located(path: &str, problem: &str) -> String {
     }
 }
 
+/// `a.b`, either of which may be empty: a field's path inside another's, for messages that name
+/// a field of a manifest (`spec.settings` and `policy`, `spec.template` and `metadata`).
+pub fn path_within(prefix: &str, path: &str) -> String {
+    match (prefix, path) {
+        ("", path) => path.to_string(),
+        (prefix, "") => prefix.to_string(),
+        (prefix, path) => format!("{prefix}.{path}"),
+    }
+}
+
 /// Names for a message, sorted and each once: the hosts send the settings' keys sorted, a person
 /// writes them in any order, and a message must not depend on which.
 pub fn sorted_names<S: AsRef<str>>(names: &[S]) -> String {

@@ -1,275 +1,23 @@
 //! "Why was (or wasn't) my sidecar injected?", answered offline for the CLI and the playground.
 //!
-//! The decision and the injection are the policy's own functions. Around them this adds what only
-//! the policy server knows at admission, whether it calls the policy at all (namespaceSelector,
-//! objectSelector, rules), and the mistakes people commonly make: the override on the workload
-//! instead of its pod template, a value that is not exactly "true" or "false".
+//! The decision and the injection are the policy's own functions; whether the policy server calls
+//! the policy at all is [`crate::scope`]'s. This puts them together in one [`Report`] per Pod or
+//! workload, with the mistakes people commonly make: the override on the workload instead of its
+//! pod template, a value that is not exactly "true" or "false".
 
-use std::collections::BTreeMap;
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::decision::{Decision, Reason, decide_for_pod};
-use crate::error::{RequestError, SettingsError, json_type};
+use crate::decision::{Decision, Reason, Step, decide_for_pod};
+use crate::error::{RequestError, json_type, path_within};
 use crate::inject::inject;
 use crate::pod::PodView;
-use crate::selector::LabelSelector;
-use crate::settings::{INJECT_KEY, InjectionPolicy, Settings};
+use crate::scope::{Call, Namespaces, Policy};
+use crate::settings::{INJECT_KEY, InjectionPolicy};
 use crate::stale::Sidecar;
 use crate::status::Status;
-use crate::webhook::{self, KUBEWARDEN_NAMESPACE, NAMESPACE_NAME_LABEL, PolicyKind};
 use crate::workload::PodSource;
-
-/// The policy as deployed: its settings, and what decides whether the policy server calls it.
-#[derive(Debug, Clone)]
-pub struct Policy {
-    /// The manifest's `metadata.name`; `None` for plain settings.
-    pub name: Option<String>,
-    pub settings: Settings,
-    pub scope: Scope,
-    /// Problems in the policy's manifest that stop injection wherever it applies.
-    pub warnings: Vec<String>,
-}
-
-/// Which Pods the policy server sends to the policy.
-#[derive(Debug, Clone)]
-pub enum Scope {
-    /// Only the settings were given: which namespaces call the policy is not known.
-    Unknown,
-    /// A ClusterAdmissionPolicy; `None` selectors select everything.
-    Cluster {
-        namespace_selector: Option<LabelSelector>,
-        object_selector: Option<LabelSelector>,
-    },
-    /// An AdmissionPolicy: the Pods of its own namespace.
-    Namespaced {
-        namespace: String,
-        object_selector: Option<LabelSelector>,
-    },
-}
-
-/// Settings or a policy manifest that cannot be used, with the same message the module gives.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PolicyError {
-    #[error("invalid settings: {0}")]
-    Settings(SettingsError),
-    #[error("invalid {kind}: {error}")]
-    Manifest { kind: String, error: SettingsError },
-}
-
-impl Policy {
-    /// Reads either plain settings or a ClusterAdmissionPolicy / AdmissionPolicy manifest, whose
-    /// `spec.settings`, selectors, `rules` and `mutating` are read.
-    pub fn from_value(value: &Value) -> Result<Self, PolicyError> {
-        let Some(policy_kind) = PolicyKind::of(value) else {
-            return Ok(Self {
-                name: None,
-                settings: validated(value).map_err(PolicyError::Settings)?,
-                scope: Scope::Unknown,
-                warnings: Vec::new(),
-            });
-        };
-        let kind = value
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let in_manifest = |error| PolicyError::Manifest {
-            kind: kind.to_string(),
-            error,
-        };
-        let spec = value.get("spec").unwrap_or(&Value::Null);
-        let settings = validated(spec.get("settings").unwrap_or(&Value::Null)).map_err(|e| {
-            in_manifest(SettingsError::new(
-                prefixed("spec.settings", &e.path),
-                e.problem,
-            ))
-        })?;
-        let selector = |key: &str| {
-            LabelSelector::from_value(
-                spec.get(key).unwrap_or(&Value::Null),
-                &format!("spec.{key}"),
-            )
-            .map_err(in_manifest)
-        };
-        let object_selector = selector("objectSelector")?;
-        let mut warnings = manifest_warnings(kind, spec);
-        let (namespace_selector, dropped) =
-            webhook::namespace_selector(&policy_kind, spec, KUBEWARDEN_NAMESPACE);
-        warnings.extend(dropped);
-        let scope = match policy_kind {
-            PolicyKind::Cluster => Scope::Cluster {
-                namespace_selector: LabelSelector::from_value(
-                    namespace_selector.as_ref().unwrap_or(&Value::Null),
-                    "spec.namespaceSelector",
-                )
-                .map_err(in_manifest)?,
-                object_selector,
-            },
-            PolicyKind::Namespaced(namespace) => Scope::Namespaced {
-                namespace,
-                object_selector,
-            },
-        };
-        Ok(Self {
-            name: value
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            settings,
-            scope,
-            warnings,
-        })
-    }
-
-    /// Whether the policy server calls the policy for the Pods created in `namespace`, as far as
-    /// the namespace decides: a Pod's labels may still miss the policy's objectSelector.
-    pub fn namespace_call(&self, namespaces: &Namespaces, namespace: &str) -> Call {
-        match &self.scope {
-            Scope::Unknown => Call::Unknown(
-                "the settings alone do not say in which namespaces the policy server calls the policy; give the ClusterAdmissionPolicy".into(),
-            ),
-            Scope::Cluster {
-                namespace_selector, ..
-            } => namespace_call(namespace_selector.as_ref(), namespaces, namespace),
-            Scope::Namespaced { namespace: own, .. } if own == namespace => {
-                Call::Called(format!("the AdmissionPolicy is in namespace {namespace}"))
-            }
-            Scope::Namespaced { namespace: own, .. } => Call::NotCalled(format!(
-                "the AdmissionPolicy is in namespace {own}, and an AdmissionPolicy only sees the Pods of its own namespace"
-            )),
-        }
-    }
-
-    /// The objectSelector a Pod's labels must match too, when the policy has one.
-    pub fn object_selector(&self) -> Option<&LabelSelector> {
-        match &self.scope {
-            Scope::Unknown => None,
-            Scope::Cluster {
-                object_selector, ..
-            }
-            | Scope::Namespaced {
-                object_selector, ..
-            } => object_selector.as_ref(),
-        }
-    }
-}
-
-fn validated(settings: &Value) -> Result<Settings, SettingsError> {
-    let json = serde_json::to_vec(settings).map_err(|e| SettingsError::new("", e.to_string()))?;
-    Settings::validate(&json)
-}
-
-/// `a.b`, either of which may be empty.
-fn prefixed(prefix: &str, path: &str) -> String {
-    match (prefix, path) {
-        ("", path) => path.to_string(),
-        (prefix, "") => prefix.to_string(),
-        (prefix, path) => format!("{prefix}.{path}"),
-    }
-}
-
-/// A policy that is not mutating, or whose rules do not include Pod creation, never injects.
-fn manifest_warnings(kind: &str, spec: &Value) -> Vec<String> {
-    let mut warnings = Vec::new();
-    if spec.get("mutating") != Some(&Value::Bool(true)) {
-        warnings.push(format!(
-            "the {kind} does not set spec.mutating: true, so the policy server rejects every Pod the policy mutates instead of injecting"
-        ));
-    }
-    let listed = |rule: &Value, key: &str, wanted: &[&str]| {
-        rule.get(key)
-            .and_then(Value::as_array)
-            .is_some_and(|items| {
-                items
-                    .iter()
-                    .any(|item| item.as_str().is_some_and(|s| wanted.contains(&s)))
-            })
-    };
-    let sends_pod_creation = spec
-        .get("rules")
-        .and_then(Value::as_array)
-        .is_some_and(|rules| {
-            rules.iter().any(|rule| {
-                listed(rule, "apiGroups", &["", "*"])
-                    && listed(rule, "resources", &["pods", "*"])
-                    && listed(rule, "operations", &["CREATE", "*"])
-            })
-        });
-    if !sends_pod_creation {
-        warnings.push(format!(
-            "no rule in the {kind}'s spec.rules covers the CREATE of core pods, so the policy server never calls the policy for a new Pod"
-        ));
-    }
-    warnings
-}
-
-/// The labels of the namespaces people told us about.
-#[derive(Debug, Clone, Default)]
-pub struct Namespaces {
-    labels: BTreeMap<String, Map<String, Value>>,
-}
-
-impl Namespaces {
-    /// Records a namespace's labels, with the name label Kubernetes adds to every namespace.
-    pub fn insert(&mut self, name: &str, mut labels: Map<String, Value>) {
-        labels.insert(NAMESPACE_NAME_LABEL.into(), name.into());
-        self.labels.insert(name.to_string(), labels);
-    }
-
-    /// Records the Namespaces in a document: a Namespace manifest, or a List of them, as
-    /// `kubectl get namespace NAME -o yaml` and `kubectl get namespaces -o yaml` print them.
-    /// Other objects are left alone.
-    pub fn insert_manifests(&mut self, document: &Value) {
-        for object in crate::workload::objects(document) {
-            self.insert_manifest(object);
-        }
-    }
-
-    /// Records a Namespace manifest; false for any other object.
-    pub fn insert_manifest(&mut self, object: &Value) -> bool {
-        let Some(name) = namespace_name(object) else {
-            return false;
-        };
-        let labels = object
-            .pointer("/metadata/labels")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        self.insert(name, labels);
-        true
-    }
-
-    fn get(&self, name: &str) -> Option<&Map<String, Value>> {
-        self.labels.get(name)
-    }
-}
-
-/// The name of a Namespace manifest; `None` for any other object.
-pub fn namespace_name(object: &Value) -> Option<&str> {
-    let text = |pointer| object.pointer(pointer).and_then(Value::as_str);
-    if text("/kind") != Some("Namespace") || text("/apiVersion") != Some("v1") {
-        return None;
-    }
-    text("/metadata/name")
-}
-
-/// Whether the policy server calls the policy for this Pod, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Call {
-    Called(String),
-    NotCalled(String),
-    /// Not known from the input; the decision is given as if the policy were called.
-    Unknown(String),
-}
-
-impl Call {
-    pub fn reason(&self) -> &str {
-        match self {
-            Self::Called(why) | Self::NotCalled(why) | Self::Unknown(why) => why,
-        }
-    }
-}
 
 /// The object a report is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,12 +38,27 @@ impl fmt::Display for ObjectRef {
     }
 }
 
-/// The row of the seed truth table (DESIGN §3) that applies, or the decision step that decided
-/// outside it.
+/// The seed truth table as the README's "How the decision is taken" writes it, row by row
+/// (a test holds the two together): namespaceSelector matches, default `policy`, Pod override,
+/// injected? The playground draws it from here; [`Row::seed_row`] says which row applies.
+pub const SEED_TABLE: [[&str; 4]; 7] = [
+    ["yes", "enabled", "\"true\"", "yes"],
+    ["yes", "enabled", "\"false\"", "no"],
+    ["yes", "enabled", "absent", "yes"],
+    ["yes", "disabled", "\"true\"", "yes"],
+    ["yes", "disabled", "\"false\"", "no"],
+    ["yes", "disabled", "absent", "no"],
+    ["no", "any", "any", "no (the policy is never called)"],
+];
+
+/// The row of the seed truth table that applies, or the decision step that decided outside it.
+/// Both tables are at the top of [`crate::decision`] and in the README's "How the decision is
+/// taken".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
-    /// The step of the decision table in `decision`; 0 when the policy is not called.
-    pub step: u8,
+    /// The step of the decision that decided; `None` when the policy server does not call the
+    /// policy (the seed table's last row). Reports for programs write it as a number, 0 for none.
+    pub step: Option<Step>,
     /// `None` when the namespace's labels are not known.
     pub namespace_selected: Option<bool>,
     pub policy: InjectionPolicy,
@@ -303,43 +66,57 @@ pub struct Row {
     pub injected: bool,
 }
 
+impl Row {
+    /// The row of [`SEED_TABLE`] that applies, numbered from 1 as the README numbers them;
+    /// `None` when a step outside the table decided.
+    pub fn seed_row(&self) -> Option<usize> {
+        let Some(step) = self.step else {
+            return Some(SEED_TABLE.len());
+        };
+        if !step.is_seed_row() {
+            return None;
+        }
+        let policy = match self.policy {
+            InjectionPolicy::Enabled => 0,
+            InjectionPolicy::Disabled => 3,
+        };
+        let pod_override = match self.pod_override {
+            Some(true) => 1,
+            Some(false) => 2,
+            None => 3,
+        };
+        Some(policy + pod_override)
+    }
+}
+
 impl fmt::Display for Row {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let yes_no = |b: bool| if b { "yes" } else { "no" };
-        if self.namespace_selected == Some(false) {
+        let Some(step) = self.step else {
             return f.write_str("namespaceSelector match: no, policy: any, pod override: any → no (the policy is not called)");
-        }
+        };
         let selected = match self.namespace_selected {
             Some(selected) => yes_no(selected),
             None => "assumed yes",
         };
-        match self.step {
-            5 | 7 => write!(
+        if step.is_seed_row() {
+            write!(
                 f,
                 "namespaceSelector match: {selected}, policy: {}, pod override: {} → {}",
                 self.policy,
                 self.pod_override
                     .map_or("absent".to_string(), |o| o.to_string()),
                 yes_no(self.injected)
-            ),
-            step => write!(
+            )
+        } else {
+            write!(
                 f,
-                "outside the seed table: step {step} of the decision ({}) → {}",
-                step_name(step),
+                "outside the seed table: step {} of the decision ({}) → {}",
+                step.number(),
+                step.summary(),
                 yes_no(self.injected)
-            ),
+            )
         }
-    }
-}
-
-fn step_name(step: u8) -> &'static str {
-    match step {
-        1 => "not a Pod creation",
-        2 => "a namespace where sidecars are never injected",
-        3 => "hostNetwork, a security rule",
-        4 => "already injected",
-        6 => "neverInjectSelector or alwaysInjectSelector",
-        _ => "the policy's default",
     }
 }
 
@@ -391,7 +168,38 @@ impl Injection {
     }
 }
 
+/// What happens to an object's sidecar, in the word the CLI and the playground print first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Injected,
+    NotInjected,
+    /// The Pod carries the sidecar already; the policy leaves it alone.
+    AlreadyInjected,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Injected => "injected",
+            Self::NotInjected => "not injected",
+            Self::AlreadyInjected => "already injected",
+        })
+    }
+}
+
 impl Report {
+    /// The one word for the object's sidecar: a Pod that already carries it is neither injected
+    /// again nor without it.
+    pub fn verdict(&self) -> Verdict {
+        if self.already_injected {
+            Verdict::AlreadyInjected
+        } else if self.injected {
+            Verdict::Injected
+        } else {
+            Verdict::NotInjected
+        }
+    }
+
     /// The Pod ends up with the sidecar, injected now or before.
     pub fn has_sidecar(&self) -> bool {
         self.injected || self.already_injected
@@ -409,13 +217,14 @@ impl Report {
 
 impl Report {
     /// The report for programs (the CLI's `--output json`, the playground): every field above,
-    /// with the sentences as they are printed for people.
+    /// with the words and sentences as they are printed for people, and the seed table's row.
     pub fn to_json(&self) -> Value {
         let called = !matches!(self.call, Call::NotCalled(_));
         serde_json::json!({
             "kind": self.object.kind,
             "namespace": self.object.namespace,
             "name": self.object.name,
+            "verdict": self.verdict().to_string(),
             "injected": self.injected,
             "alreadyInjected": self.already_injected,
             "reason": self.reason(),
@@ -425,21 +234,23 @@ impl Report {
                     Call::NotCalled(_) => Some(false),
                     Call::Unknown(_) => None,
                 },
+                "verdict": self.call.verdict(),
                 "reason": self.call.reason(),
             },
             "decision": {
                 "inject": self.decision.inject,
-                "step": self.decision.reason.step(),
+                "step": self.decision.reason.step().number(),
                 "reason": self.decision.reason.to_string(),
             },
             // What kubectl shows the person creating the Pod, when the policy is called.
             "warning": if called { self.decision.warning() } else { None },
             "row": {
-                "step": self.row.step,
+                "step": self.row.step.map_or(0, Step::number),
                 "namespaceSelectorMatch": self.row.namespace_selected,
                 "policy": self.row.policy.to_string(),
                 "podOverride": self.row.pod_override,
                 "injected": self.row.injected,
+                "seedRow": self.row.seed_row(),
                 "text": self.row.to_string(),
             },
             "hints": self.hints,
@@ -451,25 +262,6 @@ impl Report {
             "sidecar": self.sidecar.as_ref().map(Sidecar::to_json),
         })
     }
-}
-
-/// Labels written `key=value,key=value`, as kubectl's `--show-labels` prints them; empty text is
-/// no labels.
-pub fn parse_label_pairs(text: &str) -> Result<Map<String, Value>, String> {
-    let mut labels = Map::new();
-    for pair in text.split(',').filter(|pair| !pair.trim().is_empty()) {
-        match pair.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() => {
-                labels.insert(key.trim().to_string(), value.trim().into());
-            }
-            _ => {
-                return Err(format!(
-                    "expected key=value pairs separated by commas, got {pair:?}"
-                ));
-            }
-        }
-    }
-    Ok(labels)
 }
 
 /// An object that cannot be evaluated; the message names the field.
@@ -549,10 +341,10 @@ fn evaluate(
     }
     let view = PodView::read(&pod).map_err(|e| failed(relocated(&e, &source)))?;
     let decision = decide_for_pod(&view, &object_ref.namespace, &policy.settings);
-    let call = call(policy, namespaces, &object_ref.namespace, &view);
+    let call = policy.call(namespaces, &object_ref.namespace, view.labels);
     let called = !matches!(call, Call::NotCalled(_));
     let row = Row {
-        step: if called { decision.reason.step() } else { 0 },
+        step: called.then(|| decision.reason.step()),
         namespace_selected: match &call {
             Call::Called(_) => Some(true),
             Call::NotCalled(_) => Some(false),
@@ -582,47 +374,6 @@ fn evaluate(
     Ok(Some((report, source)))
 }
 
-fn call(policy: &Policy, namespaces: &Namespaces, namespace: &str, pod: &PodView) -> Call {
-    let by_namespace = policy.namespace_call(namespaces, namespace);
-    if let Call::NotCalled(_) = by_namespace {
-        return by_namespace;
-    }
-    match policy
-        .object_selector()
-        .and_then(|selector| Some((selector, selector.unmet(pod.labels)?)))
-    {
-        Some((selector, unmet)) => Call::NotCalled(format!(
-            "the Pod's labels do not match the policy's objectSelector {selector}: {}",
-            unmet.explain_miss(pod.labels)
-        )),
-        None => by_namespace,
-    }
-}
-
-fn namespace_call(
-    selector: Option<&LabelSelector>,
-    namespaces: &Namespaces,
-    namespace: &str,
-) -> Call {
-    let Some(selector) = selector else {
-        return Call::Called("the ClusterAdmissionPolicy has no namespaceSelector".into());
-    };
-    let Some(labels) = namespaces.get(namespace) else {
-        return Call::Unknown(format!(
-            "the labels of namespace {namespace} are not given, so whether it matches the namespaceSelector {selector} is not known"
-        ));
-    };
-    match selector.unmet(Some(labels)) {
-        None => Call::Called(format!(
-            "namespace {namespace} matches the namespaceSelector {selector}"
-        )),
-        Some(unmet) => Call::NotCalled(format!(
-            "namespace {namespace} does not match the namespaceSelector {selector}: {}",
-            unmet.explain_miss(Some(labels))
-        )),
-    }
-}
-
 /// `sidecar.istio.io/inject: true` unquoted in YAML is a boolean, which Kubernetes refuses.
 fn non_string_override(pod: &Value, source: &PodSource) -> Option<String> {
     ["labels", "annotations"].into_iter().find_map(|map| {
@@ -632,7 +383,7 @@ fn non_string_override(pod: &Value, source: &PodSource) -> Option<String> {
         }
         Some(format!(
             "{}.{map}.{INJECT_KEY}: expected a string, got {}; Kubernetes refuses it too: quote the value, as in \"true\"",
-            prefixed(&source.template_location(), "metadata"),
+            path_within(&source.template_location(), "metadata"),
             json_type(value)
         ))
     })
@@ -646,7 +397,7 @@ fn relocated(error: &RequestError, source: &PodSource) -> String {
                 .strip_prefix(crate::pod::OBJECT_PATH)
                 .unwrap_or(path)
                 .trim_start_matches('.');
-            let at = prefixed(&source.template_location(), rest);
+            let at = path_within(&source.template_location(), rest);
             if at.is_empty() {
                 problem.clone()
             } else {
@@ -684,13 +435,7 @@ fn hints(
             }
         }
     }
-    let ignored = match &decision.reason {
-        Reason::NeverInjectSelector { ignored, .. }
-        | Reason::AlwaysInjectSelector { ignored, .. }
-        | Reason::DefaultPolicy { ignored, .. } => ignored.as_ref(),
-        _ => None,
-    };
-    if let Some(ignored) = ignored {
+    if let Some(ignored) = decision.reason.ignored_override() {
         let meant = match ignored.value.to_ascii_lowercase().as_str() {
             "yes" | "y" | "on" | "enabled" | "enable" | "1" | "true" => Some("true"),
             "no" | "n" | "off" | "disabled" | "disable" | "0" | "false" => Some("false"),

@@ -6,8 +6,8 @@
 //! rendering), [`selector`] (label selectors), [`schema`] (the template's objects against the Kubernetes types), [`revision`] (the name of what is injected), [`json`]
 //! (the Pod and the settings read as deep as needed), and [`admission`], which goes from a request
 //! to an [`admission::Outcome`]. `policy` (feature `policy`) is the waPC layer the policy server
-//! calls. [`explain`], [`workload`] and `manifest` (feature `yaml`) serve the CLI and the
-//! playground, as do [`uninject`] (taking the sidecar out) and [`stale`] (Pods injected with
+//! calls. [`explain`] (the report), [`scope`] (whether the policy server calls the policy),
+//! [`workload`] and `manifest` (feature `yaml`) serve the CLI and the playground, as do [`uninject`] (taking the sidecar out) and [`stale`] (Pods injected with
 //! another revision); [`webhook`] is the webhook configuration the Kubewarden controller installs
 //! for a policy manifest.
 pub mod admission;
@@ -25,6 +25,7 @@ pub mod probes;
 pub mod quantity;
 pub mod revision;
 pub mod schema;
+pub mod scope;
 pub mod selector;
 pub mod settings;
 pub mod stale;

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::explain::{Policy, PolicyError};
+use crate::scope::{Policy, PolicyError};
 
 /// One document of a stream.
 #[derive(Debug, Clone, PartialEq)]

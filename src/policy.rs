@@ -215,7 +215,7 @@ mod tests {
                     inject: true,
                     reason: Reason::DefaultPolicy {
                         policy: InjectionPolicy::Enabled,
-                        ignored: None,
+                        found: None,
                     },
                 },
                 pod: pod.to_string(),
@@ -224,7 +224,7 @@ mod tests {
                 inject: false,
                 // Asked for, so with a warning.
                 reason: Reason::HostNetwork {
-                    asked: Some(Override {
+                    found: Some(Override {
                         source: Source::Annotation,
                         value: "true".to_string(),
                     }),

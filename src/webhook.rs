@@ -4,7 +4,7 @@
 //! MutatingWebhookConfiguration (a ValidatingWebhookConfiguration when the policy does not
 //! mutate), and that object decides which requests reach the policy server. Two of its rules
 //! surprise people, so they live here once, for `sidecar-injector webhook` (which prints the
-//! object, as the tests install it on a real API server) and for [`crate::explain`] (which says
+//! object, as the tests install it on a real API server) and for [`crate::scope`] (which says
 //! whether a namespace calls the policy):
 //! - the namespaceSelector is rebuilt: a requirement that keeps the controller's own namespace out
 //!   comes first, then only the policy's `matchExpressions`; its `matchLabels` are dropped
@@ -151,7 +151,7 @@ pub fn namespace_selector(
 }
 
 /// The webhook configuration the controller installs for a Kubewarden policy manifest (checked
-/// by the caller: [`crate::explain::Policy::from_value`] reads it first); `None` when the manifest
+/// by the caller: [`crate::scope::Policy::from_value`] reads it first); `None` when the manifest
 /// is not a Kubewarden policy.
 pub fn configuration(manifest: &Value, client: &Client) -> Option<Value> {
     let kind = PolicyKind::of(manifest)?;

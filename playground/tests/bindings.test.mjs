@@ -39,6 +39,7 @@ test('bindings: the example Pod, injected, with everything the page shows', asyn
   assert.equal(pod.reason, "the Pod does not choose, and the policy's default is enabled");
   assert.deepEqual(pod.policyServer, {
     calls: true,
+    verdict: 'calls the policy',
     reason: 'namespace shop matches the namespaceSelector kubernetes.io/metadata.name notin (kubewarden),istio-injection=enabled',
   });
   assert.deepEqual(pod.decision, { inject: true, step: 7, reason: pod.reason });
@@ -61,6 +62,10 @@ test('bindings: the example Pod, injected, with everything the page shows', asyn
   assert.deepEqual(pod.templates, []);
   // The whole stream as `inject` writes it: the injected document rewritten.
   assert.equal(result.output, pod.after);
+  // The seed truth table, from the library, which the object's row points into.
+  assert.equal(result.seedTable.length, 7);
+  assert.deepEqual(result.seedTable[pod.row.seedRow - 1], ['yes', 'enabled', 'absent', 'yes']);
+  assert.deepEqual(result.seedTable[6], ['no', 'any', 'any', 'no (the policy is never called)']);
 });
 
 test('bindings: a Namespace, a Deployment and a Job in one stream', async () => {

@@ -9,17 +9,6 @@ import { locate } from './locate.js';
 
 const DEBOUNCE_MS = 150;
 
-// The seed truth table of the README, row by row.
-const SEED_TABLE = [
-  ['yes', 'enabled', '"true"', 'yes'],
-  ['yes', 'enabled', '"false"', 'no'],
-  ['yes', 'enabled', 'absent', 'yes'],
-  ['yes', 'disabled', '"true"', 'yes'],
-  ['yes', 'disabled', '"false"', 'no'],
-  ['yes', 'disabled', 'absent', 'no'],
-  ['no', 'any', 'any', 'no (the policy is never called)'],
-];
-
 const INPUT_NAMES = {
   policy: 'Policy',
   manifest: 'Pod or workload',
@@ -252,10 +241,12 @@ function renderPolicy(result) {
   }
 }
 
-function renderTable(article, object) {
+// The seed truth table comes with the result, from the library (SEED_TABLE in src/explain.rs), as
+// do the row that applies and every word of the verdicts.
+function renderTable(article, object, seedTable) {
   const row = object.row;
   const body = $('tbody', article);
-  SEED_TABLE.forEach((cells, index) => {
+  seedTable.forEach((cells, index) => {
     const current = row.seedRow === index + 1;
     const tr = element('tr', { class: current ? 'current' : '' },
       ...cells.map((cell) => element('td', { textContent: cell })));
@@ -321,8 +312,7 @@ function renderObject(object, result) {
   $('.title', article).textContent = object.title;
   $('.reason', article).textContent = `${capitalize(object.reason)}.`;
   const server = object.policyServer;
-  const serverVerdict = server.calls === true ? 'calls the policy' : server.calls === false ? 'does not call the policy' : 'assumed to call the policy';
-  $('.policy-server', article).textContent = `${serverVerdict}: ${server.reason}`;
+  $('.policy-server', article).textContent = `${server.verdict}: ${server.reason}`;
   $('.policy-server', article).dataset.calls = String(server.calls);
   const decision = object.decision;
   const decisionText = `step ${decision.step}: ${decision.reason} → ${decision.inject ? 'inject' : 'do not inject'}`;
@@ -348,7 +338,7 @@ function renderObject(object, result) {
     hints.hidden = false;
     hints.append(...object.hints.map((hint) => element('li', { textContent: `Hint: ${hint}` })));
   }
-  renderTable(article, object);
+  renderTable(article, object, result.seedTable);
   renderDiff(article, object);
   renderPatch(article, object);
   return article;

@@ -42,7 +42,7 @@ export class Engine {
 
   /**
    * The result of the library for these inputs (see `evaluate` in playground/wasm/src/lib.rs):
-   * `{errors, policy, objects, skipped, output}`.
+   * `{errors, policy, objects, skipped, output, seedTable}`.
    */
   async evaluate({ policy, manifests, namespace, namespaceLabels }) {
     const texts = { policy, manifests, namespace, namespaceLabels };
@@ -74,5 +74,5 @@ export class Engine {
 }
 
 function failure(message) {
-  return { errors: [{ input: 'internal', message }], policy: null, objects: [], skipped: [], output: '' };
+  return { errors: [{ input: 'internal', message }], policy: null, objects: [], skipped: [], output: '', seedTable: [] };
 }

@@ -1,6 +1,6 @@
 use super::*;
 use rstest::rstest;
-use serde_json::json;
+use serde_json::{Map, json};
 
 fn settings() -> Value {
     json!({"policy": "enabled", "template": {"containers": [{"name": "istio-proxy", "image": "proxy:1"}]}})
@@ -123,22 +123,6 @@ fn match_labels_are_dropped_as_the_kubewarden_controller_does() {
             &namespaces(json!({}))
         )
         .injected
-    );
-}
-
-#[test]
-fn the_controllers_requirement_comes_first_even_when_the_policy_keeps_kubewarden_out_too() {
-    let policy = Policy::from_value(&cluster_policy(json!({"matchExpressions": [
-        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "kubewarden"]}]})))
-    .unwrap();
-    let report = report(
-        &deployment(json!({}), json!({})),
-        &policy,
-        &namespaces(json!({})),
-    );
-    assert_eq!(
-        report.call.reason(),
-        "namespace shop matches the namespaceSelector kubernetes.io/metadata.name notin (kubewarden),kubernetes.io/metadata.name notin (kube-system,kubewarden)"
     );
 }
 
@@ -328,44 +312,6 @@ fn objects_without_pods_have_no_report() {
 }
 
 #[test]
-fn namespace_lists_give_labels() {
-    let mut namespaces = Namespaces::default();
-    namespaces.insert_manifests(&json!({"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"istio-injection": "enabled"}}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "bank"}}]}));
-    let report = report(&deployment(json!({}), json!({})), &opt_in(), &namespaces);
-    assert!(matches!(report.call, Call::Called(_)));
-}
-
-#[test]
-fn namespace_manifests_give_labels() {
-    let mut namespaces = Namespaces::default();
-    assert!(namespaces.insert_manifest(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"istio-injection": "enabled"}}})));
-    assert!(!namespaces.insert_manifest(
-        &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop"}})
-    ));
-    let report = report(&deployment(json!({}), json!({})), &opt_in(), &namespaces);
-    assert!(matches!(report.call, Call::Called(_)));
-}
-
-#[rstest]
-#[case::object_selector(json!({"objectSelector": {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}}),
-    "the Pod's labels do not match the policy's objectSelector app notin (web): label app is \"web\", and app notin (web) is required")]
-fn the_object_selector_applies_to_the_pods_labels(#[case] extra: Value, #[case] why: &str) {
-    let mut manifest = cluster_policy(json!({}));
-    for (key, value) in extra.as_object().unwrap() {
-        manifest["spec"][key] = value.clone();
-    }
-    let policy = Policy::from_value(&manifest).unwrap();
-    let report = report(
-        &deployment(json!({"app": "web"}), json!({})),
-        &policy,
-        &Namespaces::default(),
-    );
-    assert_eq!(report.call, Call::NotCalled(why.to_string()));
-}
-
-#[test]
 fn an_admission_policy_sees_its_own_namespace_only() {
     let mut manifest = cluster_policy(json!({}));
     manifest["kind"] = json!("AdmissionPolicy");
@@ -383,46 +329,6 @@ fn an_admission_policy_sees_its_own_namespace_only() {
 }
 
 #[test]
-fn manifest_mistakes_are_warned_about() {
-    let mut manifest = cluster_policy(json!({}));
-    manifest["spec"]["mutating"] = json!(false);
-    manifest["spec"]["rules"][0]["operations"] = json!(["UPDATE"]);
-    let policy = Policy::from_value(&manifest).unwrap();
-    assert_eq!(policy.warnings.len(), 2, "{:?}", policy.warnings);
-    assert!(opt_in().warnings.is_empty());
-}
-
-#[test]
-fn invalid_settings_in_a_manifest_are_located() {
-    let mut manifest = cluster_policy(json!({}));
-    manifest["spec"]["settings"]["policy"] = json!("Enabled");
-    let error = Policy::from_value(&manifest).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "invalid ClusterAdmissionPolicy: spec.settings.policy: expected \"enabled\" or \"disabled\", got \"Enabled\""
-    );
-    let error = Policy::from_value(&json!({"policy": "Enabled", "template": {}})).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "invalid settings: policy: expected \"enabled\" or \"disabled\", got \"Enabled\""
-    );
-}
-
-#[test]
-fn label_pairs_are_read_as_kubectl_prints_them() {
-    let labels = parse_label_pairs("istio-injection=enabled, team=web,,empty=").unwrap();
-    assert_eq!(
-        Value::Object(labels),
-        json!({"istio-injection": "enabled", "team": "web", "empty": ""})
-    );
-    assert_eq!(parse_label_pairs("").unwrap(), Map::new());
-    assert_eq!(
-        parse_label_pairs("a=b,istio-injection").unwrap_err(),
-        "expected key=value pairs separated by commas, got \"istio-injection\""
-    );
-}
-
-#[test]
 fn reports_for_programs_carry_the_sentences_people_read() {
     let report = report(
         &deployment(json!({}), json!({})),
@@ -434,4 +340,101 @@ fn reports_for_programs_carry_the_sentences_people_read() {
     assert_eq!(json["row"]["text"], report.row.to_string());
     assert_eq!(json["policyServer"]["calls"], false);
     assert_eq!(json["decision"]["step"], 7);
+}
+
+/// The table the playground draws is the README's, cell for cell.
+#[test]
+fn the_seed_table_is_the_readmes() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md is read");
+    let rows: Vec<Vec<String>> = readme
+        .lines()
+        .skip_while(|line| {
+            !line.starts_with("With the namespace selected, this is the seed truth table")
+        })
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .skip(2)
+        .map(|line| {
+            line.trim_matches('|')
+                .split('|')
+                .map(|cell| cell.trim().trim_matches('`').to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows, SEED_TABLE.map(|row| row.map(str::to_string)));
+}
+
+/// Each row the report points to says what the report says: the policy, the Pod's override and
+/// the verdict; the last is the policy server's.
+#[rstest]
+fn the_seed_row_is_the_row_of_what_happened(
+    #[values("enabled", "disabled")] policy: &str,
+    #[values(Some("true"), Some("false"), None)] pod_override: Option<&str>,
+) {
+    let mut manifest = cluster_policy(json!({}));
+    manifest["spec"]["settings"]["policy"] = json!(policy);
+    let policy_manifest = Policy::from_value(&manifest).unwrap();
+    let labels = pod_override.map_or(json!({}), |value| json!({"sidecar.istio.io/inject": value}));
+    let report = report(
+        &deployment(labels, json!({})),
+        &policy_manifest,
+        &namespaces(json!({})),
+    );
+    let row = report.row.seed_row().unwrap();
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    assert_eq!(
+        SEED_TABLE[row - 1],
+        [
+            "yes",
+            policy,
+            &pod_override.map_or("absent".to_string(), |value| format!("{value:?}")),
+            yes_no(report.injected)
+        ],
+        "{}",
+        report.row
+    );
+
+    let not_called = self::report(
+        &deployment(json!({}), json!({})),
+        &opt_in(),
+        &namespaces(json!({})),
+    );
+    assert_eq!(not_called.row.seed_row(), Some(SEED_TABLE.len()));
+    assert_eq!(SEED_TABLE[SEED_TABLE.len() - 1][0], "no");
+}
+
+#[test]
+fn verdicts_are_the_words_people_read() {
+    let verdict = |labels: Value, annotations: Value| {
+        let mut object = deployment(labels, json!({}));
+        object["spec"]["template"]["metadata"]["annotations"] = annotations;
+        report(
+            &object,
+            &opt_in(),
+            &namespaces(json!({"istio-injection": "enabled"})),
+        )
+        .verdict()
+        .to_string()
+    };
+    assert_eq!(verdict(json!({}), json!({})), "injected");
+    assert_eq!(
+        verdict(json!({"sidecar.istio.io/inject": "false"}), json!({})),
+        "not injected"
+    );
+    assert_eq!(
+        verdict(json!({}), json!({"sidecar.istio.io/status": "{}"})),
+        "already injected"
+    );
+    let report = report(
+        &deployment(json!({}), json!({})),
+        &opt_in(),
+        &namespaces(json!({"istio-injection": "enabled"})),
+    );
+    assert_eq!(report.to_json()["verdict"], "injected");
+    assert_eq!(
+        report.to_json()["policyServer"]["verdict"],
+        "calls the policy"
+    );
+    assert_eq!(report.to_json()["row"]["seedRow"], 3);
 }

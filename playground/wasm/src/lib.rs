@@ -7,9 +7,10 @@
 //! and where it points (input, document, field path, line). Nothing here panics on input.
 
 use serde_json::{Map, Value, json};
-use sidecar_injector::explain::{self, Namespaces, Policy, PolicyError, Report, Scope};
+use sidecar_injector::error::path_within;
+use sidecar_injector::explain::{self, Report, SEED_TABLE};
 use sidecar_injector::manifest::{self, Document, ManifestError, PolicyInputError};
-use sidecar_injector::settings::InjectionPolicy;
+use sidecar_injector::scope::{self, Namespaces, Policy, PolicyError, Scope};
 use sidecar_injector::workload::objects_mut;
 use wasm_bindgen::prelude::*;
 
@@ -25,7 +26,7 @@ extern "C" {
 static PANIC_HOOK: std::sync::Once = std::sync::Once::new();
 
 /// What the page reads when even the result could not be written out (never expected).
-const UNWRITABLE: &str = r#"{"errors":[{"input":"internal","message":"the result could not be written as JSON"}],"policy":null,"objects":[],"skipped":[],"output":""}"#;
+const UNWRITABLE: &str = r#"{"errors":[{"input":"internal","message":"the result could not be written as JSON"}],"policy":null,"objects":[],"skipped":[],"output":"","seedTable":[]}"#;
 
 /// Evaluates the manifests against the policy, as `sidecar-injector inject --settings POLICY
 /// --namespace NAMESPACE --namespace-labels LABELS` does, and returns the result as JSON text:
@@ -37,6 +38,8 @@ const UNWRITABLE: &str = r#"{"errors":[{"input":"internal","message":"the result
 /// - `objects`: one per Pod or workload, with the verdict, the reason, the truth-table row, the
 ///   policy server's verdict, hints, the object before and after as YAML, and the JSONPatch;
 ///   or `{error}` for an object that cannot be evaluated.
+/// - `seedTable`: the seed truth table's rows, each `[namespaceSelector matches, policy, Pod
+///   override, injected?]`, which an object's `row.seedRow` (from 1) points into.
 /// - `skipped`: objects that hold no Pod; `output`: the whole stream with the sidecar injected,
 ///   empty when an object cannot be evaluated (as `inject`, which then writes nothing).
 ///
@@ -85,7 +88,7 @@ fn evaluate_json(
     };
     let policy_json = policy.as_ref().map(describe_policy);
     let (Some(policy), Some(mut documents), Some(labels)) = (policy, documents, labels) else {
-        return json!({"errors": errors, "policy": policy_json, "objects": [], "skipped": [], "output": ""});
+        return json!({"errors": errors, "policy": policy_json, "objects": [], "skipped": [], "output": "", "seedTable": SEED_TABLE});
     };
 
     // As the CLI: Namespace manifests give labels, and the given labels win for `namespace`.
@@ -151,6 +154,7 @@ fn evaluate_json(
         "objects": objects,
         "skipped": skipped,
         "output": output,
+        "seedTable": SEED_TABLE,
     })
 }
 
@@ -202,9 +206,9 @@ fn describe_policy(policy: &Policy) -> Value {
     })
 }
 
-/// The library's report as the CLI's `check --output json` gives it, and what the page adds:
-/// where the object is, its verdict in words, the seed table's row, the object before and after
-/// injection as YAML, and the JSONPatch between them.
+/// The library's report as the CLI's `check --output json` gives it (with its verdict, the
+/// policy server's and the seed table's row), and what the page adds: where the object is, its
+/// title, the object before and after injection as YAML, and the JSONPatch between them.
 fn describe_report(
     report: &Report,
     before: &Value,
@@ -212,51 +216,18 @@ fn describe_report(
     place: &Place,
     path: &str,
 ) -> Value {
-    let verdict = if report.already_injected {
-        "already injected"
-    } else if report.injected {
-        "injected"
-    } else {
-        "not injected"
-    };
     let patch = serde_json::to_value(json_patch::diff(before, after)).unwrap_or_default();
     let mut json = report.to_json();
-    if let Some(row) = json.get_mut("row").and_then(Value::as_object_mut) {
-        row.insert("seedRow".into(), seed_row(report).into());
-    }
     if let Some(fields) = json.as_object_mut() {
         fields.insert("document".into(), place.document.into());
         fields.insert("line".into(), place.line.into());
         fields.insert("path".into(), path.into());
         fields.insert("title".into(), report.object.to_string().into());
-        fields.insert("verdict".into(), verdict.into());
         fields.insert("before".into(), yaml(before).into());
         fields.insert("after".into(), yaml(after).into());
         fields.insert("patch".into(), patch);
     }
     json
-}
-
-/// The row (from 1) of the README's seed truth table that applies, if one does.
-fn seed_row(report: &Report) -> Option<u8> {
-    let row = &report.row;
-    if row.namespace_selected == Some(false) {
-        return Some(7);
-    }
-    if !matches!(row.step, 5 | 7) {
-        return None;
-    }
-    let base = match row.policy {
-        InjectionPolicy::Enabled => 0,
-        InjectionPolicy::Disabled => 3,
-    };
-    Some(
-        base + match row.pod_override {
-            Some(true) => 1,
-            Some(false) => 2,
-            None => 3,
-        },
-    )
 }
 
 fn yaml(value: &Value) -> String {
@@ -331,11 +302,7 @@ fn object_error(message: &str, object_path: &str) -> Value {
     if let Some(rest) = message.strip_prefix(RENDER) {
         return json!({"message": message, "input": "policy", "settingsPath": leading_path(rest)});
     }
-    let path = leading_path(message).map(|path| match (object_path, path.as_str()) {
-        ("", _) => path,
-        (prefix, "") => prefix.to_string(),
-        (prefix, path) => format!("{prefix}.{path}"),
-    });
+    let path = leading_path(message).map(|path| path_within(object_path, &path));
     json!({"message": message, "input": "manifest", "path": path})
 }
 
@@ -378,7 +345,7 @@ fn read_labels(text: &str) -> Result<Map<String, Value>, Value> {
             Ok(labels)
         }
         // `key=value,...`, as kubectl's --show-labels prints them and the CLI reads them.
-        Value::String(pairs) => explain::parse_label_pairs(&pairs)
+        Value::String(pairs) => scope::parse_label_pairs(&pairs)
             .map_err(|problem| failed(format!("namespace labels: {problem}"))),
         other => Err(failed(format!(
             "namespace labels: expected a map such as `istio-injection: enabled`, or key=value pairs separated by commas, got {}",

@@ -13,8 +13,9 @@ use std::process::ExitCode;
 
 use base64::Engine as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sidecar_injector::explain::{self, Namespaces, Policy, Report};
+use sidecar_injector::explain::{self, Report};
 use sidecar_injector::manifest::{self, Document};
+use sidecar_injector::scope::{self, Namespaces, Policy};
 use sidecar_injector::settings::STATUS_KEY;
 use sidecar_injector::status::Status;
 use sidecar_injector::uninject::{UninjectError, uninject};
@@ -405,7 +406,7 @@ fn namespace_calls(loaded: &Loaded) -> Vec<report::NamespaceCall> {
         .iter()
         .filter_map(|document| document.document.value.as_ref())
         .flat_map(objects)
-        .filter_map(explain::namespace_name)
+        .filter_map(scope::namespace_name)
         .map(|namespace| report::NamespaceCall {
             namespace: namespace.to_string(),
             policy: policy.clone(),
@@ -473,7 +474,7 @@ impl Loaded {
             namespaces.insert_manifests(value);
         }
         if let Some(labels) = &input.namespace_labels {
-            let labels = explain::parse_label_pairs(labels)
+            let labels = scope::parse_label_pairs(labels)
                 .map_err(|e| Failure(format!("--namespace-labels: {e}")))?;
             namespaces.insert(&input.namespace, labels);
         }

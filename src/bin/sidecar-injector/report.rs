@@ -4,20 +4,11 @@
 use std::fmt::Write;
 
 use serde_json::{Value, json};
-use sidecar_injector::explain::{Call, Report};
+use sidecar_injector::explain::Report;
+use sidecar_injector::scope::Call;
 
 /// Each object's report, or the message of an object that could not be evaluated.
 pub type Reports = [Result<Report, String>];
-
-fn verdict(report: &Report) -> &'static str {
-    if report.already_injected {
-        "already injected"
-    } else if report.injected {
-        "injected"
-    } else {
-        "not injected"
-    }
-}
 
 /// Whether a policy applies to the Pods of a namespace given as a Namespace manifest.
 pub struct NamespaceCall {
@@ -40,18 +31,18 @@ pub fn text(reports: &Reports, namespaces: &[NamespaceCall]) -> String {
             out,
             "{}: {}: {} [{}]",
             report.object,
-            verdict(report),
+            report.verdict(),
             report.reason(),
             report.row
         );
-        match &report.call {
-            Call::Called(why) => {
-                let _ = writeln!(out, "  policy server: calls the policy: {why}");
-            }
-            Call::Unknown(why) => {
-                let _ = writeln!(out, "  policy server: assumed to call the policy: {why}");
-            }
-            Call::NotCalled(_) => {}
+        // Where the policy is not called, the reason above already says why.
+        if !matches!(report.call, Call::NotCalled(_)) {
+            let _ = writeln!(
+                out,
+                "  policy server: {}: {}",
+                report.call.verdict(),
+                report.call.reason()
+            );
         }
         if let Some(injection) = &report.injection {
             if !injection.templates.is_empty() {
@@ -142,7 +133,7 @@ pub fn summary(reports: &Reports) -> String {
             out,
             "{}: {}: {}",
             report.object,
-            verdict(report),
+            report.verdict(),
             report.reason()
         );
     }
