@@ -11,7 +11,9 @@
 #
 # Needs policy-server and kwctl on PATH, policy.wasm, bench/baseline.wasm and bench/minimal.wasm
 # (scripts/bench.sh builds them). DURATION (default 10) and ROUNDS (default 3) set the length;
-# POLICY_WASM another module to serve as ours.
+# POLICY_WASM another module to serve as ours. AGAINST_WASM another build of this policy to serve
+# beside ours, with the same settings (as "against" and "against-skip"): two implementations side
+# by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-10} rounds=${ROUNDS:-3}
@@ -56,6 +58,11 @@ entry() {
   entry minimal "$work/minimal.wasm" "$work/minimal-settings.json"
   entry ours-skip "$work/ours.wasm" "$work/skip-settings.json"
   entry no-op "$work/no-op.wasm" "$work/skip-settings.json"
+  if [ -n "${AGAINST_WASM:-}" ]; then
+    kwctl annotate -m policy-metadata.yml -o "$work/against.wasm" "$AGAINST_WASM" >/dev/null
+    entry against "$work/against.wasm" "$work/settings.json"
+    entry against-skip "$work/against.wasm" "$work/skip-settings.json"
+  fi
 } >"$work/policies.yml"
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
@@ -79,7 +86,12 @@ declare -A expected=(
   [ours]='"patchType":"JSONPatch"' [minimal]='"patchType":"JSONPatch"'
   [ours-skip]='"injected":"false"' [no-op]='"allowed":true'
 )
-for policy in "${!expected[@]}"; do
+policies=(ours minimal ours-skip no-op)
+if [ -n "${AGAINST_WASM:-}" ]; then
+  expected[against]=${expected[ours]} expected[against-skip]=${expected[ours-skip]}
+  policies+=(against against-skip)
+fi
+for policy in "${policies[@]}"; do
   answer=$(curl -fsS --cacert "$work/cert.pem" -H 'Content-Type: application/json' \
     --data-binary @"$work/review.json" "https://127.0.0.1:$port/validate/$policy")
   [[ "$answer" == *"${expected[$policy]}"* ]] || {
@@ -116,7 +128,6 @@ load() { # POLICY SECONDS: one wrk run; prints "requests duration_us p50_us p99_
   wrk -t4 -c4 -d"$2s" --latency -s "$work/post.lua" "https://127.0.0.1:$port/validate/$1" \
     -- "$work/review.json" "${expected[$1]}" | sed -n 's/^RESULT //p'
 }
-policies=(ours minimal ours-skip no-op)
 for policy in "${policies[@]}"; do load "$policy" 2 >/dev/null; done # warm up
 declare -A requests=() seconds=() errors=() p50=() p99=()
 for round in $(seq "$rounds"); do
@@ -135,10 +146,10 @@ rate() { awk -v n="${requests[$1]}" -v s="${seconds[$1]}" 'BEGIN { printf "%.0f"
 echo
 echo "policy-server $(policy-server --version 2>/dev/null | head -n 1 | awk '{ print $NF }'), 2 workers, default log level; wrk: 4 threads, 4 connections, $rounds x ${duration} s each, alternating"
 echo "request: the typical Pod ($(wc -c <"$work/review.json") bytes of AdmissionReview); $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
-printf '\n%-10s %-14s %9s %9s %9s %8s %8s\n' policy verdict "req/s" "p50 ms" "p99 ms" requests errors
+printf '\n%-12s %-14s %9s %9s %9s %8s %8s\n' policy verdict "req/s" "p50 ms" "p99 ms" requests errors
 for policy in "${policies[@]}"; do
-  case $policy in ours | minimal) verdict=injected ;; *) verdict="not injected" ;; esac
-  printf '%-10s %-14s %9s %9.2f %9.2f %8s %8s\n' "$policy" "$verdict" "$(rate "$policy")" \
+  case $policy in ours | minimal | against) verdict=injected ;; *) verdict="not injected" ;; esac
+  printf '%-12s %-14s %9s %9.2f %9.2f %8s %8s\n' "$policy" "$verdict" "$(rate "$policy")" \
     "$(median <<<"${p50[$policy]}")" "$(median <<<"${p99[$policy]}")" "${requests[$policy]}" "${errors[$policy]}"
 done
 ratio() { awk -v a="$(rate "$1")" -v b="$(rate "$2")" 'BEGIN { printf "%.2f", a / b }'; }
@@ -151,3 +162,7 @@ echo "  injection: throughput $(ratio ours minimal)x the minimal injector's (≥
 echo "  not injected: throughput $(ratio ours-skip no-op)x the no-op's (≥ 0.90x)  $(met "$(ratio ours-skip no-op)" 0.9)"
 echo "  p99 at most $slowest ms (≤ 5 ms)  $(awk -v p="$slowest" 'BEGIN { print (p <= 5 ? "met" : "MISSED") }')"
 echo "  errors: $total_errors (0)  $([ "$total_errors" -eq 0 ] && echo met || echo MISSED)"
+if [ -n "${AGAINST_WASM:-}" ]; then
+  echo
+  echo "ours against $AGAINST_WASM: injection $(ratio ours against)x its throughput, not injected $(ratio ours-skip against-skip)x; errors ${errors[against]} and ${errors[against-skip]}"
+fi

@@ -13,6 +13,8 @@
 //!
 //! POLICY_WASM, BASELINE_WASM and MINIMAL_WASM name the modules (defaults: policy.wasm,
 //! bench/baseline.wasm, bench/minimal.wasm); FIXTURES=typical,skip measures those fixtures alone.
+//! AGAINST_WASM names another build of this policy to be the floor of every fixture instead, given
+//! the same settings and required to answer exactly as ours: two implementations side by side.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -140,6 +142,7 @@ fn main() {
     let policy = module("POLICY_WASM", "policy.wasm");
     let no_op = module("BASELINE_WASM", "bench/baseline.wasm");
     let minimal = module("MINIMAL_WASM", "bench/minimal.wasm");
+    let against = std::env::var_os("AGAINST_WASM").map(|_| module("AGAINST_WASM", ""));
     println!(
         "\n{:<11} {:>9} {:>8} {:>11} {:>10} {:>11} {:>7} {:>10} {:>10} {:>7} {:>8} {:>8}",
         "fixture",
@@ -185,9 +188,10 @@ fn main() {
             "{}: {response}",
             fixture.name
         );
-        let (floor, floor_name, floor_settings) = match fixture.floor {
-            Floor::NoOp => (&no_op, "no-op", fixture.settings.clone()),
-            Floor::MinimalInjector => (&minimal, "minimal", fixture.minimal_settings()),
+        let (floor, floor_name, floor_settings) = match (&against, fixture.floor) {
+            (Some(against), _) => (against, "against", fixture.settings.clone()),
+            (None, Floor::NoOp) => (&no_op, "no-op", fixture.settings.clone()),
+            (None, Floor::MinimalInjector) => (&minimal, "minimal", fixture.minimal_settings()),
         };
         let floor_side = Side {
             module: floor,
@@ -201,7 +205,13 @@ fn main() {
             "{} floor: {their_response}",
             fixture.name
         );
-        if injected {
+        if against.is_some() {
+            assert_eq!(
+                response, their_response,
+                "{}: the two builds answer differently",
+                fixture.name
+            );
+        } else if injected {
             // The floor answers the same Pod, but for our status annotation: the host's work on
             // the answer is the same, and what is measured is the injection itself.
             let mut our_pod = ours_side.mutated_object();
@@ -239,7 +249,7 @@ fn main() {
         rows.push((fixture.name, ratio, guest_per_kb));
     }
 
-    if only.is_some() {
+    if only.is_some() || against.is_some() {
         return;
     }
     let row = |name: &str| rows.iter().find(|r| r.0 == name).expect("a fixture");
