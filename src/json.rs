@@ -1321,14 +1321,29 @@ mod tests {
             "]]",
         ] {
             let doc = Doc::new(input);
-            let _ = doc.lookup([key("a")]);
-            let _ = doc.members(&[]);
+            assert_eq!(doc.lookup([key("a")]), None, "{input:?}");
+            assert!(
+                matches!(doc.members(&[]), Members::None | Members::Length(0))
+                    || doc.members(&[]) == Members::Keys(Vec::new()),
+                "{input:?}"
+            );
+            // Opened, what is not JSON holds nothing: no entry, no item, no name.
             let mut node = Node::Doc(&doc, doc.root());
-            let _ = node.open_object();
-            let _ = node.open_array();
-            let _ = node.name();
+            assert!(
+                node.open_object().is_none_or(|entries| entries.is_empty()),
+                "{input:?}"
+            );
+            let mut node = Node::Doc(&doc, doc.root());
+            assert!(
+                node.open_array().is_none_or(|items| items.is_empty()),
+                "{input:?}"
+            );
+            assert!(node.name().as_str().is_none(), "{input:?}");
+            // Not opened, it is written back as it came.
+            let node = Node::Doc(&doc, doc.root());
             let mut out = String::new();
             node.write(&mut out);
+            assert_eq!(out, doc.text_of(doc.root()), "{input:?}");
         }
     }
 
