@@ -713,10 +713,10 @@ impl Template {
     }
 }
 
-/// Reads `json` again, tracking the path, to say where it is wrong. Only failures pay for this.
-/// Reads a `T` from JSON, with a message that names the field below `root` when it is not one.
-/// One reader for success and failure alike: each type is deserialized by one instantiation of
-/// its serde code (the module is smaller for it), and it runs at load, not per request.
+/// Reads a `T` from JSON, tracking the path, with a message that names the field below `root`
+/// when it is not one. One reader for success and failure alike: each type is deserialized by one
+/// instantiation of its serde code (the module is smaller for it), and it runs at load, not per
+/// request.
 fn read<T: DeserializeOwned>(json: &[u8], root: &str) -> Result<T, SettingsError> {
     let not_json = |e: &serde_json::Error| {
         SettingsError::new(root, format!("the settings are not valid JSON: {e}"))

@@ -2,6 +2,9 @@
 //! golden files (`UPDATE_GOLDEN=1 cargo test --test cli` rewrites them after a deliberate change),
 //! and its exit codes.
 
+// A test crate: its helpers panic where a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 

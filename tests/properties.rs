@@ -2,6 +2,9 @@
 //! injection loses nothing of the submitted Pod, injection is idempotent, and the decision agrees
 //! with a plain encoding of the truth table.
 
+// A test crate: its helpers panic where a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use sidecar_injector::admission::{Outcome, evaluate};
