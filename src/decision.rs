@@ -31,8 +31,9 @@
 
 use std::fmt;
 
+use crate::keys::{INJECT_KEY, STATUS_KEY};
 use crate::pod::PodView;
-use crate::settings::{INJECT_KEY, InjectionPolicy, PROTECTED_NAMESPACES, STATUS_KEY, Settings};
+use crate::settings::{InjectionPolicy, PROTECTED_NAMESPACES, Settings};
 
 /// The outcome for one admission request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,10 +30,11 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Conflict, RenderError, RequestError, SettingsError};
 use crate::json::{self, Doc, Kind, Name, Node, Replacements, entry, string};
+use crate::keys::{INJECT_KEY, STATUS_KEY};
 use crate::pod::{OBJECT_PATH, PodHead};
 use crate::probes::{self, ProbeRewrite};
 use crate::revision::revision_reading;
-use crate::settings::{Chosen, INJECT_KEY, STATUS_KEY, Settings};
+use crate::settings::{Chosen, Settings};
 use crate::status::{self, Status};
 use crate::template::{Renderer, is_template};
 use crate::validation::{self, Strings};

@@ -16,6 +16,7 @@ pub mod error;
 pub mod explain;
 pub mod inject;
 pub mod json;
+pub mod keys;
 #[cfg(feature = "yaml")]
 pub mod manifest;
 pub mod pod;

@@ -44,12 +44,9 @@ use std::fmt;
 use serde_json::{Map, Value, json};
 
 use crate::error::{RequestError, SettingsError, json_type, sorted_names};
+use crate::keys::{REWRITE_KEY, STATUS_PORT_KEY};
 use crate::pod::OBJECT_PATH;
 
-/// Pod annotation that turns the rewrite off with the exact value `"false"`.
-pub const REWRITE_KEY: &str = "sidecar.istio.io/rewriteAppHTTPProbers";
-/// Pod annotation that sets the status port for this Pod; `"0"` turns the rewrite off.
-pub const STATUS_PORT_KEY: &str = "status.sidecar.istio.io/port";
 /// The environment variable Istio's agent reads the original probes from.
 pub const DEFAULT_ENV: &str = "ISTIO_KUBE_APP_PROBERS";
 

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{RequestError, SettingsError, json_type, sorted_names};
 use crate::json::{Doc, Level};
+use crate::keys::{STATUS_KEY, TEMPLATES_KEY};
 use crate::pod::OBJECT_PATH;
 use crate::probes::ProbeRewrite;
 use crate::revision::{Placement, revision_of};
@@ -26,12 +27,6 @@ use crate::selector::{LabelSelector, RawLabelSelector};
 use crate::template;
 use crate::validation::{self, Strings};
 
-/// Label or annotation by which a Pod asks for (`"true"`) or refuses (`"false"`) the sidecar.
-pub const INJECT_KEY: &str = "sidecar.istio.io/inject";
-/// Annotation recording what was injected; its presence makes injection idempotent.
-pub const STATUS_KEY: &str = "sidecar.istio.io/status";
-/// Annotation by which a Pod chooses named templates, in order: `"sidecar,debug"` (Istio's).
-pub const TEMPLATES_KEY: &str = "inject.istio.io/templates";
 /// Namespaces never injected, whatever the settings say.
 pub const PROTECTED_NAMESPACES: [&str; 2] = ["kube-system", "kube-public"];
 

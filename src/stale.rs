@@ -131,7 +131,7 @@ pub fn owners(pod: &Value) -> Vec<Owner> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::STATUS_KEY;
+    use crate::keys::STATUS_KEY;
 
     fn settings(image: &str) -> Settings {
         let json = json!({"template": {"containers": [{"name": "proxy", "image": image}]}});

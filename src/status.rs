@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::error::json_type;
 use crate::json::write_string;
-use crate::settings::STATUS_KEY;
+use crate::keys::STATUS_KEY;
 
 /// What a status annotation records. Lists absent from it are empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -15,8 +15,8 @@
 use serde_json::{Map, Value};
 
 use crate::error::json_type;
+use crate::keys::STATUS_KEY;
 use crate::probes::{RestoreError, restore};
-use crate::settings::STATUS_KEY;
 use crate::status::{Probes, Status, StatusError};
 
 /// Why a Pod cannot be uninjected; the message names the field, relative to the Pod.

@@ -10,7 +10,8 @@ use serde_json::{Map, Value, json};
 use sidecar_injector::admission::{Outcome, evaluate};
 use sidecar_injector::decision::Reason;
 use sidecar_injector::json::sorted_keys;
-use sidecar_injector::settings::{STATUS_KEY, Settings};
+use sidecar_injector::keys::STATUS_KEY;
+use sidecar_injector::settings::Settings;
 
 const INJECT: &str = "sidecar.istio.io/inject";
 
