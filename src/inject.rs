@@ -77,14 +77,19 @@ pub fn inject_json(
     };
     let doc = settings.doc();
     let mut strings = Vec::new();
-    let revision = revision_reading(doc, &chosen, settings.placement(), &mut |range| {
-        let text = doc.text().get(range.clone()).unwrap_or_default();
-        // A brace may be written as an escape (`\u007b`): such a string is read unescaped.
-        let escaped = || text.contains('\\') && string(text).is_some_and(|s| is_template(&s));
-        if is_template(text) || escaped() {
-            strings.push(range);
-        }
-    })
+    let revision = revision_reading(
+        doc,
+        &chosen,
+        crate::revision::Placement::of(settings),
+        &mut |range| {
+            let text = doc.text().get(range.clone()).unwrap_or_default();
+            // A brace may be written as an escape (`\u007b`): such a string is read unescaped.
+            let escaped = || text.contains('\\') && string(text).is_some_and(|s| is_template(&s));
+            if is_template(text) || escaped() {
+                strings.push(range);
+            }
+        },
+    )
     .ok_or_else(|| {
         RequestError::Settings(SettingsError::new(
             "template",
@@ -820,7 +825,7 @@ mod tests {
     fn injects_every_part_of_the_template() {
         let settings = settings(json!({}), proxy_template());
         let pod = inject(app_pod(), &settings, "shop").unwrap();
-        let revision = settings.revision();
+        let revision = crate::revision::current(&settings);
         assert_eq!(
             pod,
             json!({
@@ -1157,7 +1162,7 @@ mod tests {
         let mut other = proxy_template();
         other["containers"][0]["image"] = json!("proxy:2");
         let other = settings(json!({}), other);
-        let revision = |settings: &Settings| settings.revision();
+        let revision = |settings: &Settings| crate::revision::current(settings);
         assert_eq!(revision(&one), revision(&same));
         assert_ne!(revision(&one), revision(&native));
         assert_ne!(revision(&one), revision(&other));
@@ -1342,7 +1347,7 @@ mod tests {
         assert_eq!(status["templates"], json!(["sidecar"]));
         assert_eq!(
             status["revision"],
-            settings.revision_for(&app_pod()).unwrap()
+            crate::revision::for_pod(&settings, &app_pod()).unwrap()
         );
     }
 
@@ -1382,7 +1387,11 @@ mod tests {
             let pod = choosing(chosen);
             let injected = inject(pod.clone(), &settings, "shop").unwrap();
             let revision = status(&injected)["revision"].as_str().unwrap().to_string();
-            assert_eq!(revision, settings.revision_for(&pod).unwrap(), "{chosen}");
+            assert_eq!(
+                revision,
+                crate::revision::for_pod(&settings, &pod).unwrap(),
+                "{chosen}"
+            );
             revision
         })
         .collect();
@@ -1395,7 +1404,7 @@ mod tests {
         // The one `template` keeps its revision: the form of the named ones is another.
         let one =
             settings_with_template(json!({"containers": [{"name": "proxy", "image": "proxy:1"}]}));
-        assert_ne!(one.revision(), revisions[0]);
+        assert_ne!(crate::revision::current(&one), revisions[0]);
     }
 
     fn settings_with_template(template: Value) -> Settings {
@@ -1611,13 +1620,12 @@ mod tests {
 
     #[test]
     fn the_revision_covers_the_probe_rewrite() {
-        let plain = settings(json!({}), proxy_template()).revision();
-        let rewriting_15020 = rewriting(json!({})).revision();
-        let other_port = settings(
+        let plain = crate::revision::current(&settings(json!({}), proxy_template()));
+        let rewriting_15020 = crate::revision::current(&rewriting(json!({})));
+        let other_port = crate::revision::current(&settings(
             json!({"probeRewrite": {"container": "proxy", "statusPort": 15021}}),
             proxy_template(),
-        )
-        .revision();
+        ));
         assert_ne!(plain, rewriting_15020);
         assert_ne!(rewriting_15020, other_port);
         let pod = inject(probed_pod(json!({})), &rewriting(json!({})), "shop").unwrap();

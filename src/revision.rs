@@ -11,9 +11,10 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use crate::error::RequestError;
 use crate::json::{Doc, Level, StringScan, scan_string, skip_string, skip_whitespace};
 use crate::probes::ProbeRewrite;
-use crate::settings::Chosen;
+use crate::settings::{Chosen, Settings};
 
 /// Bumped when the canonical form changes, so that old and new revisions never collide by chance.
 const FORM: &[u8] = b"sidecar-injector revision 1\n";
@@ -37,6 +38,39 @@ pub struct Placement<'s> {
     pub native_sidecars: bool,
     pub hold_application_until_proxy_starts: bool,
     pub probe_rewrite: Option<&'s ProbeRewrite>,
+}
+
+impl<'s> Placement<'s> {
+    /// What `settings` say of where the injected parts go.
+    pub fn of(settings: &'s Settings) -> Self {
+        Self {
+            native_sidecars: settings.native_sidecars,
+            hold_application_until_proxy_starts: settings.hold_application_until_proxy_starts,
+            probe_rewrite: settings.probe_rewrite.as_ref(),
+        }
+    }
+}
+
+/// The revision `settings` inject into `pod`: what the status annotation of a Pod injected now
+/// would hold (the templates it chooses count). A Pod injected with another revision carries a
+/// stale sidecar.
+pub fn for_pod(settings: &Settings, pod: &serde_json::Value) -> Result<String, RequestError> {
+    let annotations = pod
+        .pointer("/metadata/annotations")
+        .and_then(serde_json::Value::as_object);
+    Ok(revision_of(
+        settings.doc(),
+        &settings.chosen(annotations)?,
+        Placement::of(settings),
+    ))
+}
+
+/// The revision `settings` inject into a Pod that does not choose its templates.
+pub fn current(settings: &Settings) -> String {
+    settings
+        .chosen(None)
+        .map(|chosen| revision_of(settings.doc(), &chosen, Placement::of(settings)))
+        .unwrap_or_default()
 }
 
 /// The revision of the template `template` (its JSON text, as the settings hold it) injected with

@@ -21,7 +21,6 @@ use crate::json::{Doc, Level};
 use crate::keys::{STATUS_KEY, TEMPLATES_KEY};
 use crate::pod::OBJECT_PATH;
 use crate::probes::ProbeRewrite;
-use crate::revision::{Placement, revision_of};
 use crate::schema::{self, CONTAINER, LOCAL_OBJECT_REFERENCE, Ty, VOLUME};
 use crate::selector::{LabelSelector, RawLabelSelector};
 use crate::template;
@@ -357,37 +356,6 @@ impl Settings {
             None => self.doc.get(root, "template"),
             Some(name) => self.doc.get(self.doc.get(root, "templates")?, name),
         }
-    }
-
-    /// The settings besides the template that decide where the injected parts go.
-    pub fn placement(&self) -> Placement<'_> {
-        Placement {
-            native_sidecars: self.native_sidecars,
-            hold_application_until_proxy_starts: self.hold_application_until_proxy_starts,
-            probe_rewrite: self.probe_rewrite.as_ref(),
-        }
-    }
-
-    /// The revision these settings inject into `pod`: what the status annotation of a Pod injected
-    /// now would hold (the templates it chooses count). A Pod injected with another revision
-    /// carries a stale sidecar.
-    pub fn revision_for(&self, pod: &Value) -> Result<String, RequestError> {
-        let annotations = pod
-            .pointer("/metadata/annotations")
-            .and_then(Value::as_object);
-        Ok(revision_of(
-            &self.doc,
-            &self.chosen(annotations)?,
-            self.placement(),
-        ))
-    }
-
-    /// The revision these settings inject into a Pod that does not choose its templates (see
-    /// [`crate::revision`]).
-    pub fn revision(&self) -> String {
-        self.chosen(None)
-            .map(|chosen| revision_of(&self.doc, &chosen, self.placement()))
-            .unwrap_or_default()
     }
 
     pub(crate) fn from_raw(raw: RawSettings, doc: Arc<Doc>) -> Result<Self, SettingsError> {
@@ -984,8 +952,10 @@ mod tests {
         // refuses, it refuses with the same message (the Kubernetes and template checks are the
         // load's only).
         let text = settings.to_string();
-        let from_doc = Settings::from_doc(Arc::new(Doc::new(&text))).map(|s| s.revision());
-        let from_slice = Settings::from_slice(text.as_bytes()).map(|s| s.revision());
+        let from_doc =
+            Settings::from_doc(Arc::new(Doc::new(&text))).map(|s| crate::revision::current(&s));
+        let from_slice =
+            Settings::from_slice(text.as_bytes()).map(|s| crate::revision::current(&s));
         assert_eq!(from_doc, from_slice);
     }
 
@@ -1010,7 +980,7 @@ mod tests {
                     s.ignored_namespaces,
                     s.native_sidecars,
                     s.hold_application_until_proxy_starts,
-                    s.revision()
+                    crate::revision::current(s)
                 )
             };
             assert_eq!(fields(&a), fields(&b));

@@ -1,6 +1,6 @@
 //! Stale sidecars: a running Pod keeps the sidecar it was injected with, at its creation, while the
 //! template changes afterwards. Its status annotation records the revision it was injected with;
-//! the settings give the revision they would inject now ([`Settings::revision_for`], computed as
+//! the settings give the revision they would inject now ([`crate::revision::for_pod`], computed as
 //! the policy computes it in the cluster). When the two differ, the Pod must be recreated, which
 //! is done by restarting the workload that owns it.
 
@@ -49,7 +49,7 @@ impl Sidecar {
         };
         Ok(Some(Self {
             injected,
-            current: settings.revision_for(pod)?,
+            current: crate::revision::for_pod(settings, pod)?,
             unreadable,
             owners: owners(pod),
         }))
@@ -150,20 +150,25 @@ mod tests {
     #[test]
     fn a_pod_injected_with_the_current_revision_is_up_to_date() {
         let settings = settings("proxy:1");
-        let status = json!({"containers": ["proxy"], "revision": settings.revision()}).to_string();
+        let status =
+            json!({"containers": ["proxy"], "revision": crate::revision::current(&settings)})
+                .to_string();
         let sidecar = Sidecar::of(&pod(Some(&status), json!([])), &settings)
             .unwrap()
             .unwrap();
         assert!(!sidecar.is_stale());
         assert_eq!(
             sidecar.verdict(),
-            format!("up to date: injected with revision {}", settings.revision())
+            format!(
+                "up to date: injected with revision {}",
+                crate::revision::current(&settings)
+            )
         );
     }
 
     #[test]
     fn a_pod_injected_with_another_revision_is_stale_and_names_its_owner() {
-        let old = settings("proxy:1").revision();
+        let old = crate::revision::current(&settings("proxy:1"));
         let settings = settings("proxy:2");
         let status = json!({"revision": old}).to_string();
         let owners = json!([
@@ -179,7 +184,7 @@ mod tests {
             sidecar.verdict(),
             format!(
                 "stale: injected with revision {old}, the policy now injects {}; restart its owner ReplicaSet/web-7c9, Other/o",
-                settings.revision()
+                crate::revision::current(&settings)
             )
         );
         assert_eq!(sidecar.to_json()["owners"][0]["controller"], true);

@@ -386,7 +386,7 @@ fn respelled(value: &Value, order: u64) -> String {
 }
 
 fn revision_of(settings_json: &[u8]) -> String {
-    Settings::from_slice(settings_json).unwrap().revision()
+    sidecar_injector::revision::current(&Settings::from_slice(settings_json).unwrap())
 }
 
 proptest! {
