@@ -337,4 +337,4 @@ fn namespace_call(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

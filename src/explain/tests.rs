@@ -2,31 +2,7 @@ use super::*;
 use rstest::rstest;
 use serde_json::{Map, json};
 
-fn settings() -> Value {
-    json!({"policy": "enabled", "template": {"containers": [{"name": "istio-proxy", "image": "proxy:1"}]}})
-}
-
-fn cluster_policy(namespace_selector: Value) -> Value {
-    json!({
-        "apiVersion": "policies.kubewarden.io/v1",
-        "kind": "ClusterAdmissionPolicy",
-        "metadata": {"name": "sidecar"},
-        "spec": {
-            "module": "registry://example/sidecar-injector:v0.1.0",
-            "mutating": true,
-            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"]}],
-            "namespaceSelector": namespace_selector,
-            "settings": settings()
-        }
-    })
-}
-
-fn opt_in() -> Policy {
-    Policy::from_value(&cluster_policy(
-        json!({"matchExpressions": [{"key": "istio-injection", "operator": "In", "values": ["enabled"]}]}),
-    ))
-    .unwrap()
-}
+use crate::scope::tests::{cluster_policy, namespaces, opt_in, settings};
 
 // As the Kubewarden controller installs it: its own requirement first, then the policy's.
 const SELECTOR: &str = "kubernetes.io/metadata.name notin (kubewarden),istio-injection=enabled";
@@ -39,12 +15,6 @@ fn deployment(pod_labels: Value, own_labels: Value) -> Value {
             "metadata": {"labels": pod_labels},
             "spec": {"containers": [{"name": "app", "image": "web:1"}]}}}
     })
-}
-
-fn namespaces(labels: Value) -> Namespaces {
-    let mut namespaces = Namespaces::default();
-    namespaces.insert("shop", labels.as_object().cloned().unwrap_or_default());
-    namespaces
 }
 
 fn report(object: &Value, policy: &Policy, namespaces: &Namespaces) -> Report {

@@ -2,11 +2,13 @@ use super::*;
 use rstest::rstest;
 use serde_json::json;
 
-fn settings() -> Value {
+/// Shared with the tests of `explain`.
+pub(crate) fn settings() -> Value {
     json!({"policy": "enabled", "template": {"containers": [{"name": "istio-proxy", "image": "proxy:1"}]}})
 }
 
-fn cluster_policy(namespace_selector: Value) -> Value {
+/// Shared with the tests of `explain`.
+pub(crate) fn cluster_policy(namespace_selector: Value) -> Value {
     json!({
         "apiVersion": "policies.kubewarden.io/v1",
         "kind": "ClusterAdmissionPolicy",
@@ -21,7 +23,8 @@ fn cluster_policy(namespace_selector: Value) -> Value {
     })
 }
 
-fn opt_in() -> Policy {
+/// Shared with the tests of `explain`.
+pub(crate) fn opt_in() -> Policy {
     Policy::from_value(&cluster_policy(
         json!({"matchExpressions": [{"key": "istio-injection", "operator": "In", "values": ["enabled"]}]}),
     ))
@@ -32,7 +35,8 @@ fn labels(labels: Value) -> Map<String, Value> {
     labels.as_object().cloned().unwrap_or_default()
 }
 
-fn namespaces(labels: Value) -> Namespaces {
+/// Shared with the tests of `explain`.
+pub(crate) fn namespaces(labels: Value) -> Namespaces {
     let mut namespaces = Namespaces::default();
     namespaces.insert("shop", self::labels(labels));
     namespaces
