@@ -8,8 +8,6 @@
 //! then the Pod as text (see [`crate::json`]). The settings were validated when the policy server
 //! loaded the policy; what is checked here is what the Pod brings.
 
-use std::sync::Arc;
-
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -17,7 +15,7 @@ use serde_json::value::RawValue;
 use crate::decision::{Decision, Reason, decide_for_pod};
 use crate::error::{RequestError, SettingsError};
 use crate::inject::inject_json;
-use crate::json::Doc;
+use crate::json::Text;
 use crate::pod::PodHead;
 use crate::settings::Settings;
 
@@ -78,30 +76,31 @@ struct ValidationPayload<'a> {
     settings: &'a RawValue,
 }
 
-/// The request, read and checked by serde_json, and the whole payload as a document, from which
-/// the Pod and the settings are taken (see [`Doc::sub_doc`]) when the decision needs them: one
+/// The request, read and checked by serde_json, and the whole payload as a text, from which the
+/// Pod and the settings are taken (see [`Text::sub`]) when the decision needs them: one
 /// scan of the payload serves all three. The settings are not checked as JSON on every request:
 /// they were validated when the policy server loaded the policy, and checking them again would
 /// cost more than the rest of a decision that does not inject. `None` when the payload cannot be
 /// read this way.
-fn read_payload(payload: &[u8]) -> Option<(AdmissionRequest<'_>, Doc)> {
+fn read_payload(payload: &[u8]) -> Option<(AdmissionRequest<'_>, Text)> {
     let text = std::str::from_utf8(payload).ok()?;
-    let doc = Doc::new(text);
-    if !doc.is_one_container() {
+    let whole = Text::new(text);
+    if !whole.is_one_container() {
         return None;
     }
-    let request = doc.get(doc.root(), "request")?;
-    let request = serde_json::from_slice(payload.get(request.range())?).ok()?;
-    doc.get(doc.root(), "settings")?;
-    Some((request, doc))
+    // Read from the payload's bytes, which the request borrows its strings from.
+    let request = whole.root().get("request")?.span();
+    let request = serde_json::from_slice(payload.get(request)?).ok()?;
+    whole.root().get("settings")?;
+    Some((request, whole))
 }
 
-/// The document of the payload's `request.object`, or of its `settings`.
-fn part(payload: &Doc, path: &[&str]) -> Option<Doc> {
-    let level = path
+/// The payload's `request.object`, or its `settings`, as a text of its own.
+fn part(payload: &Text, path: &[&str]) -> Option<Text> {
+    let value = path
         .iter()
-        .try_fold(payload.root(), |level, key| payload.get(level, key))?;
-    Some(payload.sub_doc(level))
+        .try_fold(payload.root(), |value, key| value.get(key))?;
+    Some(payload.sub(value))
 }
 
 /// What the policy answers.
@@ -157,7 +156,6 @@ pub fn evaluate(payload: &[u8]) -> Evaluation {
     };
     // The Pod's text, opened level by level by the decision, the template strings and the
     // injection alike.
-    let pod = Arc::new(pod);
     let head = match PodHead::read(&pod) {
         Ok(head) => head,
         Err(error) => return unnamed(namespace, Outcome::Reject(error)),
@@ -175,14 +173,14 @@ pub fn evaluate(payload: &[u8]) -> Evaluation {
     }
 }
 
-fn decide_and_inject(pod: &Arc<Doc>, head: PodHead, namespace: &str, payload: &Doc) -> Outcome {
+fn decide_and_inject(pod: &Text, head: PodHead, namespace: &str, payload: &Text) -> Outcome {
     let view = match head.view() {
         Ok(view) => view,
         Err(error) => return Outcome::Reject(error),
     };
     // Present: `read_payload` found it, in a payload whose structure reads (`is_one_container`).
-    let settings = part(payload, &["settings"]).unwrap_or_else(|| Doc::new("null"));
-    let settings = match Settings::from_doc(Arc::new(settings)) {
+    let settings = part(payload, &["settings"]).unwrap_or_else(|| Text::new("null"));
+    let settings = match Settings::from_text(settings) {
         Ok(settings) => settings,
         Err(error) => return Outcome::Reject(RequestError::Settings(error)),
     };

@@ -1,12 +1,23 @@
-//! Adds the sidecar template to a Pod.
+//! Adds the sidecar template to a Pod, as named passes over the Pod being edited:
 //!
-//! The Pod is edited as JSON text, never round-tripped through a typed Pod, nor even
-//! parsed whole: only the levels an injection changes are opened (the Pod, its `spec` and
-//! `metadata`, the lists that receive the sidecar), and everything else is carried as the text it
-//! came in (see [`crate::json`]). Every value of the submitted Pod is kept where it was; only the
-//! injected parts are added, so the mutated Pod minus those parts is the submitted Pod (the
-//! JSONPatch the policy server derives shows only them). The template is rendered as text too: its
-//! template strings are replaced, and nothing else of it is touched.
+//! 1. [`choose`]: the templates the Pod gets, in the order they apply ([`Settings::chosen`]),
+//!    their revision and their template strings, found in one pass over their text;
+//! 2. [`render`]: the template strings rendered for this Pod ([`crate::template`]);
+//! 3. [`combine`]: the templates' parts in the order they apply, a later template customizing an
+//!    earlier one ([`crate::merge`]);
+//! 4. [`place_containers`]: the Pod's own containers that customize a template's, the checks the
+//!    API server would make, native sidecars, and the order of everything;
+//! 5. [`rewrite_probes`]: the application's probes sent to the agent ([`crate::probes`]);
+//! 6. [`append_named`]: volumes and pull secrets;
+//! 7. [`edit_metadata`]: labels, annotations and the status annotation ([`crate::status`]).
+//!
+//! The Pod is an [`Edit`] of its text: never round-tripped through a typed Pod, nor even parsed
+//! whole. Only the levels an injection changes are opened (the Pod, its `spec` and `metadata`, the
+//! lists that receive the sidecar), and everything else is written back as the text it came in
+//! (see [`crate::json`]). Every value of the submitted Pod is kept where it was; only the injected
+//! parts are added, so the mutated Pod minus those parts is the submitted Pod (the JSONPatch the
+//! policy server derives shows only them). The templates are edited as text too: their template
+//! strings are replaced, and nothing else of them is touched.
 //!
 //! Where things go:
 //! - `spec.initContainers`: the template's init containers, then (with `nativeSidecars`) the
@@ -18,41 +29,30 @@
 //! - annotation `sidecar.istio.io/status`: what was injected and the template's revision.
 //!
 //! A Pod container named like a template container customizes it (as in Istio): the template
-//! container is used, overlaid with the Pod's fields; objects merge field by field, `env`,
-//! `volumeMounts` and `ports` merge by `name`, `mountPath` and `containerPort`, the Pod winning
-//! each time, and a `null` removes the template's field. The Pod's copy leaves its old place.
+//! container is used, overlaid with the Pod's fields ([`crate::merge`]). The Pod's copy leaves its
+//! old place.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
 use crate::error::{Conflict, RenderError, RequestError, SettingsError};
-use crate::json::{self, Doc, Kind, Name, Node, Replacements, entry, string};
+use crate::json::{Edit, Fields, Kind, Name, Rendering, StringValue, Text, entry};
 use crate::keys::{INJECT_KEY, STATUS_KEY};
+use crate::merge;
 use crate::pod::{OBJECT_PATH, PodHead};
 use crate::probes::{self, ProbeRewrite};
-use crate::revision::revision_reading;
+use crate::revision::{self, revision_reading};
 use crate::settings::{Chosen, Settings};
 use crate::status::{self, Status};
 use crate::template::{Renderer, is_template};
 use crate::validation::{self, Strings};
 
-/// Container fields that hold lists merged entry by entry, with the field identifying an entry.
-const KEYED_LISTS: [(&str, &str); 3] = [
-    ("env", "name"),
-    ("volumeMounts", "mountPath"),
-    ("ports", "containerPort"),
-];
-
-/// An object's entries being edited.
-type Entries<'d> = Vec<(Cow<'d, str>, Node<'d>)>;
-
 /// `pod` with the sidecar injected, as a value: [`inject_json`] for the CLI, the playground and
 /// tests, which hold the Pod as a value.
 pub fn inject(pod: Value, settings: &Settings, namespace: &str) -> Result<Value, RequestError> {
-    let pod = Arc::new(Doc::new(&pod.to_string()));
+    let pod = Text::new(&pod.to_string());
     let head = PodHead::read(&pod)?;
     let injected = inject_json(&pod, head, settings, namespace)?;
     serde_json::from_str(&injected).map_err(|e| RequestError::NotJson(e.to_string()))
@@ -61,179 +61,217 @@ pub fn inject(pod: Value, settings: &Settings, namespace: &str) -> Result<Value,
 /// The Pod `pod` with the sidecar injected, as JSON text; `head` is what the decision read of it.
 /// The decision must have been taken before: this function injects unconditionally.
 pub fn inject_json(
-    pod: &Arc<Doc>,
+    pod: &Text,
     head: PodHead,
     settings: &Settings,
     namespace: &str,
 ) -> Result<String, RequestError> {
-    // The templates the Pod gets; one pass over them gives their revision and their template
-    // strings, which are rendered; the templates' objects are written with them in place.
-    let chosen = settings.chosen(head.annotations())?;
+    let templates = choose(settings, &head)?;
+    let rendering = render(pod, namespace, settings, &templates)?;
+    let parts = combine(&templates.chosen, &rendering);
     let probes = match &settings.probe_rewrite {
         Some(rewrite) => {
             probes::status_port(head.annotations(), rewrite)?.map(|port| (rewrite, port))
         }
         None => None,
     };
-    let doc = settings.doc();
-    let mut strings = Vec::new();
-    let revision = revision_reading(
-        doc,
-        &chosen,
-        crate::revision::Placement::of(settings),
-        &mut |range| {
-            let text = doc.text().get(range.clone()).unwrap_or_default();
-            // A brace may be written as an escape (`\u007b`): such a string is read unescaped.
-            let escaped = || text.contains('\\') && string(text).is_some_and(|s| is_template(&s));
-            if is_template(text) || escaped() {
-                strings.push(range);
-            }
-        },
-    )
-    .ok_or_else(|| {
-        RequestError::Settings(SettingsError::new(
-            "template",
-            "not valid JSON, unlike the settings validated when the policy was loaded",
-        ))
-    })?;
-    let mut renderer = Renderer::new(Arc::clone(pod), namespace);
-    let mut replacements = Vec::with_capacity(strings.len());
-    for range in strings {
-        let text = string(doc.text().get(range.clone()).unwrap_or_default()).unwrap_or_default();
-        let rendered = renderer.render_string(&text).map_err(|message| {
-            RequestError::Render(locate(settings, &chosen, &mut renderer, message))
-        })?;
-        let mut text = String::with_capacity(rendered.len() + 2);
-        json::write_string(&mut text, &rendered);
-        replacements.push((range, text));
-    }
-    replacements.sort_by_key(|(range, _)| range.start);
-    replacements.dedup_by_key(|(range, _)| range.start);
-    let template = Parts::read(doc, &chosen, &replacements);
-    let size: usize = chosen.iter().map(|c| doc.text_of(c.level).len()).sum();
 
-    let pod_text = pod.text_of(pod.root());
-    let mut root = Node::Doc(pod, pod.root());
+    let mut root = Edit::part(pod.root());
     let kind = root.kind();
     let object = root
         .open_object()
         .ok_or_else(|| expected(OBJECT_PATH, "an object", kind))?;
-    let mut status = edit_spec(object, &template, settings, probes)?;
+    let spec = open_spec(object)?;
+    let mut status = place_containers(spec, &parts, settings, probes)?;
+    status.volumes = append_named(spec, "volumes", &parts.volumes)?;
+    status.image_pull_secrets = append_named(spec, "imagePullSecrets", &parts.image_pull_secrets)?;
     if settings.has_named_templates() {
         status.templates = Some(
-            chosen
+            templates
+                .chosen
                 .iter()
                 .filter_map(|c| c.name)
                 .map(str::to_string)
                 .collect(),
         );
     }
-    status.revision = Some(revision);
-    edit_metadata(object, head, &template, status)?;
-    let mut out = String::with_capacity(pod_text.len() + size + 512);
+    status.revision = Some(templates.revision);
+    edit_metadata(object, head, &parts, status)?;
+    let mut out = String::with_capacity(pod.as_str().len() + templates.size + 512);
     root.write(&mut out);
     Ok(out)
 }
 
+/// The templates a Pod gets, as [`choose`] finds them.
+struct Templates<'s> {
+    chosen: Vec<Chosen<'s>>,
+    /// Their revision, with the settings that place them.
+    revision: String,
+    /// Their template strings, where they are in the settings' text.
+    strings: Vec<StringValue<'s>>,
+    /// The length of their text.
+    size: usize,
+}
+
+/// Pass 1: the templates the Pod gets, in the order they apply, and one pass over their text
+/// (see [`revision_reading`]) that gives their revision and finds their template strings.
+fn choose<'s>(settings: &'s Settings, head: &PodHead) -> Result<Templates<'s>, RequestError> {
+    let chosen = settings.chosen(head.annotations())?;
+    let mut strings = Vec::new();
+    let placement = revision::Placement::of(settings);
+    let revision = revision_reading(settings.text(), &chosen, placement, &mut |string| {
+        let raw = string.raw();
+        // A brace may be written as an escape (`\u007b`): such a string is read unescaped.
+        let escaped = || raw.contains('\\') && string.unescaped().is_some_and(|s| is_template(&s));
+        if is_template(raw) || escaped() {
+            strings.push(string);
+        }
+    })
+    .ok_or_else(|| {
+        RequestError::Settings(SettingsError::new(
+            "template",
+            "not valid JSON, unlike the settings validated when the policy was loaded",
+        ))
+    })?;
+    let size = chosen.iter().map(|c| c.template.as_str().len()).sum();
+    Ok(Templates {
+        chosen,
+        revision,
+        strings,
+        size,
+    })
+}
+
+/// Pass 2: the templates' template strings rendered for this Pod, in place in their text; an
+/// error names the string's place in the settings.
+fn render(
+    pod: &Text,
+    namespace: &str,
+    settings: &Settings,
+    templates: &Templates,
+) -> Result<Rendering, RequestError> {
+    let mut renderer = Renderer::new(pod.clone(), namespace);
+    let mut rendering = Rendering::default();
+    for string in &templates.strings {
+        let text = string.unescaped().unwrap_or_default();
+        let rendered = renderer.render_string(&text).map_err(|message| {
+            RequestError::Render(locate(settings, &templates.chosen, &mut renderer, message))
+        })?;
+        rendering.replace(string, &rendered);
+    }
+    Ok(rendering)
+}
+
+/// A template's object and its name.
+type Named<'a> = (String, Edit<'a>);
+
 /// The templates' parts, rendered and combined in the order the templates apply: their objects
-/// as they are in the settings' document, with their template strings replaced; their labels and
-/// annotations as values. A later template's container named like an earlier one's customizes it
-/// (the merge rules of a Pod's own container); its volume, pull secret, label or annotation with
-/// an earlier one's name or key replaces it.
-struct Parts<'d> {
-    containers: Vec<Named<'d>>,
-    init_containers: Vec<Named<'d>>,
-    volumes: Vec<Named<'d>>,
-    image_pull_secrets: Vec<Named<'d>>,
+/// as they are in the settings' text, with their template strings rendered; their labels and
+/// annotations as values.
+struct Parts<'s> {
+    containers: Vec<Named<'s>>,
+    init_containers: Vec<Named<'s>>,
+    volumes: Vec<Named<'s>>,
+    image_pull_secrets: Vec<Named<'s>>,
     labels: Map<String, Value>,
     annotations: Map<String, Value>,
 }
 
-impl<'d> Parts<'d> {
-    /// The settings were validated when the policy was loaded: each template has the shape the
-    /// checks gave it.
-    fn read(doc: &'d Doc, chosen: &[Chosen<'d>], replacements: &'d Replacements) -> Self {
-        let mut parts = Self {
-            containers: Vec::new(),
-            init_containers: Vec::new(),
-            volumes: Vec::new(),
-            image_pull_secrets: Vec::new(),
-            labels: Map::new(),
-            annotations: Map::new(),
+/// Pass 3: see [`Parts`]. A later template's container named like an earlier one's customizes it
+/// (the merge rules of a Pod's own container); its volume, pull secret, label or annotation with
+/// an earlier one's name or key replaces it. The settings were validated when the policy was
+/// loaded: each template has the shape the checks gave it.
+fn combine<'s>(chosen: &[Chosen<'s>], rendering: &'s Rendering) -> Parts<'s> {
+    let mut parts = Parts {
+        containers: Vec::new(),
+        init_containers: Vec::new(),
+        volumes: Vec::new(),
+        image_pull_secrets: Vec::new(),
+        labels: Map::new(),
+        annotations: Map::new(),
+    };
+    for chosen in chosen {
+        let template = chosen.template;
+        let list = |key| {
+            template
+                .get(key)
+                .and_then(|list| list.items())
+                .into_iter()
+                .flatten()
+                .map(|item| {
+                    let edit = Edit::rendered(item, rendering);
+                    (edit.name().as_str().unwrap_or_default().to_string(), edit)
+                })
         };
-        for template in chosen {
-            let list = |key| {
-                doc.get(template.level, key)
-                    .and_then(|level| doc.items(level))
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|item| {
-                        let node = Node::Rendered(doc, item, replacements);
-                        (node.name().as_str().unwrap_or_default().to_string(), node)
-                    })
-            };
-            let map = |key| match doc
-                .get(template.level, key)
-                .map(|level| Node::Rendered(doc, level, replacements).into_value())
-            {
-                Some(Value::Object(map)) => map,
-                _ => Map::new(),
-            };
-            for (name, node) in list("containers") {
-                customize_or_add(&mut parts.containers, name, node);
-            }
-            for (name, node) in list("initContainers") {
-                customize_or_add(&mut parts.init_containers, name, node);
-            }
-            for (name, node) in list("volumes") {
-                replace_or_add(&mut parts.volumes, name, node);
-            }
-            for (name, node) in list("imagePullSecrets") {
-                replace_or_add(&mut parts.image_pull_secrets, name, node);
-            }
-            parts.labels.extend(map("labels"));
-            parts.annotations.extend(map("annotations"));
+        let map = |key| match template
+            .get(key)
+            .map(|map| Edit::rendered(map, rendering).into_value())
+        {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        for (name, edit) in list("containers") {
+            customize_or_add(&mut parts.containers, name, edit);
         }
-        parts
+        for (name, edit) in list("initContainers") {
+            customize_or_add(&mut parts.init_containers, name, edit);
+        }
+        for (name, edit) in list("volumes") {
+            replace_or_add(&mut parts.volumes, name, edit);
+        }
+        for (name, edit) in list("imagePullSecrets") {
+            replace_or_add(&mut parts.image_pull_secrets, name, edit);
+        }
+        parts.labels.extend(map("labels"));
+        parts.annotations.extend(map("annotations"));
     }
+    parts
 }
 
 /// Adds a template's container, or, when an earlier template has one of that name, overlays it.
-fn customize_or_add<'d>(list: &mut Vec<Named<'d>>, name: String, node: Node<'d>) {
+fn customize_or_add<'s>(list: &mut Vec<Named<'s>>, name: String, edit: Edit<'s>) {
     match list.iter_mut().find(|(n, _)| *n == name) {
         Some((_, earlier)) => {
-            let base = std::mem::replace(earlier, Node::Value(Value::Null)).into_value();
-            *earlier = match node.into_value() {
-                Value::Object(overlay) => Node::Value(merge_container(base, overlay)),
-                _ => Node::Value(base),
+            let base = std::mem::replace(earlier, Edit::value(Value::Null)).into_value();
+            *earlier = match edit.into_value() {
+                Value::Object(overlay) => Edit::value(merge::container(base, overlay)),
+                _ => Edit::value(base),
             };
         }
-        None => list.push((name, node)),
+        None => list.push((name, edit)),
     }
 }
 
 /// Adds a template's object, or replaces an earlier template's of that name.
-fn replace_or_add<'d>(list: &mut Vec<Named<'d>>, name: String, node: Node<'d>) {
+fn replace_or_add<'s>(list: &mut Vec<Named<'s>>, name: String, edit: Edit<'s>) {
     match list.iter_mut().find(|(n, _)| *n == name) {
-        Some((_, earlier)) => *earlier = node,
-        None => list.push((name, node)),
+        Some((_, earlier)) => *earlier = edit,
+        None => list.push((name, edit)),
     }
 }
 
-/// Where the sidecar's containers, volumes and pull secrets go; what was injected.
-fn edit_spec<'d>(
-    object: &mut [(Cow<'d, str>, Node<'d>)],
-    template: &Parts<'d>,
-    settings: &Settings,
-    probes: Option<(&ProbeRewrite, u16)>,
-) -> Result<Status, RequestError> {
+/// The Pod's `spec`, opened.
+fn open_spec<'f, 'a>(object: &'f mut Fields<'a>) -> Result<&'f mut Fields<'a>, RequestError> {
     let spec_path = || format!("{OBJECT_PATH}.spec");
     let spec = entry(object, "spec").ok_or_else(|| RequestError::field(spec_path(), "missing"))?;
     let kind = spec.kind();
-    let spec = spec
-        .open_object()
-        .ok_or_else(|| expected(&spec_path(), "an object", kind))?;
+    spec.open_object()
+        .ok_or_else(|| expected(&spec_path(), "an object", kind))
+}
 
+/// A Pod's own container that customizes a template's: its name, its fields as the Pod wrote
+/// them, and the template's container as it was before, in case the result breaks a rule of the
+/// API server's and the message must say where it comes from.
+type Customization<'a> = (String, Map<String, Value>, Edit<'a>);
+
+/// Pass 4: where the sidecar's containers go, customized by the Pod's own, checked, in order;
+/// with the application's probes rewritten on the way (pass 5). Returns what was injected.
+fn place_containers<'a>(
+    spec: &mut Fields<'a>,
+    parts: &Parts<'a>,
+    settings: &Settings,
+    probes: Option<(&ProbeRewrite, u16)>,
+) -> Result<Status, RequestError> {
     // Each container's name is read once.
     let mut seen = HashSet::new();
     let mut containers = named(take_list(spec, "containers")?, "containers", &mut seen)?;
@@ -242,42 +280,29 @@ fn edit_spec<'d>(
         "initContainers",
         &mut seen,
     )?;
-    // The Pod's own containers that customize a template's, as the Pod wrote them, in case the
-    // result breaks a rule of the API server's and the message must say where it comes from.
     let mut customizations = Vec::new();
-    let mut customize = |(name, node): &Named<'d>| -> Named<'d> {
-        let own =
-            take_named(&mut containers, name).or_else(|| take_named(&mut init_containers, name));
-        let node = match own.map(Node::into_value) {
-            Some(Value::Object(own)) => {
-                customizations.push((name.clone(), own.clone(), node.clone()));
-                Node::Value(merge_container(node.clone().into_value(), own))
-            }
-            _ => node.clone(),
-        };
-        (name.clone(), node)
-    };
-    let mut sidecars: Vec<Named> = template.containers.iter().map(&mut customize).collect();
-    let template_inits: Vec<Named> = template
-        .init_containers
-        .iter()
-        .map(&mut customize)
-        .collect();
+    let mut sidecars = customized(
+        &parts.containers,
+        [&mut containers, &mut init_containers],
+        &mut customizations,
+    );
+    let template_inits = customized(
+        &parts.init_containers,
+        [&mut containers, &mut init_containers],
+        &mut customizations,
+    );
     let windows = spec_os(spec).as_deref() == Some("windows");
-    for (name, node) in sidecars.iter().chain(&template_inits) {
-        check_container(name, node, &customizations, windows)?;
+    for (name, edit) in sidecars.iter().chain(&template_inits) {
+        check_container(name, edit, &customizations, windows)?;
     }
 
     // The application's probes go to the agent, if the template that runs it is injected.
-    let agent = probes.and_then(|(rewrite, port)| {
-        let index = sidecars
-            .iter()
-            .position(|(name, _)| *name == rewrite.container)?;
-        Some((rewrite, port, index))
-    });
-    let rewritten = agent.and_then(|(rewrite, port, index)| {
+    let rewritten = probes.and_then(|(rewrite, port)| {
+        let agent = sidecars
+            .iter_mut()
+            .find(|(name, _)| *name == rewrite.container)?;
         let rewritten = rewrite_probes(&mut containers, &mut init_containers, port)?;
-        set_env(&mut sidecars[index].1, &rewrite.env, &rewritten.originals);
+        set_env(&mut agent.1, &rewrite.env, &rewritten.originals);
         Some(status::Probes {
             container: rewrite.container.clone(),
             env: rewrite.env.clone(),
@@ -287,19 +312,12 @@ fn edit_spec<'d>(
         })
     });
 
-    if settings.native_sidecars {
-        for (_, sidecar) in &mut sidecars {
-            let mut container = std::mem::replace(sidecar, Node::Value(Value::Null)).into_value();
-            if let Value::Object(fields) = &mut container {
-                fields
-                    .entry("restartPolicy")
-                    .or_insert_with(|| json!("Always"));
-            }
-            *sidecar = Node::Value(container);
-        }
-    }
-    // Native sidecars are init containers: after the template's, before the Pod's own.
+    // Native sidecars are init containers, restarted as containers are: after the template's,
+    // before the Pod's own.
     let (native_sidecars, mut sidecars) = if settings.native_sidecars {
+        for (_, sidecar) in &mut sidecars {
+            restart_always(sidecar);
+        }
         (sidecars, Vec::new())
     } else {
         (Vec::new(), sidecars)
@@ -316,35 +334,64 @@ fn edit_spec<'d>(
         containers.append(&mut sidecars);
         containers
     };
-    let nodes = |list: Vec<Named<'d>>| list.into_iter().map(|(_, node)| node).collect();
-    put_list(spec, "containers", nodes(containers));
-    put_list(spec, "initContainers", nodes(new_inits));
+    let edits = |list: Vec<Named<'a>>| list.into_iter().map(|(_, edit)| edit).collect();
+    put_list(spec, "containers", edits(containers));
+    put_list(spec, "initContainers", edits(new_inits));
     Ok(Status {
         init_containers: injected_inits,
         containers: injected_containers,
-        volumes: append_new_names(spec, "volumes", &template.volumes)?,
-        image_pull_secrets: append_new_names(
-            spec,
-            "imagePullSecrets",
-            &template.image_pull_secrets,
-        )?,
         probes: rewritten,
         ..Status::default()
     })
 }
 
-/// Rewrites the probes of the Pod's own containers (see [`crate::probes`]). Of each container
-/// with a probe, only what the rewrite reads (its name, ports and probes) is parsed, and only its
-/// probes are written anew; everything else stays the text it came in.
-fn rewrite_probes<'d>(
-    containers: &mut [Named<'d>],
-    init_containers: &mut [Named<'d>],
+/// The template's containers `template`, each overlaid with the Pod's own container of its name
+/// (found in `own`'s lists, and taken out of them), recorded in `customizations`.
+fn customized<'a>(
+    template: &[Named<'a>],
+    own: [&mut Vec<Named<'a>>; 2],
+    customizations: &mut Vec<Customization<'a>>,
+) -> Vec<Named<'a>> {
+    let [containers, init_containers] = own;
+    template
+        .iter()
+        .map(|(name, edit)| {
+            let own = take_named(containers, name).or_else(|| take_named(init_containers, name));
+            let edit = match own.map(Edit::into_value) {
+                Some(Value::Object(own)) => {
+                    customizations.push((name.clone(), own.clone(), edit.clone()));
+                    Edit::value(merge::container(edit.clone().into_value(), own))
+                }
+                _ => edit.clone(),
+            };
+            (name.clone(), edit)
+        })
+        .collect()
+}
+
+/// A native sidecar: `restartPolicy: Always`, unless its template or customization says otherwise.
+fn restart_always(sidecar: &mut Edit) {
+    let mut container = std::mem::replace(sidecar, Edit::value(Value::Null)).into_value();
+    if let Value::Object(fields) = &mut container {
+        fields
+            .entry("restartPolicy")
+            .or_insert_with(|| json!("Always"));
+    }
+    *sidecar = Edit::value(container);
+}
+
+/// Pass 5: rewrites the probes of the Pod's own containers (see [`crate::probes`]). Of each
+/// container with a probe, only what the rewrite reads (its name, ports and probes) is parsed, and
+/// only its probes are written anew; everything else stays the text it came in.
+fn rewrite_probes<'a>(
+    containers: &mut [Named<'a>],
+    init_containers: &mut [Named<'a>],
     status_port: u16,
 ) -> Option<probes::Rewritten> {
     let mut read = Vec::new();
-    let mut nodes = Vec::new();
-    for (_, node) in containers.iter_mut().chain(init_containers.iter_mut()) {
-        let Some(fields) = node.open_object() else {
+    let mut edits = Vec::new();
+    for (_, edit) in containers.iter_mut().chain(init_containers.iter_mut()) {
+        let Some(fields) = edit.open_object() else {
             continue;
         };
         let is_probe = |key: &str| probes::PROBE_FIELDS.contains(&key);
@@ -354,19 +401,19 @@ fn rewrite_probes<'d>(
         let container: Map<String, Value> = fields
             .iter()
             .filter(|(key, _)| key == "name" || key == "ports" || is_probe(key))
-            .map(|(key, node)| (key.to_string(), node.clone().into_value()))
+            .map(|(key, edit)| (key.to_string(), edit.clone().into_value()))
             .collect();
         read.push(Value::Object(container));
-        nodes.push(node);
+        edits.push(edit);
     }
     let rewritten = probes::rewrite(read.iter_mut(), status_port)?;
-    for (node, container) in nodes.into_iter().zip(read) {
-        let Some(fields) = node.open_object() else {
+    for (edit, container) in edits.into_iter().zip(read) {
+        let Some(fields) = edit.open_object() else {
             continue;
         };
         for field in probes::PROBE_FIELDS {
             if let (Some(slot), Some(probe)) = (entry(fields, field), container.get(field)) {
-                *slot = Node::Value(probe.clone());
+                *slot = Edit::value(probe.clone());
             }
         }
     }
@@ -375,13 +422,13 @@ fn rewrite_probes<'d>(
 
 /// Sets the environment variable `name` of `container` to `value`, replacing one so named; the
 /// container stays the text it is but for its `env`'s new entry.
-fn set_env(container: &mut Node, name: &str, value: &str) {
+fn set_env(container: &mut Edit, name: &str, value: &str) {
     let variable = json!({"name": name, "value": value});
     let Some(fields) = container.open_object() else {
         return;
     };
     let Some(env) = entry(fields, "env") else {
-        fields.push((Cow::Borrowed("env"), Node::Value(json!([variable]))));
+        fields.push((Cow::Borrowed("env"), Edit::value(json!([variable]))));
         return;
     };
     match env.open_array() {
@@ -389,11 +436,11 @@ fn set_env(container: &mut Node, name: &str, value: &str) {
             .iter_mut()
             .find(|item| item.may_contain(name) && item.name().as_str() == Some(name))
         {
-            Some(existing) => *existing = Node::Value(variable),
-            None => items.push(Node::Value(variable)),
+            Some(existing) => *existing = Edit::value(variable),
+            None => items.push(Edit::value(variable)),
         },
         // A null `env` (a Pod's customization may set it so).
-        None => *env = Node::Value(json!([variable])),
+        None => *env = Edit::value(json!([variable])),
     }
 }
 
@@ -402,11 +449,11 @@ fn set_env(container: &mut Node, name: &str, value: &str) {
 /// string was rendered into, and containers it customized; the rest was checked at load.
 fn check_container(
     name: &str,
-    node: &Node,
-    customizations: &[(String, Map<String, Value>, Node)],
+    edit: &Edit,
+    customizations: &[Customization],
     windows: bool,
 ) -> Result<(), RequestError> {
-    if windows && let Some(violation) = validation::windows_container(&node.clone().into_value()) {
+    if windows && let Some(violation) = validation::windows_container(&edit.clone().into_value()) {
         return Err(RequestError::Conflict(Conflict {
             at: format!("container {name}, {}", violation.field),
             problem: violation.problem,
@@ -415,15 +462,15 @@ fn check_container(
             )),
         }));
     }
-    if !node.differs_from_written() {
+    if !edit.differs_from_written() {
         return Ok(());
     }
-    let container = match node {
-        Node::Value(value) => Cow::Borrowed(value),
-        _ => {
+    let container = match edit.as_value() {
+        Some(value) => Cow::Borrowed(value),
+        None => {
             let mut fields = Map::new();
             for key in CHECKED_FIELDS {
-                if let Some(field) = node.field(key).filter(Node::differs_from_written) {
+                if let Some(field) = edit.field(key).filter(Edit::differs_from_written) {
                     fields.insert(key.to_string(), field.into_value());
                 }
             }
@@ -436,7 +483,7 @@ fn check_container(
     let customization = customizations.iter().find(|(n, _, _)| n == name);
     let written = match customization {
         Some((_, _, template)) => template,
-        None => node,
+        None => edit,
     };
     let mut origins: Vec<String> = std::iter::once(&violation.field)
         .chain(&violation.related)
@@ -452,7 +499,7 @@ fn check_container(
 }
 
 /// The Pod's `spec.os.name`, if it has one.
-fn spec_os(spec: &mut Entries) -> Option<String> {
+fn spec_os(spec: &mut Fields) -> Option<String> {
     match entry(spec, "os")?.field("name")?.into_value() {
         Value::String(name) => Some(name),
         _ => None,
@@ -468,7 +515,7 @@ fn origin(
     name: &str,
     field: &str,
     own: Option<&Map<String, Value>>,
-    written: &Node,
+    written: &Edit,
 ) -> Option<String> {
     let top = field.split(['.', '[']).next().unwrap_or(field);
     if own.is_some_and(|own| own.get(top).is_some_and(|v| !v.is_null())) {
@@ -492,29 +539,29 @@ fn origin(
     }
 }
 
-/// The template's labels and annotations, and the status annotation, where the Pod has none. The
-/// status records the keys added, so that they can be taken out again. Only the labels and the
-/// annotations are written anew; the rest of the metadata stays the text it came in.
-fn edit_metadata<'d>(
-    object: &mut Entries<'d>,
+/// Pass 7: the template's labels and annotations, and the status annotation, where the Pod has
+/// none. The status records the keys added, so that they can be taken out again. Only the labels
+/// and the annotations are written anew; the rest of the metadata stays the text it came in.
+fn edit_metadata(
+    object: &mut Fields,
     head: PodHead,
-    template: &Parts<'d>,
+    parts: &Parts,
     mut status: Status,
 ) -> Result<(), RequestError> {
     if entry(object, "metadata").is_none() {
-        object.push((Cow::Borrowed("metadata"), Node::Value(json!({}))));
+        object.push((Cow::Borrowed("metadata"), Edit::value(json!({}))));
     }
-    let Some(node) = entry(object, "metadata") else {
+    let Some(metadata) = entry(object, "metadata") else {
         return Ok(());
     };
-    let fields = node.open_object().ok_or_else(|| {
+    let fields = metadata.open_object().ok_or_else(|| {
         RequestError::field(format!("{OBJECT_PATH}.metadata"), "expected an object")
     })?;
     let [labels, annotations] = head.into_labels_and_annotations();
     // Sorted: the hosts send the settings with their keys sorted, a person writes them in any
     // order, and the status must not depend on which.
     let mut labels = map_of(labels, "labels")?;
-    status.labels = add_missing_keys(&mut labels, template.labels.clone());
+    status.labels = merge::missing_keys(&mut labels, parts.labels.clone());
     // Literal label values were checked at load; a template string's may be anything.
     for key in &status.labels {
         if let Some(problem) = labels
@@ -533,9 +580,9 @@ fn edit_metadata<'d>(
     }
     status.labels.sort_unstable();
     let mut annotations = map_of(annotations, "annotations")?;
-    let mut additions = template.annotations.clone();
+    let mut additions = parts.annotations.clone();
     additions.remove(STATUS_KEY);
-    status.annotations = add_missing_keys(&mut annotations, additions);
+    status.annotations = merge::missing_keys(&mut annotations, additions);
     status.annotations.sort_unstable();
     // The labels as they came when none is added; the annotations always get the status.
     if !status.labels.is_empty() {
@@ -548,10 +595,10 @@ fn edit_metadata<'d>(
 }
 
 /// Sets the field `key` of an opened object to `map`, adding the field if it has none.
-fn put<'d>(fields: &mut Entries<'d>, key: &'static str, map: Map<String, Value>) {
-    let value = Node::Value(Value::Object(map));
+fn put(fields: &mut Fields, key: &'static str, map: Map<String, Value>) {
+    let value = Edit::value(Value::Object(map));
     match entry(fields, key) {
-        Some(node) => *node = value,
+        Some(edit) => *edit = value,
         None => fields.push((Cow::Borrowed(key), value)),
     }
 }
@@ -602,15 +649,12 @@ fn expected(path: &str, what: &str, got: Kind) -> RequestError {
 }
 
 /// Takes the list at `spec[key]` out, leaving its slot in place; absent or null is empty.
-fn take_list<'d>(
-    spec: &mut [(Cow<'d, str>, Node<'d>)],
-    key: &str,
-) -> Result<Vec<Node<'d>>, RequestError> {
-    let Some(node) = entry(spec, key) else {
+fn take_list<'a>(spec: &mut Fields<'a>, key: &str) -> Result<Vec<Edit<'a>>, RequestError> {
+    let Some(edit) = entry(spec, key) else {
         return Ok(Vec::new());
     };
-    let kind = node.kind();
-    match node.open_array() {
+    let kind = edit.kind();
+    match edit.open_array() {
         Some(items) => Ok(std::mem::take(items)),
         None if kind == Kind::Null => Ok(Vec::new()),
         None => Err(expected(
@@ -622,21 +666,18 @@ fn take_list<'d>(
 }
 
 /// Puts a list back into its slot, or at the end of `spec` when it was absent and is not empty.
-fn put_list<'d>(spec: &mut Entries<'d>, key: &'static str, items: Vec<Node<'d>>) {
+fn put_list<'a>(spec: &mut Fields<'a>, key: &'static str, items: Vec<Edit<'a>>) {
     match entry(spec, key) {
-        Some(slot) => *slot = Node::Array(items),
-        None if !items.is_empty() => spec.push((Cow::Borrowed(key), Node::Array(items))),
+        Some(slot) => *slot = Edit::array(items),
+        None if !items.is_empty() => spec.push((Cow::Borrowed(key), Edit::array(items))),
         None => {}
     }
 }
 
-/// A container and its name.
-type Named<'a> = (String, Node<'a>);
-
 /// The containers of `list` with their names. Every container must be an object with a name unique
 /// in the Pod (`seen` holds the names met so far), for customization to find the one it means.
 fn named<'a>(
-    items: Vec<Node<'a>>,
+    items: Vec<Edit<'a>>,
     list: &str,
     seen: &mut HashSet<String>,
 ) -> Result<Vec<Named<'a>>, RequestError> {
@@ -660,7 +701,7 @@ fn named<'a>(
     Ok(named)
 }
 
-fn take_named<'a>(containers: &mut Vec<Named<'a>>, name: &str) -> Option<Node<'a>> {
+fn take_named<'a>(containers: &mut Vec<Named<'a>>, name: &str) -> Option<Edit<'a>> {
     let index = containers.iter().position(|(n, _)| n == name)?;
     Some(containers.remove(index).1)
 }
@@ -669,60 +710,12 @@ fn names(items: &[Named]) -> Vec<String> {
     items.iter().map(|(name, _)| name.clone()).collect()
 }
 
-/// The template container overlaid with the Pod's own container of the same name.
-fn merge_container(template: Value, own: Map<String, Value>) -> Value {
-    let Value::Object(mut merged) = template else {
-        return template;
-    };
-    for (key, value) in own {
-        match KEYED_LISTS.iter().find(|(list, _)| *list == key) {
-            Some((_, id)) => merge_keyed_list(&mut merged, key, value, id),
-            None => merge_field(&mut merged, key, value),
-        }
-    }
-    Value::Object(merged)
-}
-
-fn merge_field(target: &mut Map<String, Value>, key: String, value: Value) {
-    match (target.get_mut(&key), value) {
-        (_, Value::Null) => {
-            target.shift_remove(&key);
-        }
-        (Some(Value::Object(existing)), Value::Object(overlay)) => {
-            for (key, value) in overlay {
-                merge_field(existing, key, value);
-            }
-        }
-        (Some(slot), value) => *slot = value,
-        (None, value) => {
-            target.insert(key, value);
-        }
-    }
-}
-
-/// Entries of the Pod's list replace the template's entry with the same id; others are appended.
-fn merge_keyed_list(target: &mut Map<String, Value>, key: String, value: Value, id: &str) {
-    match (target.get_mut(&key), value) {
-        (Some(Value::Array(existing)), Value::Array(overlay)) => {
-            for entry in overlay {
-                let slot = entry
-                    .get(id)
-                    .and_then(|wanted| existing.iter_mut().find(|e| e.get(id) == Some(wanted)));
-                match slot {
-                    Some(slot) => *slot = entry,
-                    None => existing.push(entry),
-                }
-            }
-        }
-        (_, value) => merge_field(target, key, value),
-    }
-}
-
-/// Appends the entries whose name the Pod's list at `spec[key]` lacks; returns their names.
-fn append_new_names<'d>(
-    spec: &mut Entries<'d>,
+/// Pass 6: appends to the Pod's list at `spec[key]` the entries whose name it lacks; returns
+/// their names.
+fn append_named<'a>(
+    spec: &mut Fields<'a>,
     key: &'static str,
-    additions: &[Named<'d>],
+    additions: &[Named<'a>],
 ) -> Result<Vec<String>, RequestError> {
     if additions.is_empty() {
         return Ok(Vec::new());
@@ -757,18 +750,6 @@ fn map_of(current: Option<Value>, field: &str) -> Result<Map<String, Value>, Req
             ),
         )),
     }
-}
-
-/// Adds to `map` the `additions` whose keys it lacks; returns the keys added.
-fn add_missing_keys(map: &mut Map<String, Value>, additions: Map<String, Value>) -> Vec<String> {
-    let mut added = Vec::new();
-    for (key, value) in additions {
-        if !map.contains_key(&key) {
-            added.push(key.clone());
-            map.insert(key, value);
-        }
-    }
-    added
 }
 
 #[cfg(test)]

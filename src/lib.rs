@@ -21,6 +21,7 @@ pub mod json;
 pub mod keys;
 #[cfg(feature = "yaml")]
 pub mod manifest;
+pub mod merge;
 pub mod pod;
 #[cfg(feature = "policy")]
 mod policy;

@@ -1,13 +1,13 @@
 //! Read access to the fields of a Pod that the decision looks at.
 //!
 //! The Pod is never parsed whole for the decision: [`PodHead`] reads its metadata and
-//! `spec.hostNetwork` from its [`Doc`], opening only those levels. Their types are checked here,
+//! `spec.hostNetwork` from its [`Text`], opening only those levels. Their types are checked here,
 //! once, with an error that names the field when a request is malformed.
 
 use serde_json::{Map, Value, json};
 
 use crate::error::RequestError;
-use crate::json::{Doc, Kind};
+use crate::json::{Kind, Part, Text};
 
 /// The fields of a Pod's metadata that are read; the others are left as text.
 const METADATA_READ: [&str; 5] = ["name", "generateName", "namespace", "labels", "annotations"];
@@ -24,7 +24,7 @@ pub struct PodHead {
 }
 
 impl PodHead {
-    pub fn read(pod: &Doc) -> Result<Self, RequestError> {
+    pub fn read(pod: &Text) -> Result<Self, RequestError> {
         let root = pod.root();
         if root.kind() != Kind::Object {
             return Err(RequestError::field(
@@ -32,21 +32,21 @@ impl PodHead {
                 format!("expected an object, got {}", root.kind().described()),
             ));
         }
-        let parse = |level, path: &str| {
-            pod.parse(level).map_err(|_| {
+        let parse = |value: Part, path: &str| {
+            value.parse().map_err(|_| {
                 RequestError::field(
                     format!("{OBJECT_PATH}.{path}"),
                     "nested deeper than the JSON parser goes (128 levels)",
                 )
             })
         };
-        let metadata = match pod.get(root, "metadata") {
+        let metadata = match root.get("metadata") {
             // What the decision, the choice of templates and the injection read of it; the rest
             // (owner references, managed fields…) stays text, and is written back as it came.
             Some(metadata) if metadata.kind() == Kind::Object => {
                 let mut fields = Map::new();
                 for key in METADATA_READ {
-                    if let Some(value) = pod.get(metadata, key) {
+                    if let Some(value) = metadata.get(key) {
                         fields.insert(key.to_string(), parse(value, &format!("metadata.{key}"))?);
                     }
                 }
@@ -55,10 +55,10 @@ impl PodHead {
             Some(other) => parse(other, "metadata")?,
             None => Value::Null,
         };
-        let spec = match pod.get(root, "spec") {
+        let spec = match root.get("spec") {
             None => Value::Null,
             Some(spec) if spec.kind() == Kind::Object => {
-                let host_network = match pod.get(spec, "hostNetwork") {
+                let host_network = match spec.get("hostNetwork") {
                     Some(value) => parse(value, "spec.hostNetwork")?,
                     None => Value::Null,
                 };

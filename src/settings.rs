@@ -1,7 +1,7 @@
 //! The policy's settings (`spec.settings` of the ClusterAdmissionPolicy): what they mean, their
 //! defaults, and every check that refuses them.
 //!
-//! Settings are read in two depths. [`Settings::from_doc`] is what an admission request for a Pod
+//! Settings are read in two depths. [`Settings::from_text`] is what an admission request for a Pod
 //! pays for: the decision's settings, read from their JSON document, with the selectors compiled;
 //! the template stays text in that document until a Pod is injected, and is then rendered and
 //! injected as text, so a Pod that is not injected never pays for it. That is enough because the
@@ -11,13 +11,12 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
 use crate::error::{RequestError, SettingsError, json_type, sorted_names};
-use crate::json::{Doc, Level};
+use crate::json::{Part, Text};
 use crate::keys::{STATUS_KEY, TEMPLATES_KEY};
 use crate::pod::OBJECT_PATH;
 use crate::probes::ProbeRewrite;
@@ -77,7 +76,7 @@ pub struct Settings {
     /// Namespaces never injected, on top of [`PROTECTED_NAMESPACES`].
     pub ignored_namespaces: Vec<String>,
     /// The settings as JSON: the templates are read from it, as text.
-    doc: Arc<Doc>,
+    text: Text,
     /// `template`, or `templates` with `defaultTemplates`.
     templates: Templates,
     /// Inject `template.containers` as init containers with `restartPolicy: Always` (Kubernetes ≥ 1.29).
@@ -101,18 +100,21 @@ enum Templates {
     },
 }
 
-/// A template an injection applies: its name (none for `template`) and where it is in the
-/// settings' document.
+/// A template an injection applies: its name (none for `template`) and its value in the
+/// settings' text.
 #[derive(Debug, Clone, Copy)]
 pub struct Chosen<'s> {
     pub name: Option<&'s str>,
-    pub level: &'s Level,
+    pub template: Part<'s>,
 }
 
 impl<'s> Chosen<'s> {
-    /// The one `template`, at `level`.
-    pub fn one(level: &'s Level) -> Self {
-        Self { name: None, level }
+    /// The one `template`.
+    pub fn one(template: Part<'s>) -> Self {
+        Self {
+            name: None,
+            template,
+        }
     }
 }
 
@@ -175,21 +177,21 @@ impl Settings {
         let raw = read::<RawSettings>(json, "")?;
         // The bytes were read as JSON, so they are UTF-8.
         let text = std::str::from_utf8(json).map_err(|e| SettingsError::new("", e.to_string()))?;
-        Self::from_raw(raw, Arc::new(Doc::new(text)))
+        Self::from_raw(raw, Text::new(text))
     }
 
     /// Reads settings from their JSON document, as an admission request has them: the fields are
     /// taken from the document's first level, which the template will be read from too, so the
     /// settings are scanned once. Anything unexpected (a key it does not know, a value of another
     /// type, a key given twice) goes to [`Settings::from_slice`], whose message names it.
-    pub fn from_doc(doc: Arc<Doc>) -> Result<Self, SettingsError> {
-        match Self::fields_from(&doc) {
-            Some(raw) => Self::from_raw(raw, Arc::clone(&doc)),
-            None => Self::from_slice(doc.text_of(doc.root()).as_bytes()),
+    pub fn from_text(text: Text) -> Result<Self, SettingsError> {
+        match Self::fields_from(text.root()) {
+            Some(raw) => Self::from_raw(raw, text),
+            None => Self::from_slice(text.root().as_str().as_bytes()),
         }
     }
 
-    fn fields_from(doc: &Doc) -> Option<RawSettings> {
+    fn fields_from(root: Part) -> Option<RawSettings> {
         let mut raw = RawSettings {
             policy: InjectionPolicy::default(),
             never_inject_selector: Vec::new(),
@@ -203,11 +205,11 @@ impl Settings {
             probe_rewrite: None,
         };
         let mut seen = HashSet::new();
-        for (key, level) in doc.entries(doc.root())? {
+        for (key, value) in root.entries()? {
             if !seen.insert(key.clone()) {
                 return None;
             }
-            let text = doc.text_of(level);
+            let text = value.as_str();
             match key.as_ref() {
                 "policy" => raw.policy = serde_json::from_str(text).ok()?,
                 "neverInjectSelector" => {
@@ -223,7 +225,7 @@ impl Settings {
                 }
                 "template" => raw.template = Some(serde::de::IgnoredAny),
                 "templates" => {
-                    let names = doc.entries(level)?;
+                    let names = value.entries()?;
                     raw.templates = Some(Names(
                         names.into_iter().map(|(k, _)| k.into_owned()).collect(),
                     ));
@@ -269,7 +271,10 @@ impl Settings {
         };
         names
             .into_iter()
-            .filter_map(|name| self.level_of(name).map(|level| Chosen { name, level }))
+            .filter_map(|name| {
+                self.template(name)
+                    .map(|template| Chosen { name, template })
+            })
             .map(|chosen| self.parsed(chosen))
             .collect()
     }
@@ -280,7 +285,7 @@ impl Settings {
             None => "template".to_string(),
             Some(name) => format!("templates.{name}"),
         };
-        let text = self.doc.text_of(chosen.level);
+        let text = chosen.template.as_str();
         let template = read::<Template>(text.as_bytes(), &at)?;
         Ok((at, template))
     }
@@ -294,7 +299,7 @@ impl Settings {
     ) -> Result<Vec<Chosen<'_>>, RequestError> {
         let (names, defaults) = match &self.templates {
             Templates::One => {
-                return Ok(self.level_of(None).map(Chosen::one).into_iter().collect());
+                return Ok(self.template(None).map(Chosen::one).into_iter().collect());
             }
             Templates::Named { names, defaults } => (names, defaults),
         };
@@ -325,7 +330,7 @@ impl Settings {
                         ),
                     )
                 })?;
-                let level = self.level_of(Some(known)).ok_or_else(|| {
+                let template = self.template(Some(known)).ok_or_else(|| {
                     RequestError::Settings(SettingsError::new(
                         format!("templates.{known}"),
                         "missing",
@@ -333,7 +338,7 @@ impl Settings {
                 })?;
                 Ok(Chosen {
                     name: Some(known.as_str()),
-                    level,
+                    template,
                 })
             })
             .collect()
@@ -344,21 +349,21 @@ impl Settings {
         matches!(self.templates, Templates::Named { .. })
     }
 
-    /// The settings' document: what an injection reads the templates from, as text, once.
-    pub fn doc(&self) -> &Doc {
-        &self.doc
+    /// The settings' text: what an injection reads the templates from, as text, once.
+    pub fn text(&self) -> &Text {
+        &self.text
     }
 
-    /// Where the template `name` (none: `template`) is in the settings' document.
-    fn level_of(&self, name: Option<&str>) -> Option<&Level> {
-        let root = self.doc.root();
+    /// The template `name` (none: `template`) in the settings' text.
+    fn template(&self, name: Option<&str>) -> Option<Part<'_>> {
+        let root = self.text.root();
         match name {
-            None => self.doc.get(root, "template"),
-            Some(name) => self.doc.get(self.doc.get(root, "templates")?, name),
+            None => root.get("template"),
+            Some(name) => root.get("templates")?.get(name),
         }
     }
 
-    pub(crate) fn from_raw(raw: RawSettings, doc: Arc<Doc>) -> Result<Self, SettingsError> {
+    pub(crate) fn from_raw(raw: RawSettings, text: Text) -> Result<Self, SettingsError> {
         let selectors = |raws: Vec<RawLabelSelector>, name: &str| {
             raws.into_iter()
                 .enumerate()
@@ -395,7 +400,7 @@ impl Settings {
             never_inject_selector: selectors(raw.never_inject_selector, "neverInjectSelector")?,
             always_inject_selector: selectors(raw.always_inject_selector, "alwaysInjectSelector")?,
             ignored_namespaces: raw.ignored_namespaces,
-            doc,
+            text,
             templates,
             native_sidecars: raw.native_sidecars,
             hold_application_until_proxy_starts: raw.hold_application_until_proxy_starts,
@@ -952,11 +957,10 @@ mod tests {
         // refuses, it refuses with the same message (the Kubernetes and template checks are the
         // load's only).
         let text = settings.to_string();
-        let from_doc =
-            Settings::from_doc(Arc::new(Doc::new(&text))).map(|s| crate::revision::current(&s));
+        let from_text = Settings::from_text(Text::new(&text)).map(|s| crate::revision::current(&s));
         let from_slice =
             Settings::from_slice(text.as_bytes()).map(|s| crate::revision::current(&s));
-        assert_eq!(from_doc, from_slice);
+        assert_eq!(from_text, from_slice);
     }
 
     #[test]
@@ -969,7 +973,7 @@ mod tests {
         ];
         for settings in cases {
             let text = settings.to_string();
-            let a = Settings::from_doc(Arc::new(Doc::new(&text))).unwrap();
+            let a = Settings::from_text(Text::new(&text)).unwrap();
             let b = Settings::from_slice(text.as_bytes()).unwrap();
             let fields = |s: &Settings| {
                 format!(
@@ -988,7 +992,7 @@ mod tests {
         // A key given twice goes to the full parse, which refuses it.
         let twice = r#"{"policy": "enabled", "policy": "disabled", "template": {"containers": [{"name": "p", "image": "i"}]}}"#;
         assert_eq!(
-            Settings::from_doc(Arc::new(Doc::new(twice))).unwrap_err(),
+            Settings::from_text(Text::new(twice)).unwrap_err(),
             Settings::from_slice(twice.as_bytes()).unwrap_err()
         );
     }

@@ -19,7 +19,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 
 use crate::error::RenderError;
-use crate::json::{Doc, Found, Kind, Members, Place, Step};
+use crate::json::{Found, Kind, Members, Place, Step, Text};
 
 mod simple;
 
@@ -49,14 +49,14 @@ pub fn check_syntax(text: &str) -> Result<(), String> {
 /// Renders template strings against one Pod. The engine is set up when the first string the
 /// simple renderer cannot render is met, so templates without any pay nothing for it.
 pub struct Renderer {
-    pod: Arc<Doc>,
+    pod: Text,
     namespace: String,
     engine: Option<(Environment<'static>, minijinja::Value)>,
 }
 
 impl Renderer {
     /// `namespace` is the request's: a Pod created by a controller often has none in its metadata.
-    pub fn new(pod: Arc<Doc>, namespace: &str) -> Self {
+    pub fn new(pod: Text, namespace: &str) -> Self {
         Self {
             pod,
             namespace: namespace.to_string(),
@@ -79,7 +79,7 @@ impl Renderer {
     fn engine_render(&mut self, text: &str) -> Result<String, String> {
         let (env, context) = self.engine.get_or_insert_with(|| {
             let context = minijinja::context! {
-                pod => minijinja::Value::from_object(JsonNode { doc: Arc::clone(&self.pod), place: Vec::new() }),
+                pod => minijinja::Value::from_object(JsonNode { text: self.pod.clone(), place: Vec::new() }),
                 namespace => self.namespace.as_str(),
             };
             (environment(), context)
@@ -128,10 +128,10 @@ impl Renderer {
 }
 
 /// A value of the Pod as the template engine sees it: a place in the Pod's text, read where a
-/// template looks (see [`Doc`]).
+/// template looks (see [`Text`]).
 #[derive(Debug)]
 struct JsonNode {
-    doc: Arc<Doc>,
+    text: Text,
     place: Place,
 }
 
@@ -140,7 +140,7 @@ impl JsonNode {
         match found {
             Found::String(text) => minijinja::Value::from(text.as_ref()),
             Found::Container(_, place) => minijinja::Value::from_object(JsonNode {
-                doc: Arc::clone(&self.doc),
+                text: self.text.clone(),
                 place,
             }),
             Found::Scalar(Value::Bool(b)) => minijinja::Value::from(b),
@@ -154,7 +154,7 @@ impl JsonNode {
     }
 
     fn kind(&self) -> Option<Kind> {
-        match self.doc.at(&self.place)? {
+        match self.text.at(&self.place)? {
             Found::Container(kind, _) => Some(kind),
             _ => None,
         }
@@ -175,12 +175,12 @@ impl Object for JsonNode {
             Kind::Array => Step::Index(key.as_usize()?),
             _ => return None,
         };
-        let found = self.doc.child_of(&self.place, &step)?;
+        let found = self.text.child_of(&self.place, &step)?;
         Some(self.value(found))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        match self.doc.members(&self.place) {
+        match self.text.members(&self.place) {
             Members::Keys(keys) => {
                 Enumerator::Values(keys.into_iter().map(minijinja::Value::from).collect())
             }
@@ -245,7 +245,7 @@ mod tests {
     )]
     #[case::yaml_syntax_stays_text("{{ pod.metadata.annotations.yaml }}", "a: b\n- c")]
     fn renders(#[case] text: &str, #[case] expected: &str) {
-        let mut renderer = Renderer::new(Arc::new(Doc::new(&pod().to_string())), "shop");
+        let mut renderer = Renderer::new(Text::new(&pod().to_string()), "shop");
         let mut rendered = json!(text);
         renderer.render(&mut rendered, &|| "t".to_string()).unwrap();
         assert_eq!(rendered, json!(expected));
@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn renders_inside_structures_and_leaves_other_values_alone() {
-        let mut renderer = Renderer::new(Arc::new(Doc::new(&pod().to_string())), "shop");
+        let mut renderer = Renderer::new(Text::new(&pod().to_string()), "shop");
         let mut rendered = json!({"name": "proxy", "args": ["--id", "{{ pod.metadata.name }}.{{ namespace }}"], "port": 15001, "tty": false});
         renderer.render(&mut rendered, &|| "t".to_string()).unwrap();
         assert_eq!(
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn render_error_names_the_string() {
-        let mut renderer = Renderer::new(Arc::new(Doc::new(&pod().to_string())), "shop");
+        let mut renderer = Renderer::new(Text::new(&pod().to_string()), "shop");
         let mut template =
             json!({"env": [{"name": "A", "value": "{{ pod.metadata.name | nosuchfilter }}"}]});
         let error = renderer
@@ -277,7 +277,7 @@ mod tests {
     #[test]
     fn loops_and_lengths_see_the_pod_lazily() {
         let pod = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}], "x": {"k1": 1, "k2": 2.5, "k3": null, "k4": true}}});
-        let mut renderer = Renderer::new(Arc::new(Doc::new(&pod.to_string())), "shop");
+        let mut renderer = Renderer::new(Text::new(&pod.to_string()), "shop");
         let mut value = json!([
             "{% for c in pod.spec.containers %}{{ c.name }}{% if not loop.last %},{% endif %}{% endfor %}",
             "{{ pod.spec.containers | length }}",

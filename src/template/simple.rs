@@ -12,10 +12,10 @@
 
 use std::borrow::Cow;
 
-use crate::json::{Doc, Kind, Level, Step};
+use crate::json::{Kind, Part, Step, Text};
 
 /// `text` rendered, or `None` when minijinja must render it.
-pub(super) fn render(text: &str, pod: &Doc, namespace: &str) -> Option<String> {
+pub(super) fn render(text: &str, pod: &Text, namespace: &str) -> Option<String> {
     let bytes = text.as_bytes();
     if bytes
         .windows(2)
@@ -31,7 +31,7 @@ pub(super) fn render(text: &str, pod: &Doc, namespace: &str) -> Option<String> {
         let end = pair_at(after, b'}')?;
         let mut parser = Parser {
             text: &after[..end],
-            pod,
+            pod: pod.root(),
             namespace,
         };
         match parser.expression()? {
@@ -64,7 +64,7 @@ enum Lookup<'a> {
     Undefined,
     Str(Cow<'a, str>),
     /// An object or array of the Pod, to look into further.
-    Container(&'a Level),
+    Container(Part<'a>),
     /// A list of strings made by `map(attribute=…)`, for `join`.
     Strings(Vec<Cow<'a, str>>),
     /// A number, boolean or null: minijinja's business.
@@ -72,13 +72,13 @@ enum Lookup<'a> {
 }
 
 impl<'a> Lookup<'a> {
-    fn of(pod: &'a Doc, level: Option<&'a Level>) -> Self {
-        let Some(level) = level else {
+    fn of(value: Option<Part<'a>>) -> Self {
+        let Some(value) = value else {
             return Self::Undefined;
         };
-        match level.kind() {
-            Kind::Object | Kind::Array => Self::Container(level),
-            Kind::String => pod.string(level).map_or(Self::Other, Self::Str),
+        match value.kind() {
+            Kind::Object | Kind::Array => Self::Container(value),
+            Kind::String => value.string().map_or(Self::Other, Self::Str),
             _ => Self::Other,
         }
     }
@@ -87,7 +87,8 @@ impl<'a> Lookup<'a> {
 /// The template text and the values it reads share one lifetime: a default's text is a value too.
 struct Parser<'a> {
     text: &'a str,
-    pod: &'a Doc,
+    /// The Pod.
+    pod: Part<'a>,
     namespace: &'a str,
 }
 
@@ -153,11 +154,10 @@ impl<'a> Parser<'a> {
         let Lookup::Container(level) = list else {
             return None;
         };
-        self.pod
-            .items(level)?
-            .iter()
+        level
+            .items()?
             .map(|item| match item.kind() {
-                Kind::Object => self.pod.string(self.pod.get(item, key)?),
+                Kind::Object => item.get(key)?.string(),
                 _ => None,
             })
             .collect()
@@ -167,12 +167,7 @@ impl<'a> Parser<'a> {
     fn strings(&self, list: Lookup<'a>) -> Option<Vec<Cow<'a, str>>> {
         match list {
             Lookup::Strings(strings) => Some(strings),
-            Lookup::Container(level) => self
-                .pod
-                .items(level)?
-                .iter()
-                .map(|item| self.pod.string(item))
-                .collect(),
+            Lookup::Container(level) => level.items()?.map(Part::string).collect(),
             _ => None,
         }
     }
@@ -181,7 +176,7 @@ impl<'a> Parser<'a> {
     fn path(&mut self) -> Option<Lookup<'a>> {
         self.spaces();
         let mut value = match self.identifier()? {
-            "pod" => Lookup::of(self.pod, Some(self.pod.root())),
+            "pod" => Lookup::of(Some(self.pod)),
             "namespace" => Lookup::Str(Cow::Borrowed(self.namespace)),
             _ => return None,
         };
@@ -204,10 +199,10 @@ impl<'a> Parser<'a> {
             value = match (value, &step) {
                 (Lookup::Undefined, _) => Lookup::Undefined,
                 (Lookup::Container(level), Step::Key(_)) if level.kind() == Kind::Object => {
-                    Lookup::of(self.pod, self.pod.step(level, &step))
+                    Lookup::of(level.step(&step))
                 }
                 (Lookup::Container(level), Step::Index(_)) if level.kind() == Kind::Array => {
-                    Lookup::of(self.pod, self.pod.step(level, &step))
+                    Lookup::of(level.step(&step))
                 }
                 // Attributes of strings, lists and none, and indexes of maps, are minijinja's.
                 _ => return None,
@@ -275,8 +270,8 @@ mod tests {
     use rstest::rstest;
     use serde_json::{Value, json};
 
-    fn doc(pod: &Value) -> Doc {
-        Doc::new(&pod.to_string())
+    fn doc(pod: &Value) -> Text {
+        Text::new(&pod.to_string())
     }
 
     fn pod() -> Value {
@@ -329,7 +324,7 @@ mod tests {
     }
 
     fn by_minijinja(text: &str, pod: &Value) -> Result<String, String> {
-        let mut renderer = super::super::Renderer::new(std::sync::Arc::new(doc(pod)), "shop");
+        let mut renderer = super::super::Renderer::new(doc(pod), "shop");
         renderer.engine_render(text)
     }
 

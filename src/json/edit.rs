@@ -1,0 +1,358 @@
+//! A value being edited: [`Edit`], and [`Rendering`], the template strings of a text replaced.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use serde_json::{Map, Value};
+
+use super::scan::has_or_escape;
+use super::text::Part;
+use super::{Kind, StringValue, write_string};
+
+/// A value being edited: a value of a text left as it is (maybe with template strings rendered in
+/// it), an object or array opened one level, or a value the policy built. [`Edit::write`] writes
+/// it back: what was never opened is copied as the text it came in.
+#[derive(Debug, Clone)]
+pub struct Edit<'t>(Repr<'t>);
+
+/// An object's entries being edited, in their order.
+pub type Fields<'t> = Vec<(Cow<'t, str>, Edit<'t>)>;
+
+#[derive(Debug, Clone)]
+enum Repr<'t> {
+    /// A value of a text, unchanged: written back as its text.
+    Text(Part<'t>),
+    /// A value of a text with some of its strings replaced (a rendered template object).
+    Rendered(Part<'t>, &'t Rendering),
+    /// An object opened one level.
+    Object(Fields<'t>),
+    /// An array opened one level.
+    Array(Vec<Edit<'t>>),
+    /// Built, or parsed whole, by the policy.
+    Value(Value),
+}
+
+/// The strings of a text replaced by others: where each replaced string is in the text, and the
+/// JSON text that replaces it, in the order they are in the text.
+#[derive(Debug, Clone, Default)]
+pub struct Rendering {
+    replaced: Vec<(Range<usize>, String)>,
+}
+
+impl Rendering {
+    /// Replaces the string `string` by the string `rendered` (written as JSON, escaped); a string
+    /// replaced before keeps its first replacement.
+    pub fn replace(&mut self, string: &StringValue, rendered: &str) {
+        let at = string.range();
+        let mut text = String::with_capacity(rendered.len() + 2);
+        write_string(&mut text, rendered);
+        let index = self.replaced.partition_point(|(r, _)| r.start < at.start);
+        if self
+            .replaced
+            .get(index)
+            .is_none_or(|(r, _)| r.start != at.start)
+        {
+            self.replaced.insert(index, (at, text));
+        }
+    }
+
+    /// The replacements that fall in `range`.
+    fn within(&self, range: Range<usize>) -> &[(Range<usize>, String)] {
+        let first = self
+            .replaced
+            .partition_point(|(at, _)| at.start < range.start);
+        let rest = self.replaced.get(first..).unwrap_or_default();
+        let count = rest.partition_point(|(at, _)| at.end <= range.end);
+        rest.get(..count).unwrap_or_default()
+    }
+}
+
+/// The `name` of an object, as [`Edit::name`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Name {
+    Text(String),
+    /// Absent or null.
+    Missing,
+    /// Of another JSON type.
+    Other(Kind),
+    /// The value is not an object at all.
+    NotObject(Kind),
+}
+
+impl Name {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::Text(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    fn of_value(value: &Value) -> Self {
+        match value {
+            Value::String(name) => Self::Text(name.clone()),
+            Value::Null => Self::Missing,
+            other => Self::Other(Kind::of_value(other)),
+        }
+    }
+}
+
+impl<'t> Edit<'t> {
+    /// A value of a text, as it is.
+    pub fn part(part: Part<'t>) -> Self {
+        Self(Repr::Text(part))
+    }
+
+    /// A value of a text with the strings `rendering` replaces in it replaced.
+    pub fn rendered(part: Part<'t>, rendering: &'t Rendering) -> Self {
+        Self(Repr::Rendered(part, rendering))
+    }
+
+    /// A value the policy built.
+    pub fn value(value: Value) -> Self {
+        Self(Repr::Value(value))
+    }
+
+    /// An array of values being edited.
+    pub fn array(items: Vec<Edit<'t>>) -> Self {
+        Self(Repr::Array(items))
+    }
+
+    pub fn kind(&self) -> Kind {
+        match &self.0 {
+            Repr::Text(part) | Repr::Rendered(part, _) => part.kind(),
+            Repr::Object(_) => Kind::Object,
+            Repr::Array(_) => Kind::Array,
+            Repr::Value(value) => Kind::of_value(value),
+        }
+    }
+
+    /// The value, when the policy built it.
+    pub fn as_value(&self) -> Option<&Value> {
+        match &self.0 {
+            Repr::Value(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// A value inside this one's text, of the same kind: as it is, or with the replacements that
+    /// fall in its text (keys are never replaced, only string values).
+    fn inner(&self, part: Part<'t>) -> Self {
+        match &self.0 {
+            Repr::Rendered(_, rendering) => Self(Repr::Rendered(part, rendering)),
+            _ => Self(Repr::Text(part)),
+        }
+    }
+
+    /// The entries of an object, opened one level; `None` when this is not an object.
+    pub fn open_object(&mut self) -> Option<&mut Fields<'t>> {
+        match &mut self.0 {
+            Repr::Text(part) | Repr::Rendered(part, _) => {
+                let entries = part.entries()?;
+                let entries = entries
+                    .into_iter()
+                    .map(|(key, child)| (key, self.inner(child)))
+                    .collect();
+                self.0 = Repr::Object(entries);
+            }
+            Repr::Value(Value::Object(map)) => {
+                let map = std::mem::take(map);
+                self.0 = Repr::Object(
+                    map.into_iter()
+                        .map(|(key, value)| (Cow::Owned(key), Self::value(value)))
+                        .collect(),
+                );
+            }
+            _ => {}
+        }
+        match &mut self.0 {
+            Repr::Object(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// The items of an array, opened one level; `None` when this is not an array.
+    pub fn open_array(&mut self) -> Option<&mut Vec<Edit<'t>>> {
+        match &mut self.0 {
+            Repr::Text(part) | Repr::Rendered(part, _) => {
+                let items = part.items()?;
+                let items = items.map(|item| self.inner(item)).collect();
+                self.0 = Repr::Array(items);
+            }
+            Repr::Value(Value::Array(items)) => {
+                let items = std::mem::take(items);
+                self.0 = Repr::Array(items.into_iter().map(Self::value).collect());
+            }
+            _ => {}
+        }
+        match &mut self.0 {
+            Repr::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The whole value, parsed.
+    pub fn into_value(self) -> Value {
+        match self.0 {
+            Repr::Text(part) => part.value(),
+            Repr::Rendered(..) => {
+                let mut text = String::new();
+                self.write(&mut text);
+                serde_json::from_str(&text).unwrap_or(Value::Null)
+            }
+            Repr::Object(entries) => Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, edit)| (key.into_owned(), edit.into_value()))
+                    .collect::<Map<_, _>>(),
+            ),
+            Repr::Array(items) => Value::Array(items.into_iter().map(Edit::into_value).collect()),
+            Repr::Value(value) => value,
+        }
+    }
+
+    /// Whether this value may differ from its text in the settings: a value with a template string
+    /// rendered in it, or one the policy built (a merge). What is as written was checked when the
+    /// policy was loaded.
+    pub fn differs_from_written(&self) -> bool {
+        match &self.0 {
+            Repr::Text(_) => false,
+            Repr::Rendered(part, rendering) => !rendering.within(part.range()).is_empty(),
+            _ => true,
+        }
+    }
+
+    /// The value as the settings write it, template strings unrendered; `None` for a value the
+    /// policy built.
+    pub fn written(&self) -> Option<Value> {
+        match &self.0 {
+            Repr::Text(part) | Repr::Rendered(part, _) => Some(part.value()),
+            _ => None,
+        }
+    }
+
+    /// The field `key` of this object, without opening it; `None` when absent or not an object.
+    pub fn field(&self, key: &str) -> Option<Edit<'t>> {
+        match &self.0 {
+            Repr::Text(part) | Repr::Rendered(part, _) => {
+                part.get(key).map(|child| self.inner(child))
+            }
+            Repr::Object(entries) => entries
+                .iter()
+                .rev()
+                .find(|(name, _)| name == key)
+                .map(|(_, edit)| edit.clone()),
+            Repr::Value(value) => value.get(key).cloned().map(Self::value),
+            Repr::Array(_) => None,
+        }
+    }
+
+    /// False when `text` cannot be anywhere in this value, as written or rendered: a cheap test
+    /// before [`Edit::name`], which opens the value. True when unsure (escapes, built values).
+    pub fn may_contain(&self, text: &str) -> bool {
+        let unsure_or_has = |haystack: &str| has_or_escape(haystack.as_bytes(), text.as_bytes());
+        match &self.0 {
+            Repr::Text(part) => unsure_or_has(part.as_str()),
+            Repr::Rendered(part, rendering) => {
+                unsure_or_has(part.as_str())
+                    || rendering
+                        .within(part.range())
+                        .iter()
+                        .any(|(_, rendered)| unsure_or_has(rendered))
+            }
+            _ => true,
+        }
+    }
+
+    /// This value's `name`, when it is an object.
+    pub fn name(&self) -> Name {
+        let name = match &self.0 {
+            Repr::Text(part) | Repr::Rendered(part, _) if part.kind() == Kind::Object => {
+                part.get("name").map(|name| self.inner(name).as_name())
+            }
+            Repr::Object(entries) => entries
+                .iter()
+                .rev()
+                .find(|(key, _)| key == "name")
+                .map(|(_, edit)| edit.as_name()),
+            Repr::Value(Value::Object(map)) => map.get("name").map(Name::of_value),
+            _ => return Name::NotObject(self.kind()),
+        };
+        name.unwrap_or(Name::Missing)
+    }
+
+    /// This value as a name: read from its text unless a template string was rendered into it.
+    fn as_name(&self) -> Name {
+        match &self.0 {
+            Repr::Text(part) | Repr::Rendered(part, _) if !self.differs_from_written() => {
+                match part.kind() {
+                    Kind::String => part
+                        .string()
+                        .map_or(Name::Missing, |text| Name::Text(text.into_owned())),
+                    Kind::Null => Name::Missing,
+                    kind => Name::Other(kind),
+                }
+            }
+            Repr::Value(value) => Name::of_value(value),
+            _ => Name::of_value(&self.clone().into_value()),
+        }
+    }
+
+    /// Writes the value as JSON text: the parts of texts as they are.
+    pub fn write(&self, out: &mut String) {
+        match &self.0 {
+            Repr::Text(part) => out.push_str(part.as_str()),
+            Repr::Rendered(part, rendering) => {
+                let range = part.range();
+                let text = part.whole();
+                let mut copied = range.start;
+                for (at, replacement) in rendering.within(range.clone()) {
+                    out.push_str(text.get(copied..at.start).unwrap_or_default());
+                    out.push_str(replacement);
+                    copied = at.end;
+                }
+                out.push_str(text.get(copied..range.end).unwrap_or_default());
+            }
+            Repr::Object(entries) => {
+                out.push('{');
+                for (i, (key, edit)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_string(out, key);
+                    out.push(':');
+                    edit.write(out);
+                }
+                out.push('}');
+            }
+            Repr::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write(out);
+                }
+                out.push(']');
+            }
+            // serde_json writes into bytes faster than through `Display`, which checks every
+            // piece it writes as UTF-8 again.
+            Repr::Value(value) => {
+                if let Ok(text) = serde_json::to_string(value) {
+                    out.push_str(&text);
+                }
+            }
+        }
+    }
+}
+
+/// The entry of `fields` named `key` (the last one, as for serde_json).
+pub fn entry<'f, 't>(
+    fields: &'f mut [(Cow<'t, str>, Edit<'t>)],
+    key: &str,
+) -> Option<&'f mut Edit<'t>> {
+    fields
+        .iter_mut()
+        .rev()
+        .find(|(name, _)| name == key)
+        .map(|(_, edit)| edit)
+}
