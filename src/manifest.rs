@@ -153,7 +153,9 @@ fn parse_document(text: &str) -> Result<(Option<Value>, bool), String> {
     if content.is_empty() {
         return Ok((None, false));
     }
-    if content[0].starts_with(['{', '['])
+    if content
+        .first()
+        .is_some_and(|line| line.starts_with(['{', '[']))
         && let Ok(value) = serde_json::from_str::<Value>(
             text.trim()
                 .trim_start_matches("---")

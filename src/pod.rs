@@ -79,8 +79,9 @@ impl PodHead {
     /// The Pod's name, or its `generateName` prefix while the API server has not named it yet.
     pub fn name(&self) -> &str {
         let metadata = |key| {
-            self.fields["metadata"][key]
-                .as_str()
+            self.fields
+                .pointer(&format!("/metadata/{key}"))
+                .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
         };
         metadata("name")
@@ -90,7 +91,9 @@ impl PodHead {
 
     /// The Pod's annotations, when it has them as an object.
     pub fn annotations(&self) -> Option<&Map<String, Value>> {
-        self.fields["metadata"]["annotations"].as_object()
+        self.fields
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object)
     }
 
     /// The Pod's labels and annotations, as read: what injection adds to.
@@ -106,8 +109,9 @@ impl PodHead {
 
     /// The Pod's own `metadata.namespace`, which a Pod made by a controller does not have yet.
     pub fn namespace(&self) -> &str {
-        self.fields["metadata"]["namespace"]
-            .as_str()
+        self.fields
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
             .unwrap_or_default()
     }
 }

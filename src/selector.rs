@@ -192,7 +192,7 @@ impl fmt::Display for Requirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let key = &self.key;
         match &self.operator {
-            Operator::In(values) if values.len() == 1 => write!(f, "{key}={}", values[0]),
+            Operator::In(values) if values.len() == 1 => write!(f, "{key}={}", values.join(",")),
             Operator::In(values) => write!(f, "{key} in ({})", values.join(",")),
             Operator::NotIn(values) => write!(f, "{key} notin ({})", values.join(",")),
             Operator::Exists => write!(f, "{key}"),

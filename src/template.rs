@@ -28,7 +28,10 @@ pub fn is_template(text: &str) -> bool {
     // Most strings of a template have no brace at all: look for braces, then at what follows.
     let bytes = text.as_bytes();
     let mut from = 0;
-    while let Some(at) = bytes[from..].iter().position(|&b| b == b'{') {
+    while let Some(at) = bytes
+        .get(from..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'{'))
+    {
         let at = from + at;
         if matches!(bytes.get(at + 1), Some(b'{' | b'%' | b'#')) {
             return true;

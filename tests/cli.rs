@@ -3,7 +3,7 @@
 //! and its exit codes.
 
 // A test crate: its helpers panic where a test fails.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

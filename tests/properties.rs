@@ -3,7 +3,7 @@
 //! with a plain encoding of the truth table.
 
 // A test crate: its helpers panic where a test fails.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};

@@ -234,15 +234,15 @@ impl<'t, 's> Canonical<'t, 's> {
     fn value_at(&mut self, at: usize) -> Option<usize> {
         let bytes = self.text.as_bytes();
         let at = skip_whitespace(bytes, at);
-        match bytes.get(at)? {
-            b'{' | b'[' => {
+        match *bytes.get(at)? {
+            byte @ (b'{' | b'[') => {
                 // Settings nested deeper than serde_json's limit are refused when the policy is
                 // loaded; the limit keeps the writer's recursion bounded all the same.
                 if self.depth >= MAX_DEPTH {
                     return None;
                 }
                 self.depth += 1;
-                let end = if bytes[at] == b'{' {
+                let end = if byte == b'{' {
                     self.object(at)
                 } else {
                     self.array(at)
@@ -270,13 +270,16 @@ impl<'t, 's> Canonical<'t, 's> {
                 Some(end)
             }
             _ => {
-                let end = bytes[at..]
+                let end = bytes
+                    .get(at..)?
                     .iter()
                     .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
                     .map_or(bytes.len(), |length| at + length);
                 let token = self.text.get(at..end)?;
-                match bytes[at] {
-                    b't' | b'f' | b'n' => self.form.written.extend_from_slice(token.as_bytes()),
+                match token.as_bytes().first() {
+                    Some(b't' | b'f' | b'n') => {
+                        self.form.written.extend_from_slice(token.as_bytes())
+                    }
                     _ => write_number(&mut self.form.written, token)?,
                 }
                 Some(end)
@@ -353,10 +356,10 @@ impl<'t, 's> Canonical<'t, 's> {
             }
         };
         self.form.written.push(b'}');
-        let entries = &mut self.entries[base..];
+        let entries = self.entries.get_mut(base..).unwrap_or_default();
         // Sorted by the keys' UTF-8 bytes, as a BTreeMap<String, _> (the hosts' order) sorts them,
         // each key once.
-        if !entries.windows(2).all(|pair| pair[0].key < pair[1].key) {
+        if !entries.is_sorted_by(|a, b| a.key < b.key) {
             entries.sort_by(|a, b| a.key.cmp(&b.key));
             let mut object = Vec::with_capacity(self.form.written.len() - start);
             object.push(b'{');
@@ -368,7 +371,8 @@ impl<'t, 's> Canonical<'t, 's> {
                 if object.len() > 1 {
                     object.push(b',');
                 }
-                object.extend_from_slice(&self.form.written[entry.written.clone()]);
+                let written = self.form.written.get(entry.written.clone());
+                object.extend_from_slice(written.unwrap_or_default());
             }
             object.push(b'}');
             self.form.written.truncate(start);
@@ -406,7 +410,7 @@ fn key_in_order(bytes: &[u8], at: usize, open: &mut [Open]) -> Option<usize> {
         || scan.control
         || last_key
             .as_ref()
-            .is_some_and(|last| bytes[key.clone()] <= bytes[last.clone()])
+            .is_some_and(|last| bytes.get(key.clone()) <= bytes.get(last.clone()))
     {
         return None;
     }
@@ -455,8 +459,9 @@ fn canonical_integer_end(bytes: &[u8], at: usize) -> Option<usize> {
         .count();
     let end = digits_from + digits;
     let integral = !matches!(bytes.get(end), Some(b'.' | b'e' | b'E'));
-    let leading_zero = digits > 1 && bytes[digits_from] == b'0';
-    let minus_zero = digits_from > at && digits == 1 && bytes[digits_from] == b'0';
+    let zero_first = bytes.get(digits_from) == Some(&b'0');
+    let leading_zero = digits > 1 && zero_first;
+    let minus_zero = digits_from > at && digits == 1 && zero_first;
     (digits > 0 && digits <= 18 && integral && !leading_zero && !minus_zero).then_some(end)
 }
 

@@ -29,7 +29,7 @@ pub(super) fn skip_string(bytes: &[u8], at: usize) -> Option<(usize, bool)> {
     let mut i = at + 1;
     loop {
         i = quote_or_backslash(bytes, i)?;
-        match bytes[i] {
+        match bytes.get(i)? {
             b'"' => return Some((i + 1, escaped)),
             _ => {
                 escaped = true;
@@ -67,8 +67,9 @@ pub(super) fn scan_string(bytes: &[u8], at: usize) -> Option<StringScan> {
             let Some(word) = word_at(bytes, i) else {
                 let rest = bytes.get(i..)?;
                 let length = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
-                scan.control |= rest[..length].iter().any(|&b| b < 0x20);
-                scan.brace |= rest[..length].contains(&b'{');
+                let before = rest.get(..length)?;
+                scan.control |= before.iter().any(|&b| b < 0x20);
+                scan.brace |= before.contains(&b'{');
                 break i + length;
             };
             let stops = has_byte(word, b'"') | has_byte(word, b'\\');
@@ -84,7 +85,7 @@ pub(super) fn scan_string(bytes: &[u8], at: usize) -> Option<StringScan> {
             }
             i += 8;
         };
-        if bytes[stop] == b'"' {
+        if *bytes.get(stop)? == b'"' {
             scan.end = stop + 1;
             return Some(scan);
         }
@@ -100,8 +101,10 @@ pub(super) fn has_or_escape(haystack: &[u8], needle: &[u8]) -> bool {
     let Some(&first) = needle.first() else {
         return true;
     };
-    let found_at = |at: usize| {
-        haystack[at] == b'\\' || haystack[at] == first && haystack[at..].starts_with(needle)
+    let found_at = |at: usize| match haystack.get(at..) {
+        Some([b'\\', ..]) => true,
+        Some(rest) => rest.starts_with(needle),
+        None => false,
     };
     let mut i = 0;
     while let Some(word) = word_at(haystack, i) {
@@ -177,8 +180,8 @@ pub(super) fn index(bytes: &[u8]) -> Vec<(usize, usize)> {
                 ends.push((i, usize::MAX));
             }
             b'}' | b']' => {
-                if let Some(at) = open.pop() {
-                    ends[at].1 = i + 1;
+                if let Some((_, end)) = open.pop().and_then(|at| ends.get_mut(at)) {
+                    *end = i + 1;
                 }
             }
             _ => {}
@@ -194,7 +197,10 @@ pub(super) struct Ends<'i>(pub(super) &'i [(usize, usize)]);
 impl Ends<'_> {
     pub(super) fn of(&self, start: usize) -> Option<usize> {
         let at = self.0.binary_search_by_key(&start, |&(s, _)| s).ok()?;
-        Some(self.0[at].1).filter(|&end| end != usize::MAX)
+        self.0
+            .get(at)
+            .map(|&(_, end)| end)
+            .filter(|&end| end != usize::MAX)
     }
 }
 

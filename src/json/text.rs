@@ -278,8 +278,9 @@ impl Doc {
         match (self.open(level)?, step) {
             (Children::Object(entries), Step::Key(key)) => entries
                 .iter()
-                .rposition(|(name, _)| self.key_is(name, key))
-                .map(|index| (index, &entries[index].1)),
+                .enumerate()
+                .rfind(|(_, (name, _))| self.key_is(name, key))
+                .map(|(index, (_, child))| (index, child)),
             (Children::Array(items), Step::Index(index)) => {
                 items.get(*index).map(|item| (*index, item))
             }

@@ -19,7 +19,7 @@ pub(super) fn render(text: &str, pod: &Text, namespace: &str) -> Option<String> 
     let bytes = text.as_bytes();
     if bytes
         .windows(2)
-        .any(|pair| pair[0] == b'{' && matches!(pair[1], b'%' | b'#'))
+        .any(|pair| matches!(pair, [b'{', b'%' | b'#']))
     {
         return None;
     }
