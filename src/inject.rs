@@ -369,13 +369,15 @@ fn customized<'a>(
         .collect()
 }
 
-/// A native sidecar: `restartPolicy: Always`, unless its template or customization says otherwise.
+/// A native sidecar: `restartPolicy: Always`, unless its template or customization says otherwise
+/// (a null says nothing: Kubernetes reads it as absent, and the sidecar would block the Pod's start).
 fn restart_always(sidecar: &mut Edit) {
     let mut container = std::mem::replace(sidecar, Edit::value(Value::Null)).into_value();
     if let Value::Object(fields) = &mut container {
-        fields
-            .entry("restartPolicy")
-            .or_insert_with(|| json!("Always"));
+        let policy = fields.entry("restartPolicy").or_insert(Value::Null);
+        if policy.is_null() {
+            *policy = json!("Always");
+        }
     }
     *sidecar = Edit::value(container);
 }
@@ -390,14 +392,18 @@ fn rewrite_probes<'a>(
 ) -> Option<probes::Rewritten> {
     let mut read = Vec::new();
     let mut edits = Vec::new();
+    let is_probe = |key: &str| probes::PROBE_FIELDS.contains(&key);
     for (_, edit) in containers.iter_mut().chain(init_containers.iter_mut()) {
+        // A container without a probe is not opened: it stays the text it came in.
+        if !probes::PROBE_FIELDS
+            .iter()
+            .any(|key| edit.field(key).is_some())
+        {
+            continue;
+        }
         let Some(fields) = edit.open_object() else {
             continue;
         };
-        let is_probe = |key: &str| probes::PROBE_FIELDS.contains(&key);
-        if !fields.iter().any(|(key, _)| is_probe(key)) {
-            continue;
-        }
         let container: Map<String, Value> = fields
             .iter()
             .filter(|(key, _)| key == "name" || key == "ports" || is_probe(key))
@@ -1650,5 +1656,620 @@ mod tests {
                 (status, variable) => proptest::prop_assert!(false, "status {:?} but variable {:?}", status, variable),
             }
         }
+    }
+
+    // The passes one by one.
+
+    /// The Pod's text and what the decision read of it.
+    fn pod_text(pod: &Value) -> (Text, PodHead) {
+        let text = Text::new(&pod.to_string());
+        let head = PodHead::read(&text).unwrap();
+        (text, head)
+    }
+
+    /// `f` of the Pod's text and of the parts of the templates `settings` give `pod` in the
+    /// namespace shop: what passes 1 to 3 make of them.
+    fn with_parts<T>(
+        settings: &Settings,
+        pod: &Value,
+        f: impl for<'a> FnOnce(&'a Text, &Parts<'a>) -> T,
+    ) -> T {
+        let (text, head) = pod_text(pod);
+        let templates = choose(settings, &head).unwrap();
+        let rendering = render(&text, "shop", settings, &templates).unwrap();
+        let parts = combine(&templates.chosen, &rendering);
+        f(&text, &parts)
+    }
+
+    /// `edit` written as JSON text.
+    fn written(edit: &Edit) -> String {
+        let mut out = String::new();
+        edit.write(&mut out);
+        out
+    }
+
+    /// The objects of the JSON array `list`, with their names, as [`combine`] gives them.
+    fn named_parts(list: &Text) -> Vec<Named<'_>> {
+        list.root()
+            .items()
+            .unwrap()
+            .map(|item| {
+                let edit = Edit::part(item);
+                (edit.name().as_str().unwrap().to_string(), edit)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn choose_gives_a_pod_that_does_not_choose_the_current_revision() {
+        let settings = settings(json!({"nativeSidecars": true}), proxy_template());
+        let (_, head) = pod_text(&app_pod());
+        let templates = choose(&settings, &head).unwrap();
+        assert_eq!(templates.revision, crate::revision::current(&settings));
+        assert_eq!(templates.chosen.len(), 1);
+        assert_eq!(templates.chosen[0].name, None);
+        assert_eq!(templates.size, templates.chosen[0].template.as_str().len());
+        let strings: Vec<&str> = templates.strings.iter().map(StringValue::raw).collect();
+        assert_eq!(strings, [r#""{{ pod.metadata.name }}.{{ namespace }}""#]);
+    }
+
+    #[test]
+    fn choose_takes_the_templates_the_pod_asks_for_in_its_order_and_only_their_strings() {
+        let settings = named(&["sidecar"]);
+        let pod = choosing("debug, sidecar");
+        let (_, head) = pod_text(&pod);
+        let templates = choose(&settings, &head).unwrap();
+        let chosen: Vec<Option<&str>> = templates.chosen.iter().map(|c| c.name).collect();
+        assert_eq!(chosen, [Some("debug"), Some("sidecar")]);
+        assert_eq!(
+            templates.revision,
+            crate::revision::for_pod(&settings, &pod).unwrap()
+        );
+        assert_ne!(templates.revision, crate::revision::current(&settings));
+        assert_eq!(templates.strings.len(), 1, "the sidecar's --id");
+        // The debug template has no template string, and the sidecar's is not read.
+        let (_, head) = pod_text(&choosing("debug"));
+        assert!(choose(&settings, &head).unwrap().strings.is_empty());
+    }
+
+    #[test]
+    fn choose_finds_exactly_the_template_strings_escaped_braces_included() {
+        let settings = Settings::validate(
+            br#"{"template": {
+                "containers": [{"name": "p", "image": "i", "args": [
+                    "\u007b\u007b pod.metadata.name }}", "{\u007b namespace }}", "{% if namespace %}ns{% endif %}",
+                    "{ \"plain\" }", "literal", "\u0041", "{{ namespace }}"
+                ]}],
+                "labels": {"l": "{{ pod.metadata.name }}-x", "m": "on"}
+            }}"#,
+        )
+        .unwrap();
+        let (_, head) = pod_text(&app_pod());
+        let templates = choose(&settings, &head).unwrap();
+        let mut found: Vec<String> = templates
+            .strings
+            .iter()
+            .map(|string| string.unescaped().unwrap().into_owned())
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "{% if namespace %}ns{% endif %}",
+                "{{ namespace }}",
+                "{{ namespace }}",
+                "{{ pod.metadata.name }}",
+                "{{ pod.metadata.name }}-x",
+            ]
+        );
+    }
+
+    #[test]
+    fn choose_refuses_settings_whose_template_is_not_json() {
+        // Settings no host sends (they never passed `validate_settings`), read as a request has
+        // them: the template is not read before the injection.
+        let settings = Settings::from_text(Text::new(
+            r#"{"template": {"containers": [{"name": "p", "image": "i", "port": 1.}]}}"#,
+        ))
+        .unwrap();
+        let (_, head) = pod_text(&app_pod());
+        let Err(error @ RequestError::Settings(_)) = choose(&settings, &head) else {
+            panic!("expected a settings error");
+        };
+        assert_eq!(
+            error.to_string(),
+            "invalid policy settings in the request: template: not valid JSON, unlike the settings validated when the policy was loaded"
+        );
+        assert_eq!(error.code(), 500);
+    }
+
+    #[test]
+    fn render_renders_the_strings_for_the_pod_and_the_namespace_and_nothing_else() {
+        let settings = settings(json!({}), proxy_template());
+        let (pod, head) = pod_text(&app_pod());
+        let templates = choose(&settings, &head).unwrap();
+        let rendering = render(&pod, "shop", &settings, &templates).unwrap();
+        let template = templates.chosen[0].template;
+        let rendered = Edit::rendered(template, &rendering);
+        // The rest of the template is its text, byte for byte.
+        assert_eq!(
+            written(&rendered),
+            template
+                .as_str()
+                .replace("{{ pod.metadata.name }}.{{ namespace }}", "web-1.shop")
+        );
+        let mut expected = proxy_template();
+        expected["containers"][0]["args"] = json!(["--id", "web-1.shop"]);
+        assert_eq!(rendered.into_value(), expected);
+    }
+
+    #[test]
+    fn render_names_the_string_that_fails_by_its_place_in_the_settings() {
+        let mut template = proxy_template();
+        template["containers"][0]["args"] = json!(["{{ pod.metadata.name | int }}"]);
+        let one = settings(json!({}), template);
+        let named = Settings::validate(
+            json!({"templates": {
+                "sidecar": {"containers": [{"name": "proxy", "image": "proxy:1"}]},
+                "debug": {"containers": [{"name": "shell", "image": "busybox"},
+                    {"name": "tool", "image": "t:1", "env": [{"name": "N", "value": "{{ pod.metadata.name | int }}"}]}]}
+            }, "defaultTemplates": ["sidecar", "debug"]})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        for (settings, path) in [
+            (one, "template.containers[0].args[0]"),
+            (named, "templates.debug.containers[1].env[0].value"),
+        ] {
+            let (pod, head) = pod_text(&app_pod());
+            let templates = choose(&settings, &head).unwrap();
+            let Err(RequestError::Render(error)) = render(&pod, "shop", &settings, &templates)
+            else {
+                panic!("expected a render error at {path}");
+            };
+            assert_eq!(error.path, path);
+            assert!(!error.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn combine_lets_a_later_template_customize_an_earlier_ones_container_and_replace_its_objects() {
+        let settings = named(&["sidecar"]);
+        with_parts(&settings, &choosing("sidecar, debug"), |_, parts| {
+            assert_eq!(super::names(&parts.containers), ["proxy", "shell"]);
+            assert_eq!(
+                parts.containers[0].1.clone().into_value(),
+                json!({"name": "proxy", "image": "proxy:debug", "args": ["--id", "web-1"],
+                    "env": [{"name": "LEVEL", "value": "debug"}]})
+            );
+            assert_eq!(super::names(&parts.volumes), ["certs"]);
+            assert_eq!(
+                parts.volumes[0].1.clone().into_value(),
+                json!({"name": "certs", "emptyDir": {"medium": "Memory"}})
+            );
+            assert_eq!(
+                Value::Object(parts.labels.clone()),
+                json!({"mesh": "debug", "debug": "on"})
+            );
+        });
+        // The other way round, the sidecar's values win, and the debug template's container
+        // comes first.
+        with_parts(&settings, &choosing("debug, sidecar"), |_, parts| {
+            assert_eq!(super::names(&parts.containers), ["proxy", "shell"]);
+            assert_eq!(
+                parts.containers[0].1.clone().into_value(),
+                json!({"name": "proxy", "image": "proxy:1", "args": ["--id", "web-1"],
+                    "env": [{"name": "LEVEL", "value": "info"}]})
+            );
+            assert_eq!(
+                parts.volumes[0].1.clone().into_value(),
+                json!({"name": "certs", "emptyDir": {}})
+            );
+            assert_eq!(
+                Value::Object(parts.labels.clone()),
+                json!({"mesh": "on", "debug": "on"})
+            );
+        });
+    }
+
+    #[test]
+    fn combine_keeps_the_parts_as_written_but_for_their_rendered_strings() {
+        let settings = settings(json!({}), proxy_template());
+        with_parts(&settings, &app_pod(), |_, parts| {
+            assert_eq!(super::names(&parts.containers), ["proxy"]);
+            assert!(
+                parts.containers[0].1.differs_from_written(),
+                "a template string"
+            );
+            assert!(!parts.init_containers[0].1.differs_from_written());
+            assert!(!parts.volumes[0].1.differs_from_written());
+            assert!(!parts.image_pull_secrets[0].1.differs_from_written());
+            assert_eq!(
+                Value::Object(parts.labels.clone()),
+                proxy_template()["labels"]
+            );
+            assert_eq!(
+                Value::Object(parts.annotations.clone()),
+                proxy_template()["annotations"]
+            );
+        });
+    }
+
+    /// `pod`'s spec after [`place_containers`], and the status it gives.
+    fn placed(settings: &Settings, pod: &Value) -> Result<(Value, Status), RequestError> {
+        with_parts(settings, pod, |text, parts| {
+            let mut root = Edit::part(text.root());
+            let spec = open_spec(root.open_object().unwrap())?;
+            let status = place_containers(spec, parts, settings, None)?;
+            let mut pod = root.into_value();
+            Ok((pod["spec"].take(), status))
+        })
+    }
+
+    fn strings(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| name.to_string()).collect()
+    }
+
+    #[test]
+    fn place_containers_finds_a_customization_among_the_pods_init_containers() {
+        let mut pod = app_pod();
+        pod["spec"]["initContainers"] = json!([{"name": "proxy", "image": "proxy:debug"},
+            {"name": "migrate", "image": "db:1"}]);
+        let (spec, status) = placed(&settings(json!({}), proxy_template()), &pod).unwrap();
+        // The Pod's init container customized the template's container, and left its list.
+        assert_eq!(names(&spec["containers"]), ["app", "proxy"]);
+        assert_eq!(spec["containers"][1]["image"], "proxy:debug");
+        assert_eq!(spec["containers"][1]["args"], json!(["--id", "web-1.shop"]));
+        assert_eq!(names(&spec["initContainers"]), ["mesh-init", "migrate"]);
+        assert_eq!(
+            status,
+            Status {
+                init_containers: strings(&["mesh-init"]),
+                containers: strings(&["proxy"]),
+                ..Status::default()
+            }
+        );
+    }
+
+    #[test]
+    fn place_containers_puts_the_sidecars_first_to_hold_the_application() {
+        let mut pod = app_pod();
+        pod["spec"]["containers"] =
+            json!([{"name": "app", "image": "a"}, {"name": "worker", "image": "w"}]);
+        pod["spec"]["initContainers"] = json!([{"name": "migrate", "image": "db:1"}]);
+        let settings = settings(
+            json!({"holdApplicationUntilProxyStarts": true}),
+            proxy_template(),
+        );
+        let (spec, status) = placed(&settings, &pod).unwrap();
+        assert_eq!(names(&spec["containers"]), ["proxy", "app", "worker"]);
+        assert_eq!(names(&spec["initContainers"]), ["mesh-init", "migrate"]);
+        assert_eq!(spec["containers"][0].get("restartPolicy"), None);
+        assert_eq!(status.containers, ["proxy"]);
+        assert_eq!(status.init_containers, ["mesh-init"]);
+    }
+
+    #[test]
+    fn place_containers_makes_native_sidecars_init_containers_that_restart_always() {
+        let mut template = proxy_template();
+        template["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "agent", "image": "agent:1", "restartPolicy": null}));
+        let settings = settings(
+            json!({"nativeSidecars": true, "holdApplicationUntilProxyStarts": true}),
+            template,
+        );
+        let mut pod = app_pod();
+        pod["spec"]["initContainers"] = json!([{"name": "migrate", "image": "db:1"}]);
+        let (spec, status) = placed(&settings, &pod).unwrap();
+        assert_eq!(
+            names(&spec["initContainers"]),
+            ["mesh-init", "proxy", "agent", "migrate"]
+        );
+        assert_eq!(names(&spec["containers"]), ["app"]);
+        assert_eq!(spec["initContainers"][0].get("restartPolicy"), None);
+        assert_eq!(spec["initContainers"][1]["restartPolicy"], "Always");
+        // A null is no restart policy: without one, the agent would block the Pod's start.
+        assert_eq!(spec["initContainers"][2]["restartPolicy"], "Always");
+        assert_eq!(spec["initContainers"][3].get("restartPolicy"), None);
+        assert_eq!(status.init_containers, ["mesh-init", "proxy", "agent"]);
+        assert!(status.containers.is_empty());
+    }
+
+    #[test]
+    fn restart_always_keeps_the_restart_policy_a_sidecar_has() {
+        for (container, policy) in [
+            (json!({"name": "proxy"}), "Always"),
+            (json!({"name": "proxy", "restartPolicy": null}), "Always"),
+            (
+                json!({"name": "proxy", "restartPolicy": "Always"}),
+                "Always",
+            ),
+            (json!({"name": "proxy", "restartPolicy": "Never"}), "Never"),
+        ] {
+            let text = Text::new(&container.to_string());
+            let mut sidecar = Edit::part(text.root());
+            restart_always(&mut sidecar);
+            let mut expected = container.clone();
+            expected["restartPolicy"] = json!(policy);
+            assert_eq!(sidecar.into_value(), expected, "{container}");
+        }
+    }
+
+    #[test]
+    fn check_container_does_not_check_again_what_is_as_written() {
+        let text = Text::new(
+            r#"{"name": "proxy", "image": "proxy:1", "resources": {"requests": {"cpu": "lots"}}}"#,
+        );
+        // As written, the container was checked when the policy was loaded.
+        assert!(check_container("proxy", &Edit::part(text.root()), &[], false).is_ok());
+        let built = Edit::value(text.root().value());
+        let Err(RequestError::Conflict(conflict)) = check_container("proxy", &built, &[], false)
+        else {
+            panic!("expected a conflict");
+        };
+        assert_eq!(conflict.at, "container proxy, resources.requests.cpu");
+        assert_eq!(conflict.origin, None);
+    }
+
+    #[test]
+    fn check_container_refuses_a_rendered_value_naming_the_field_and_its_template_string() {
+        let settings = settings(json!({}), rendered_resources());
+        let mut pod = app_pod();
+        pod["metadata"]["annotations"] = json!({"proxyCPU": "lots"});
+        with_parts(&settings, &pod, |_, parts| {
+            let (name, proxy) = &parts.containers[0];
+            let Err(RequestError::Conflict(conflict)) = check_container(name, proxy, &[], false)
+            else {
+                panic!("expected a conflict");
+            };
+            assert_eq!(conflict.at, "container proxy, resources.requests.cpu");
+            assert!(
+                conflict
+                    .problem
+                    .starts_with("\"lots\" is not a Kubernetes quantity")
+            );
+            assert_eq!(
+                conflict.origin.as_deref(),
+                Some(
+                    "resources.requests.cpu is the template string \"{{ pod.metadata.annotations['proxyCPU'] | default('100m') }}\", rendered for this Pod"
+                )
+            );
+            let (name, init) = &parts.init_containers[0];
+            assert!(check_container(name, init, &[], false).is_ok());
+        });
+    }
+
+    #[test]
+    fn check_container_says_a_customized_value_comes_from_the_pods_container() {
+        let template = Text::new(
+            r#"{"name": "proxy", "image": "proxy:1", "resources": {"requests": {"memory": "128Mi"}}}"#,
+        );
+        let own = json!({"name": "proxy", "resources": {"limits": {"memory": "64Mi"}}});
+        let own = own.as_object().unwrap().clone();
+        let merged = Edit::value(merge::container(template.root().value(), own.clone()));
+        let customizations = [("proxy".to_string(), own, Edit::part(template.root()))];
+        let Err(RequestError::Conflict(conflict)) =
+            check_container("proxy", &merged, &customizations, false)
+        else {
+            panic!("expected a conflict");
+        };
+        assert_eq!(conflict.at, "container proxy, resources.requests.memory");
+        assert_eq!(
+            conflict.origin.as_deref(),
+            Some("the Pod's own container proxy sets resources, which customizes the template's")
+        );
+    }
+
+    #[test]
+    fn check_container_refuses_a_linux_field_in_a_windows_pod_even_as_written() {
+        let text = Text::new(
+            r#"{"name": "proxy", "image": "proxy:1", "securityContext": {"runAsUser": 1337}}"#,
+        );
+        let proxy = Edit::part(text.root());
+        assert!(check_container("proxy", &proxy, &[], false).is_ok());
+        let Err(RequestError::Conflict(conflict)) = check_container("proxy", &proxy, &[], true)
+        else {
+            panic!("expected a conflict");
+        };
+        assert_eq!(conflict.at, "container proxy, securityContext.runAsUser");
+        assert!(
+            conflict
+                .origin
+                .unwrap()
+                .ends_with(&format!("give it the label {INJECT_KEY}: \"false\""))
+        );
+        let plain = Text::new(r#"{"name": "proxy", "image": "proxy:1"}"#);
+        assert!(check_container("proxy", &Edit::part(plain.root()), &[], true).is_ok());
+    }
+
+    #[test]
+    fn rewrite_probes_writes_back_containers_without_probes_byte_for_byte() {
+        let web = r#"{"name": "web", "image": "web:1", "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}}, "env": [ {"name": "A",  "value": "1"} ]}"#;
+        let worker =
+            r#"{"name": "worker",  "image": "worker:1", "env": [ {"name": "B", "value": "2"} ]}"#;
+        let pod = Text::new(&format!("[{web}, {worker}]"));
+        let mut containers = named_parts(&pod);
+        let rewritten = rewrite_probes(&mut containers, &mut [], 15020).unwrap();
+        assert_eq!(rewritten.paths, ["/app-health/web/readyz"]);
+        assert_eq!(
+            rewritten.originals,
+            r#"{"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080}}}"#
+        );
+        assert_eq!(written(&containers[1].1), worker);
+        // Of a container with a probe, only the probe is written anew.
+        assert_eq!(
+            written(&containers[0].1),
+            r#"{"name":"web","image":"web:1","readinessProbe":{"httpGet":{"path":"/app-health/web/readyz","port":15020}},"env":[ {"name": "A",  "value": "1"} ]}"#
+        );
+
+        let mut containers = named_parts(&pod);
+        containers.remove(0);
+        assert_eq!(rewrite_probes(&mut containers, &mut [], 15020), None);
+        assert_eq!(written(&containers[0].1), worker);
+    }
+
+    #[test]
+    fn set_env_replaces_the_variable_of_that_name_and_keeps_the_others() {
+        let text = Text::new(
+            r#"{"name": "proxy", "env": [{"name": "A", "value": "1"}, {"name": "PROBES", "value": "old"}, {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}], "image": "proxy:1"}"#,
+        );
+        let mut proxy = Edit::part(text.root());
+        set_env(&mut proxy, "PROBES", r#"{"new":1}"#);
+        assert_eq!(
+            written(&proxy),
+            r#"{"name":"proxy","env":[{"name": "A", "value": "1"},{"name":"PROBES","value":"{\"new\":1}"},{"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}],"image":"proxy:1"}"#
+        );
+        set_env(&mut proxy, "OTHER", "x");
+        assert_eq!(
+            proxy.into_value()["env"],
+            json!([{"name": "A", "value": "1"}, {"name": "PROBES", "value": "{\"new\":1}"},
+                {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}, {"name": "OTHER", "value": "x"}])
+        );
+    }
+
+    #[test]
+    fn set_env_makes_a_list_of_a_null_or_absent_env() {
+        for container in [
+            json!({"name": "proxy", "env": null}),
+            json!({"name": "proxy"}),
+        ] {
+            let text = Text::new(&container.to_string());
+            let mut proxy = Edit::part(text.root());
+            set_env(&mut proxy, "PROBES", "{}");
+            assert_eq!(
+                proxy.into_value(),
+                json!({"name": "proxy", "env": [{"name": "PROBES", "value": "{}"}]}),
+                "{container}"
+            );
+        }
+    }
+
+    #[test]
+    fn append_named_skips_the_names_the_pod_has_and_says_which_it_added() {
+        let pod = Text::new(
+            r#"{"volumes": [{"name": "certs", "secret": {"secretName": "mine"}}], "containers": [ ]}"#,
+        );
+        let volumes =
+            Text::new(r#"[{"name": "certs", "emptyDir": {}}, {"name": "sds", "emptyDir": {}}]"#);
+        let mut spec = Edit::part(pod.root());
+        let added = append_named(
+            spec.open_object().unwrap(),
+            "volumes",
+            &named_parts(&volumes),
+        )
+        .unwrap();
+        assert_eq!(added, ["sds"]);
+        assert_eq!(
+            written(&spec),
+            r#"{"volumes":[{"name": "certs", "secret": {"secretName": "mine"}},{"name": "sds", "emptyDir": {}}],"containers":[ ]}"#
+        );
+    }
+
+    #[test]
+    fn append_named_creates_the_list_the_pod_lacks_and_leaves_it_alone_when_nothing_is_added() {
+        let secrets = Text::new(r#"[{"name": "mesh-registry"}]"#);
+        let pod = Text::new(r#"{"containers": [ ], "volumes": null}"#);
+        let mut spec = Edit::part(pod.root());
+        let fields = spec.open_object().unwrap();
+        assert!(append_named(fields, "volumes", &[]).unwrap().is_empty());
+        assert!(
+            append_named(fields, "initContainers", &[])
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(written(&spec), r#"{"containers":[ ],"volumes":null}"#);
+
+        let fields = spec.open_object().unwrap();
+        let secrets = named_parts(&secrets);
+        assert_eq!(
+            append_named(fields, "imagePullSecrets", &secrets).unwrap(),
+            ["mesh-registry"]
+        );
+        assert_eq!(
+            append_named(fields, "volumes", &secrets).unwrap(),
+            ["mesh-registry"]
+        );
+        assert_eq!(
+            written(&spec),
+            r#"{"containers":[ ],"volumes":[{"name": "mesh-registry"}],"imagePullSecrets":[{"name": "mesh-registry"}]}"#
+        );
+    }
+
+    /// Parts with these labels and annotations only.
+    fn metadata_parts(labels: Value, annotations: Value) -> Parts<'static> {
+        let map = |value: Value| value.as_object().cloned().unwrap_or_default();
+        Parts {
+            containers: Vec::new(),
+            init_containers: Vec::new(),
+            volumes: Vec::new(),
+            image_pull_secrets: Vec::new(),
+            labels: map(labels),
+            annotations: map(annotations),
+        }
+    }
+
+    /// The Pod `pod` (its text) after [`edit_metadata`] with `parts`, as text; the status
+    /// given has revision r1.
+    fn with_metadata(pod: &str, parts: &Parts) -> Result<String, RequestError> {
+        let text = Text::new(pod);
+        let head = PodHead::read(&text)?;
+        let mut root = Edit::part(text.root());
+        let status = Status {
+            revision: Some("r1".to_string()),
+            ..Status::default()
+        };
+        edit_metadata(root.open_object().unwrap(), head, parts, status)?;
+        Ok(written(&root))
+    }
+
+    #[test]
+    fn edit_metadata_never_overwrites_the_pods_keys_and_records_what_it_added() {
+        let parts = metadata_parts(
+            json!({"zone": "a", "app": "other", "mesh": "on"}),
+            json!({"a": "the template's", "b": "x", STATUS_KEY: "forged"}),
+        );
+        let pod = json!({"metadata": {"name": "web-1", "labels": {"app": "web"},
+            "annotations": {"a": "the Pod's"}}, "spec": {}});
+        let edited: Value =
+            serde_json::from_str(&with_metadata(&pod.to_string(), &parts).unwrap()).unwrap();
+        assert_eq!(
+            edited["metadata"]["labels"],
+            json!({"app": "web", "zone": "a", "mesh": "on"})
+        );
+        assert_eq!(
+            edited["metadata"]["annotations"],
+            json!({"a": "the Pod's", "b": "x",
+                STATUS_KEY: r#"{"initContainers":[],"containers":[],"volumes":[],"imagePullSecrets":[],"labels":["mesh","zone"],"annotations":["b"],"revision":"r1"}"#})
+        );
+    }
+
+    #[test]
+    fn edit_metadata_leaves_the_labels_text_as_it_came_when_it_adds_none() {
+        let parts = metadata_parts(json!({"app": "other"}), json!({}));
+        let pod = r#"{"metadata": {"name": "web-1", "labels": {"app" :  "web"}, "uid": "u-1"}, "spec": {}}"#;
+        let edited = with_metadata(pod, &parts).unwrap();
+        assert!(
+            edited.starts_with(r#"{"metadata":{"name":"web-1","labels":{"app" :  "web"},"uid":"u-1","annotations":{"#),
+            "{edited}"
+        );
+        let edited: Value = serde_json::from_str(&edited).unwrap();
+        assert_eq!(
+            edited["metadata"]["annotations"][STATUS_KEY],
+            r#"{"initContainers":[],"containers":[],"volumes":[],"imagePullSecrets":[],"revision":"r1"}"#
+        );
+    }
+
+    #[test]
+    fn edit_metadata_gives_a_pod_without_metadata_its_labels_and_the_status() {
+        let parts = metadata_parts(json!({"mesh": "on"}), json!({}));
+        let edited = with_metadata(r#"{"spec": {}}"#, &parts).unwrap();
+        let status = r#"{"initContainers":[],"containers":[],"volumes":[],"imagePullSecrets":[],"labels":["mesh"],"revision":"r1"}"#;
+        assert_eq!(
+            serde_json::from_str::<Value>(&edited).unwrap(),
+            json!({"spec": {}, "metadata": {"labels": {"mesh": "on"}, "annotations": {STATUS_KEY: status}}})
+        );
     }
 }
