@@ -179,64 +179,13 @@ impl Settings {
     }
 
     /// Reads settings from their JSON document, as an admission request has them: the fields are
-    /// taken from the document's first level, which the template will be read from too, so the
-    /// settings are scanned once. Anything unexpected (a key it does not know, a value of another
-    /// type, a key given twice) goes to [`Settings::from_slice`], whose message names it.
+    /// read by serde from the document's text, as [`Settings::from_slice`] reads them, and the
+    /// document is kept for the templates, which serde skips.
     pub fn from_doc(doc: Arc<Doc>) -> Result<Self, SettingsError> {
-        match Self::fields_from(&doc) {
-            Some(raw) => Self::from_raw(raw, Arc::clone(&doc)),
-            None => Self::from_slice(doc.text_of(doc.root()).as_bytes()),
-        }
+        let raw = read::<RawSettings>(doc.text_of(doc.root()).as_bytes(), "")?;
+        Self::from_raw(raw, doc)
     }
 
-    fn fields_from(doc: &Doc) -> Option<RawSettings> {
-        let mut raw = RawSettings {
-            policy: InjectionPolicy::default(),
-            never_inject_selector: Vec::new(),
-            always_inject_selector: Vec::new(),
-            ignored_namespaces: Vec::new(),
-            template: None,
-            templates: None,
-            default_templates: None,
-            native_sidecars: false,
-            hold_application_until_proxy_starts: false,
-            probe_rewrite: None,
-        };
-        let mut seen = HashSet::new();
-        for (key, level) in doc.entries(doc.root())? {
-            if !seen.insert(key.clone()) {
-                return None;
-            }
-            let text = doc.text_of(level);
-            match key.as_ref() {
-                "policy" => raw.policy = serde_json::from_str(text).ok()?,
-                "neverInjectSelector" => {
-                    raw.never_inject_selector = serde_json::from_str(text).ok()?
-                }
-                "alwaysInjectSelector" => {
-                    raw.always_inject_selector = serde_json::from_str(text).ok()?
-                }
-                "ignoredNamespaces" => raw.ignored_namespaces = serde_json::from_str(text).ok()?,
-                "nativeSidecars" => raw.native_sidecars = serde_json::from_str(text).ok()?,
-                "holdApplicationUntilProxyStarts" => {
-                    raw.hold_application_until_proxy_starts = serde_json::from_str(text).ok()?
-                }
-                "template" => raw.template = Some(serde::de::IgnoredAny),
-                "templates" => {
-                    let names = doc.entries(level)?;
-                    raw.templates = Some(Names(
-                        names.into_iter().map(|(k, _)| k.into_owned()).collect(),
-                    ));
-                }
-                "defaultTemplates" => {
-                    raw.default_templates = Some(serde_json::from_str(text).ok()?)
-                }
-                "probeRewrite" => raw.probe_rewrite = Some(serde_json::from_str(text).ok()?),
-                _ => return None,
-            }
-        }
-        Some(raw)
-    }
     /// Reads and fully validates settings: what `validate_settings` answers when the policy loads.
     pub fn validate(json: &[u8]) -> Result<Self, SettingsError> {
         if let Ok(value) = serde_json::from_slice::<Value>(json) {
@@ -948,7 +897,7 @@ mod tests {
         "template.labels.mesh: \"on/off\" is not a label value: it must begin and end with a letter or digit, with only letters, digits, '-', '_' and '.' between; the API server would refuse every Pod injected with it")]
     fn refusals(#[case] settings: Value, #[case] message: &str) {
         assert_eq!(validate(settings.clone()).unwrap_err(), message);
-        // An admission request reads the settings from their document: what that fast path
+        // An admission request reads the settings from their document: what that reading
         // refuses, it refuses with the same message (the Kubernetes and template checks are the
         // load's only).
         let text = settings.to_string();
@@ -964,8 +913,10 @@ mod tests {
         let cases = [
             json!({"template": {"containers": [{"name": "p", "image": "i"}]}, "policy": "disabled",
                 "neverInjectSelector": [{"matchLabels": {"a": "b"}}], "alwaysInjectSelector": [{"matchExpressions": [{"key": "k", "operator": "Exists"}]}],
-                "ignoredNamespaces": ["x"], "nativeSidecars": true, "holdApplicationUntilProxyStarts": true}),
+                "ignoredNamespaces": ["x"], "nativeSidecars": true, "holdApplicationUntilProxyStarts": true,
+                "probeRewrite": {"container": "p", "statusPort": 15020}}),
             json!({"template": {"containers": [{"name": "p", "image": "i"}]}}),
+            json!({"template": {"containers": [{"name": "p", "image": "i"}]}, "probeRewrite": null}),
         ];
         for settings in cases {
             let text = settings.to_string();
@@ -973,19 +924,28 @@ mod tests {
             let b = Settings::from_slice(text.as_bytes()).unwrap();
             let fields = |s: &Settings| {
                 format!(
-                    "{:?} {:?} {:?} {:?} {} {} {}",
+                    "{:?} {:?} {:?} {:?} {} {} {:?} {}",
                     s.policy,
                     s.never_inject_selector,
                     s.always_inject_selector,
                     s.ignored_namespaces,
                     s.native_sidecars,
                     s.hold_application_until_proxy_starts,
+                    s.probe_rewrite,
                     crate::revision::current(s)
                 )
             };
             assert_eq!(fields(&a), fields(&b));
         }
-        // A key given twice goes to the full parse, which refuses it.
+        let null =
+            r#"{"template": {"containers": [{"name": "p", "image": "i"}]}, "probeRewrite": null}"#;
+        assert_eq!(
+            Settings::from_doc(Arc::new(Doc::new(null)))
+                .unwrap()
+                .probe_rewrite,
+            None
+        );
+        // A key given twice is refused, from the document as from the bytes.
         let twice = r#"{"policy": "enabled", "policy": "disabled", "template": {"containers": [{"name": "p", "image": "i"}]}}"#;
         assert_eq!(
             Settings::from_doc(Arc::new(Doc::new(twice))).unwrap_err(),
