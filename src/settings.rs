@@ -164,9 +164,9 @@ pub(crate) struct RawSettings {
     native_sidecars: bool,
     #[serde(default)]
     hold_application_until_proxy_starts: bool,
-    /// Read by [`ProbeRewrite::read`] in [`Settings::from_raw`].
+    /// `null` counts as absent.
     #[serde(default)]
-    probe_rewrite: Option<Value>,
+    probe_rewrite: Option<ProbeRewrite>,
 }
 
 impl Settings {
@@ -348,11 +348,7 @@ impl Settings {
             templates,
             native_sidecars: raw.native_sidecars,
             hold_application_until_proxy_starts: raw.hold_application_until_proxy_starts,
-            probe_rewrite: raw
-                .probe_rewrite
-                .filter(|value| !value.is_null())
-                .map(|value| ProbeRewrite::read(&value))
-                .transpose()?,
+            probe_rewrite: raw.probe_rewrite,
         })
     }
 
