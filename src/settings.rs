@@ -623,8 +623,9 @@ impl Template {
 
 /// Reads a `T` from JSON, tracking the path, with a message that names the field below `root`
 /// when it is not one. One reader for success and failure alike: each type is deserialized by one
-/// instantiation of its serde code (the module is smaller for it), and it runs at load, not per
-/// request.
+/// instantiation of its serde code (the module is smaller for it). It also reads the settings on
+/// every request; reading without the path first, and again with it only on failure, was measured
+/// no faster there and made the module 30 KB larger.
 fn read<T: DeserializeOwned>(json: &[u8], root: &str) -> Result<T, SettingsError> {
     let not_json = |e: &serde_json::Error| {
         SettingsError::new(root, format!("the settings are not valid JSON: {e}"))
