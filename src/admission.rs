@@ -78,10 +78,9 @@ struct ValidationPayload<'a> {
 
 /// The request, read and checked by serde_json, and the whole payload as a text, from which the
 /// Pod and the settings are taken (see [`Text::sub`]) when the decision needs them: one
-/// scan of the payload serves all three. The settings are not checked as JSON on every request:
-/// they were validated when the policy server loaded the policy, and checking them again would
-/// cost more than the rest of a decision that does not inject. `None` when the payload cannot be
-/// read this way.
+/// scan of the payload serves all three. The settings are read by serde ([`Settings::from_text`]),
+/// which checks them as JSON, the templates included. `None` when the payload cannot be read this
+/// way.
 fn read_payload(payload: &[u8]) -> Option<(AdmissionRequest<'_>, Text)> {
     let text = std::str::from_utf8(payload).ok()?;
     let whole = Text::new(text);

@@ -20,8 +20,8 @@
 //!   revision hashes, showing the template strings on the way.
 //!
 //! The texts given to a `Text` are meant to be valid JSON: the request is read by serde_json, which
-//! checks it, and the settings were checked when the policy server loaded the policy (what an
-//! injection copies of them into the Pod is checked again on the way, by [`Canonical`]). The
+//! checks it, and so are the settings, by serde when they are read (what an injection copies of
+//! them into the Pod is checked again on the way, by [`Canonical`]). The
 //! scanner relies on that to be simple and fast, and still never panics or loops on text that is
 //! not: it finds nothing there.
 

@@ -41,6 +41,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 
 use crate::error::{RequestError, SettingsError, json_type, sorted_names};
@@ -63,19 +64,45 @@ const ACTIONS: [&str; 4] = ["httpGet", "tcpSocket", "grpc", "exec"];
 const HTTP_GET: &str = "httpGet";
 
 /// The `probeRewrite` setting: rewrite the application's probes to the sidecar's status port.
-/// Absent, probes are left as they are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Absent, probes are left as they are. Read with the other settings, by serde: every message
+/// names the field below `probeRewrite`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProbeRewrite {
     /// The template container that runs the agent: it receives the originals in `env`.
     pub container: String,
     /// The agent's status port, 1 to 65535, which the kubelet probes instead of the application.
+    #[serde(deserialize_with = "status_port_setting")]
     pub status_port: u16,
     /// The environment variable the originals go into.
+    #[serde(default = "default_env", deserialize_with = "not_empty")]
     pub env: String,
 }
 
-/// The setting's keys, as messages list them.
-const KEYS: [&str; 3] = ["container", "statusPort", "env"];
+fn default_env() -> String {
+    DEFAULT_ENV.to_string()
+}
+
+/// `statusPort`: read as any JSON value, so that whatever is not a port is answered with the range
+/// and the value given (a number as written, anything else by its type).
+fn status_port_setting<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    match value.as_u64().and_then(|n| u16::try_from(n).ok()) {
+        Some(port) if port > 0 => Ok(port),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a port number from 1 to 65535, got {}",
+            shown(&value)
+        ))),
+    }
+}
+
+fn not_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.is_empty() {
+        return Err(serde::de::Error::custom("must not be empty"));
+    }
+    Ok(text)
+}
 
 /// A number as written, anything else by its type.
 fn shown(value: &Value) -> String {
@@ -85,75 +112,7 @@ fn shown(value: &Value) -> String {
     }
 }
 
-/// A value as serde describes what it did not expect (`integer 1`, `boolean true`).
-fn unexpected(value: &Value) -> String {
-    match value {
-        Value::Null => "null".to_string(),
-        Value::Bool(b) => format!("boolean {b}"),
-        Value::Number(n) if n.is_f64() => format!("floating point {n}"),
-        Value::Number(n) => format!("integer {n}"),
-        Value::String(s) => format!("string {s:?}"),
-        Value::Array(_) => "sequence".to_string(),
-        Value::Object(_) => "map".to_string(),
-    }
-}
-
 impl ProbeRewrite {
-    /// Reads the `probeRewrite` setting; every message names the field below `probeRewrite`.
-    /// Read by hand rather than by a serde derive: the one reader serves the settings' every
-    /// reading (bytes, document, value), and the module is smaller for it.
-    pub fn read(value: &Value) -> Result<Self, SettingsError> {
-        let field = |key: &str| format!("probeRewrite.{key}");
-        let Value::Object(fields) = value else {
-            return Err(SettingsError::new(
-                "probeRewrite",
-                format!("expected an object, got {}", json_type(value)),
-            ));
-        };
-        if let Some(key) = fields.keys().find(|key| !KEYS.contains(&key.as_str())) {
-            return Err(SettingsError::new(
-                field(key),
-                format!("unknown field; expected one of {}", KEYS.join(", ")),
-            ));
-        }
-        let string = |key: &str| -> Result<Option<String>, SettingsError> {
-            match fields.get(key) {
-                None => Ok(None),
-                Some(Value::String(text)) => Ok(Some(text.clone())),
-                Some(other) => Err(SettingsError::new(
-                    field(key),
-                    format!("invalid type: {}, expected a string", unexpected(other)),
-                )),
-            }
-        };
-        let container = string("container")?
-            .ok_or_else(|| SettingsError::new(field("container"), "missing"))?;
-        let port = fields
-            .get("statusPort")
-            .ok_or_else(|| SettingsError::new(field("statusPort"), "missing"))?;
-        let status_port = match port.as_u64().and_then(|n| u16::try_from(n).ok()) {
-            Some(port) if port > 0 => port,
-            _ => {
-                return Err(SettingsError::new(
-                    field("statusPort"),
-                    format!(
-                        "expected a port number from 1 to 65535, got {}",
-                        shown(port)
-                    ),
-                ));
-            }
-        };
-        let env = string("env")?.unwrap_or_else(|| DEFAULT_ENV.to_string());
-        if env.is_empty() {
-            return Err(SettingsError::new(field("env"), "must not be empty"));
-        }
-        Ok(Self {
-            container,
-            status_port,
-            env,
-        })
-    }
-
     /// Refuses a `container` that none of `names` (the templates' containers) is.
     pub fn check_container(&self, names: &[&str]) -> Result<(), SettingsError> {
         let settings = self;
@@ -548,10 +507,13 @@ pub(crate) mod tests {
         }
     }
 
-    /// The setting read, then checked against these template containers, as `Settings::validate`
-    /// does.
+    /// The setting read from its text, then checked against these template containers, as
+    /// `Settings::validate` does.
     fn validate_with(value: &Value, containers: &[&str]) -> Result<ProbeRewrite, SettingsError> {
-        let settings = ProbeRewrite::read(value)?;
+        let text = value.to_string();
+        let mut deserializer = serde_json::Deserializer::from_str(&text);
+        let settings: ProbeRewrite = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|e| SettingsError::from_serde(e, "probeRewrite"))?;
         settings.check_container(containers)?;
         Ok(settings)
     }
@@ -585,8 +547,9 @@ pub(crate) mod tests {
         assert_eq!(read.map(|s| s.status_port), Ok(expected));
     }
 
+    // Not an object (an array, which serde would read field by field) is refused before, by
+    // `Settings::validate`, as for every object of the settings: settings.rs's `probe_as_list`.
     #[rstest]
-    #[case::not_object(json!(["mesh-proxy", 15020]), "probeRewrite: expected an object, got an array")]
     #[case::unknown_key(json!({"container": "mesh-proxy", "statusPort": 15020, "statusPrt": 1}),
         "probeRewrite.statusPrt: unknown field; expected one of container, statusPort, env")]
     #[case::container_missing(json!({"statusPort": 15020}), "probeRewrite.container: missing")]

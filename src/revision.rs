@@ -84,8 +84,8 @@ pub fn revision_of(text: &Text, chosen: &[Chosen], placement: Placement) -> Stri
 /// [`revision_of`], showing `strings` each string value of the templates that may be a template
 /// string on the way: the one pass over the templates that an injection makes, which also finds
 /// their template strings. `None` when a template is not valid JSON: the injection copies the
-/// templates' text into the Pod, and the settings are not checked as JSON on every request (see
-/// [`crate::admission`]), so this pass is where text no host sends is caught.
+/// templates' text into the Pod, so this pass checks what it reads, though the settings' reader
+/// ([`Settings::from_text`]) has already refused such text.
 pub fn revision_reading<'t>(
     text: &'t Text,
     chosen: &[Chosen<'t>],

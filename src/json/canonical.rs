@@ -78,8 +78,9 @@ impl<'t> Form<'t> {
 }
 
 /// Writes values of one [`Text`] in canonical form, and bytes given as they are, into a [`Form`].
-/// The settings' text is not checked as JSON on every request, so the writer checks each value it
-/// is given (`as_is`, or serde_json before writing it anew) and the form says whether all were.
+/// The writer checks each value it is given (`as_is`, or serde_json before writing it anew) and the
+/// form says whether all were JSON: what it is given is copied into Pods, and is checked where it is
+/// read, whoever read it before.
 pub struct Canonical<'t, 's> {
     doc: &'t Doc,
     text: &'t str,
