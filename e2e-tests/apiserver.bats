@@ -266,7 +266,7 @@ pods_are() {
       owner: .metadata.ownerReferences[0].kind, injected: (.metadata.annotations["sidecar.istio.io/status"] != null),
       containers: [.spec.containers[].name], init: [.spec.initContainers[].name],
       probe: .spec.containers[1].readinessProbe.httpGet}] | unique' <<<"$pods")" \
-    '[{"generated":true,"owner":"ReplicaSet","injected":true,"containers":["istio-proxy","web"],"init":["istio-init"],"probe":{"path":"/app-health/web/readyz","port":15020,"scheme":"HTTP"}}]' \
+    '[{"generated":true,"owner":"ReplicaSet","injected":true,"containers":["istio-proxy","web"],"init":["migrate","istio-init"],"probe":{"path":"/app-health/web/readyz","port":15020,"scheme":"HTTP"}}]' \
     "the Deployment's Pods"
   # The template strings saw the Pod as the controller made it: its generateName, its labels.
   expect_eq "$(jq -r '[.items[] | .metadata.labels["service.istio.io/canonical-revision"]] | unique | join(",")' <<<"$pods")" "2.4" \

@@ -59,6 +59,44 @@ load helpers
   expect_eq "$(jq -r '.spec.initContainers[0].restartPolicy // "none"' <<<"$pod")" none "init container restartPolicy"
 }
 
+@test "networkInitContainers: without native sidecars, the network is set up after the Pod's own init containers" {
+  evaluate "$(settings_with '.networkInitContainers = ["mesh-init"]')" "$E2E_DIR/requests/pod-with-init-container.json"
+  pod=$(applied "$E2E_DIR/requests/pod-with-init-container.json")
+  expect_eq "$(container_names "$pod" initContainers)" "migrate,mesh-init" "init containers"
+  expect_eq "$(container_names "$pod" containers)" "app,sidecar" "containers"
+  # With native sidecars the proxy runs before the Pod's own, so the network is set up first.
+  evaluate "$(settings_with '.networkInitContainers = ["mesh-init"] | .nativeSidecars = true')" "$E2E_DIR/requests/pod-with-init-container.json"
+  pod=$(applied "$E2E_DIR/requests/pod-with-init-container.json")
+  expect_eq "$(container_names "$pod" initContainers)" "mesh-init,sidecar,migrate" "init containers, native"
+  # A Pod injected before the setting keeps its order: it is not injected again.
+  evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/pod-with-init-container.json"
+  pod=$(applied "$E2E_DIR/requests/pod-with-init-container.json")
+  expect_eq "$(container_names "$pod" initContainers)" "mesh-init,migrate" "init containers before the setting"
+  jq --argjson pod "$pod" '.object = $pod' "$E2E_DIR/requests/pod-with-init-container.json" >"$BATS_TEST_TMPDIR/again.json"
+  evaluate "$(settings_with '.networkInitContainers = ["mesh-init"]')" "$BATS_TEST_TMPDIR/again.json"
+  expect_allowed_with_reason "the Pod already has the sidecar (annotation sidecar.istio.io/status is set)"
+  expect_no_patch
+}
+
+@test "a Pod chooses its placement: sidecar.istio.io/nativeSidecar and proxy.istio.io/config" {
+  request=$BATS_TEST_TMPDIR/native.json
+  jq '.object.metadata.annotations = {"sidecar.istio.io/nativeSidecar": "true"}' "$E2E_DIR/requests/pod-with-init-container.json" >"$request"
+  evaluate "$(settings_with '.networkInitContainers = ["mesh-init"]')" "$request"
+  pod=$(applied "$request")
+  expect_eq "$(container_names "$pod" initContainers)" "mesh-init,sidecar,migrate" "init containers, native by the Pod"
+  expect_eq "$(jq -r '.spec.initContainers[1].restartPolicy' <<<"$pod")" Always "restartPolicy"
+  jq '.object.metadata.annotations = {"proxy.istio.io/config": "holdApplicationUntilProxyStarts: true\n"}' "$E2E_DIR/requests/pod-with-init-container.json" >"$request"
+  evaluate "$E2E_DIR/settings/sidecar.json" "$request"
+  pod=$(applied "$request")
+  expect_eq "$(container_names "$pod" containers)" "sidecar,app" "containers, held by the Pod"
+  # A proxy config this policy cannot read for sure refuses the Pod, saying how to write it.
+  jq '.object.metadata.annotations = {"proxy.istio.io/config": "{holdApplicationUntilProxyStarts: true}"}' "$E2E_DIR/requests/pod-with-init-container.json" >"$request"
+  evaluate "$E2E_DIR/settings/sidecar.json" "$request"
+  expect_eq "$(field .allowed)" false "allowed"
+  expect_eq "$(field .status.code)" 400 "code"
+  [[ $(field .status.message) == *"request.object.metadata.annotations.proxy.istio.io/config: holdApplicationUntilProxyStarts is set in a form this policy does not read"* ]]
+}
+
 @test "holdApplicationUntilProxyStarts puts the sidecar first" {
   evaluate "$(settings_with '.holdApplicationUntilProxyStarts = true')" "$E2E_DIR/requests/pod-no-override.json"
   pod=$(applied "$E2E_DIR/requests/pod-no-override.json")

@@ -158,8 +158,8 @@ SIDECAR_VOLUMES='["workload-socket","workload-certs","istio-envoy","istio-data",
 
 # expect_injected REVIEW REASON: allowed, the reason, no warning, and the patch gives the fixture
 # Pod with the opt-in sidecar where holdApplicationUntilProxyStarts puts it: the proxy before the
-# Pod's containers, istio-init before the Pod's init containers, volumes after the Pod's; nothing
-# of the Pod's own is changed.
+# Pod's containers, istio-init after the Pod's init containers (networkInitContainers), volumes
+# after the Pod's; nothing of the Pod's own is changed.
 expect_injected() {
   local review=$1 pod submitted status
   expect_answer "allowed,auditAnnotations,patch,patchType,uid,warnings"
@@ -172,7 +172,7 @@ expect_injected() {
     return 1
   }
   expect_eq "$(container_names "$pod" containers)" "istio-proxy,app,worker" "containers"
-  expect_eq "$(container_names "$pod" initContainers)" "istio-init,migrate" "initContainers"
+  expect_eq "$(container_names "$pod" initContainers)" "migrate,istio-init" "initContainers"
   expect_eq "$(jq -c '[.spec.volumes[].name]' <<<"$pod")" \
     "$(jq -c '["data"] + .' <<<"$SIDECAR_VOLUMES")" "volumes"
   status=$(jq -r '.metadata.annotations["sidecar.istio.io/status"]' <<<"$pod")
@@ -194,7 +194,7 @@ expect_injected() {
     "annotations"
   expect_eq "$(jq -c '.spec.containers[0] | [.image, .args[4], (.env[] | select(.name == "ISTIO_META_APP_CONTAINERS" or .name == "ISTIO_META_WORKLOAD_NAME") | .value), .resources.requests.cpu]' <<<"$pod")" \
     '["docker.io/istio/proxyv2:1.27.3","--proxyLogLevel=warning","app,worker","web","100m"]' "istio-proxy"
-  expect_eq "$(jq -c '.spec.initContainers[0] | [.name, .args[10], .args[12], .args[14]]' <<<"$pod")" \
+  expect_eq "$(jq -c '.spec.initContainers[-1] | [.name, .args[10], .args[12], .args[14]]' <<<"$pod")" \
     '["istio-init","*","","*"]' "istio-init"
   # Without what the status annotation lists, labels and annotations it added, the Pod is the
   # one submitted, byte for byte in JSON terms.

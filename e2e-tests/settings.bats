@@ -24,7 +24,7 @@ sidecar='{"name": "sidecar", "image": "registry.example/sidecar:1.0"}'
 
 @test "an unknown setting" {
   expect_refused "{\"polcy\": \"enabled\", \"template\": {\"containers\": [$sidecar]}}" \
-    'polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, probeRewrite'
+    'polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite'
 }
 
 @test "no template" {
@@ -99,4 +99,9 @@ sidecar='{"name": "sidecar", "image": "registry.example/sidecar:1.0"}'
 @test "probe rewriting with a key it does not know" {
   expect_refused "{\"template\": {\"containers\": [$sidecar]}, \"probeRewrite\": {\"container\": \"sidecar\", \"statusPort\": 15020, \"envVar\": \"X\"}}" \
     'probeRewrite.envVar: unknown field; expected one of container, statusPort, env'
+}
+
+@test "a network init container that is no template init container" {
+  expect_refused "{\"template\": {\"containers\": [$sidecar], \"initContainers\": [{\"name\": \"istio-init\", \"image\": \"i\"}]}, \"networkInitContainers\": [\"istio-iptables\"]}" \
+    'networkInitContainers[0]: "istio-iptables" is not a template init container; expected one of istio-init'
 }

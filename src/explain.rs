@@ -13,6 +13,7 @@ use crate::decision::{Decision, Reason, Step, decide_for_pod};
 use crate::error::{RequestError, json_type, path_within};
 use crate::inject::inject;
 use crate::keys::INJECT_KEY;
+use crate::placement::Choice;
 use crate::pod::PodView;
 use crate::scope::{Call, Namespaces, Policy};
 use crate::settings::InjectionPolicy;
@@ -152,6 +153,11 @@ pub struct Injection {
     pub status_port: Option<u16>,
     /// The paths of the rewritten probes (`/app-health/web/readyz`).
     pub rewritten_probes: Vec<String>,
+    /// The injected init containers that run after the Pod's own (`networkInitContainers`,
+    /// without native sidecars); empty when the Pod has none of its own.
+    pub after_own_init_containers: Vec<String>,
+    /// What the Pod chose of the placement, against the settings ([`crate::placement::Choice`]).
+    pub placement: Vec<String>,
 }
 
 impl Injection {
@@ -165,8 +171,30 @@ impl Injection {
                 .probes
                 .map(|probes| probes.rewritten)
                 .unwrap_or_default(),
+            after_own_init_containers: after_own(pod, &status.init_containers),
+            placement: Choice::of(
+                pod.pointer("/metadata/annotations")
+                    .and_then(Value::as_object),
+            )
+            .map(|choice| choice.describe())
+            .unwrap_or_default(),
         }
     }
+}
+
+/// The init containers of `pod` named in `injected` that come after one of the Pod's own.
+fn after_own(pod: &Value, injected: &[String]) -> Vec<String> {
+    let names = pod
+        .pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|container| container.get("name")?.as_str());
+    names
+        .skip_while(|name| injected.iter().any(|i| i == name))
+        .filter(|name| injected.iter().any(|i| i == name))
+        .map(str::to_string)
+        .collect()
 }
 
 /// What happens to an object's sidecar, in the word the CLI and the playground print first.
@@ -260,6 +288,8 @@ impl Report {
                 "statusPort": i.status_port?,
                 "rewritten": i.rewritten_probes,
             }))),
+            "afterOwnInitContainers": self.injection.as_ref().map(|i| &i.after_own_init_containers),
+            "placement": self.injection.as_ref().map(|i| &i.placement),
             "sidecar": self.sidecar.as_ref().map(Sidecar::to_json),
         })
     }

@@ -21,7 +21,9 @@
 //!
 //! Where things go:
 //! - `spec.initContainers`: the template's init containers, then (with `nativeSidecars`) the
-//!   sidecar containers with `restartPolicy: Always`, then the Pod's own, which so have the network.
+//!   sidecar containers with `restartPolicy: Always`, then the Pod's own, which so have the network;
+//!   without native sidecars, the template's `networkInitContainers` after the Pod's own, which so
+//!   run before their traffic is redirected to a proxy that is not running yet.
 //! - `spec.containers`: the sidecar containers after the Pod's, or before them with
 //!   `holdApplicationUntilProxyStarts`.
 //! - `spec.volumes`, `spec.imagePullSecrets`: appended, except names the Pod already uses.
@@ -41,9 +43,10 @@ use crate::error::{Conflict, RenderError, RequestError, SettingsError};
 use crate::json::{Edit, Fields, Kind, Name, Rendering, StringValue, Text, entry};
 use crate::keys::{INJECT_KEY, STATUS_KEY};
 use crate::merge;
+use crate::placement::Placement;
 use crate::pod::{OBJECT_PATH, PodHead};
 use crate::probes::{self, ProbeRewrite};
-use crate::revision::{self, revision_reading};
+use crate::revision::revision_reading;
 use crate::settings::{Chosen, Settings};
 use crate::status::{self, Status};
 use crate::template::{Renderer, is_template};
@@ -66,7 +69,8 @@ pub fn inject_json(
     settings: &Settings,
     namespace: &str,
 ) -> Result<String, RequestError> {
-    let templates = choose(settings, &head)?;
+    let placement = Placement::for_pod(settings, head.annotations())?;
+    let templates = choose(settings, &head, placement)?;
     let rendering = render(pod, namespace, settings, &templates)?;
     let parts = combine(&templates.chosen, &rendering);
     let probes = match &settings.probe_rewrite {
@@ -82,7 +86,7 @@ pub fn inject_json(
         .open_object()
         .ok_or_else(|| expected(OBJECT_PATH, "an object", kind))?;
     let spec = open_spec(object)?;
-    let mut status = place_containers(spec, &parts, settings, probes)?;
+    let mut status = place_containers(spec, &parts, placement, probes)?;
     status.volumes = append_named(spec, "volumes", &parts.volumes)?;
     status.image_pull_secrets = append_named(spec, "imagePullSecrets", &parts.image_pull_secrets)?;
     if settings.has_named_templates() {
@@ -115,10 +119,13 @@ struct Templates<'s> {
 
 /// Pass 1: the templates the Pod gets, in the order they apply, and one pass over their text
 /// (see [`revision_reading`]) that gives their revision and finds their template strings.
-fn choose<'s>(settings: &'s Settings, head: &PodHead) -> Result<Templates<'s>, RequestError> {
+fn choose<'s>(
+    settings: &'s Settings,
+    head: &PodHead,
+    placement: Placement,
+) -> Result<Templates<'s>, RequestError> {
     let chosen = settings.chosen(head.annotations())?;
     let mut strings = Vec::new();
-    let placement = revision::Placement::of(settings);
     let revision = revision_reading(settings.text(), &chosen, placement, &mut |string| {
         let raw = string.raw();
         // A brace may be written as an escape (`\u007b`): such a string is read unescaped.
@@ -269,7 +276,7 @@ type Customization<'a> = (String, Map<String, Value>, Edit<'a>);
 fn place_containers<'a>(
     spec: &mut Fields<'a>,
     parts: &Parts<'a>,
-    settings: &Settings,
+    placement: Placement,
     probes: Option<(&ProbeRewrite, u16)>,
 ) -> Result<Status, RequestError> {
     // Each container's name is read once.
@@ -314,20 +321,25 @@ fn place_containers<'a>(
 
     // Native sidecars are init containers, restarted as containers are: after the template's,
     // before the Pod's own.
-    let (native_sidecars, mut sidecars) = if settings.native_sidecars {
+    let (native_sidecars, mut sidecars) = if placement.native_sidecars {
         for (_, sidecar) in &mut sidecars {
             restart_always(sidecar);
         }
         (sidecars, Vec::new())
     } else {
+        for (_, sidecar) in &mut sidecars {
+            not_restarted(sidecar);
+        }
         (Vec::new(), sidecars)
     };
-    let mut new_inits = template_inits;
-    new_inits.extend(native_sidecars);
-    let injected_inits = names(&new_inits);
     let injected_containers = names(&sidecars);
-    new_inits.append(&mut init_containers);
-    let containers = if settings.hold_application_until_proxy_starts {
+    let (new_inits, injected_inits) = order_init_containers(
+        template_inits,
+        native_sidecars,
+        init_containers,
+        placement.network_init_containers,
+    );
+    let containers = if placement.hold_application_until_proxy_starts {
         sidecars.append(&mut containers);
         sidecars
     } else {
@@ -343,6 +355,35 @@ fn place_containers<'a>(
         probes: rewritten,
         ..Status::default()
     })
+}
+
+/// The Pod's init containers in the order they run, and the names of those injected: the
+/// template's init containers, then the native sidecars (`native`), then the Pod's own (`own`),
+/// so that the Pod's own run in the mesh. Without native sidecars, the template init containers
+/// named in `network` (which redirect the Pod's traffic to the proxy) go after the Pod's own
+/// instead: redirected before the proxy runs, the Pod's own init containers would reach nothing.
+/// The others (such as a check that the network was set up) still run first.
+fn order_init_containers<'a>(
+    template: Vec<Named<'a>>,
+    native: Vec<Named<'a>>,
+    own: Vec<Named<'a>>,
+    network: &[String],
+) -> (Vec<Named<'a>>, Vec<String>) {
+    let (first, last): (Vec<_>, Vec<_>) = if native.is_empty() {
+        template
+            .into_iter()
+            .partition(|(name, _)| !network.contains(name))
+    } else {
+        (template, Vec::new())
+    };
+    let mut injected = names(&first);
+    injected.extend(names(&native));
+    injected.extend(names(&last));
+    let mut order = first;
+    order.extend(native);
+    order.extend(own);
+    order.extend(last);
+    (order, injected)
 }
 
 /// The template's containers `template`, each overlaid with the Pod's own container of its name
@@ -378,6 +419,22 @@ fn restart_always(sidecar: &mut Edit) {
         if policy.is_null() {
             *policy = json!("Always");
         }
+    }
+    *sidecar = Edit::value(container);
+}
+
+/// A sidecar placed among the Pod's containers, though the settings make native sidecars (the Pod
+/// said `sidecar.istio.io/nativeSidecar: "false"`): without the `restartPolicy: Always` its template
+/// gives it for an init container, which a container of the Pod does not take.
+fn not_restarted(sidecar: &mut Edit) {
+    if !sidecar.may_contain("restartPolicy") {
+        return;
+    }
+    let mut container = std::mem::replace(sidecar, Edit::value(Value::Null)).into_value();
+    if let Value::Object(fields) = &mut container
+        && fields.get("restartPolicy").and_then(Value::as_str) == Some("Always")
+    {
+        fields.remove("restartPolicy");
     }
     *sidecar = Edit::value(container);
 }
@@ -896,6 +953,98 @@ mod tests {
             names(&injected["spec"]["containers"]),
             ["proxy", "app", "worker"]
         );
+    }
+
+    fn pod_with_annotations(annotations: Value) -> Value {
+        let mut pod = pod_with_init_containers();
+        pod["metadata"]["annotations"] = annotations;
+        pod
+    }
+
+    #[test]
+    fn a_pod_chooses_native_sidecars_for_itself() {
+        let settings = settings(json!({}), proxy_template());
+        let pod = pod_with_annotations(json!({crate::keys::NATIVE_SIDECAR_KEY: "true"}));
+        let revision = crate::revision::for_pod(&settings, &pod).unwrap();
+        let injected = inject(pod, &settings, "shop").unwrap();
+        assert_eq!(
+            names(&injected["spec"]["initContainers"]),
+            ["mesh-init", "proxy", "migrate", "warm"]
+        );
+        assert_eq!(
+            injected["spec"]["initContainers"][1]["restartPolicy"],
+            "Always"
+        );
+        assert_eq!(names(&injected["spec"]["containers"]), ["app"]);
+        // The Pod's choice is part of its revision: the stale report computes the same.
+        assert_eq!(status(&injected)["revision"], revision);
+        assert_ne!(revision, crate::revision::current(&settings));
+        // Only the exact value counts.
+        let pod = pod_with_annotations(json!({crate::keys::NATIVE_SIDECAR_KEY: "yes"}));
+        let injected = inject(pod, &settings, "shop").unwrap();
+        assert_eq!(names(&injected["spec"]["containers"]), ["app", "proxy"]);
+        assert_eq!(
+            status(&injected)["revision"],
+            crate::revision::current(&settings)
+        );
+    }
+
+    #[test]
+    fn a_pod_refuses_native_sidecars_for_itself_and_its_sidecar_loses_the_restart_policy() {
+        let mut template = proxy_template();
+        template["containers"][0]["restartPolicy"] = json!("Always");
+        let settings = settings(
+            json!({"nativeSidecars": true, "networkInitContainers": ["mesh-init"]}),
+            template,
+        );
+        let pod = pod_with_annotations(json!({crate::keys::NATIVE_SIDECAR_KEY: "false"}));
+        let injected = inject(pod, &settings, "shop").unwrap();
+        assert_eq!(names(&injected["spec"]["containers"]), ["app", "proxy"]);
+        assert_eq!(injected["spec"]["containers"][1].get("restartPolicy"), None);
+        // No proxy runs before the Pod's own init containers: the network is set up after them.
+        assert_eq!(
+            names(&injected["spec"]["initContainers"]),
+            ["migrate", "warm", "mesh-init"]
+        );
+    }
+
+    #[test]
+    fn a_pods_proxy_config_holds_the_application_or_not() {
+        let settings = settings(json!({}), proxy_template());
+        let config =
+            |text: &str| pod_with_annotations(json!({crate::keys::PROXY_CONFIG_KEY: text}));
+        let injected = inject(
+            config("holdApplicationUntilProxyStarts: true\n"),
+            &settings,
+            "shop",
+        )
+        .unwrap();
+        assert_eq!(names(&injected["spec"]["containers"]), ["proxy", "app"]);
+        let holding = settings_with_hold();
+        let injected = inject(
+            config(r#"{"holdApplicationUntilProxyStarts": false}"#),
+            &holding,
+            "shop",
+        )
+        .unwrap();
+        assert_eq!(names(&injected["spec"]["containers"]), ["app", "proxy"]);
+        let error = inject(
+            config("holdApplicationUntilProxyStarts: 1"),
+            &settings,
+            "shop",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid admission request: request.object.metadata.annotations.proxy.istio.io/config: holdApplicationUntilProxyStarts: expected true or false, got \"1\""
+        );
+    }
+
+    fn settings_with_hold() -> Settings {
+        settings(
+            json!({"holdApplicationUntilProxyStarts": true}),
+            proxy_template(),
+        )
     }
 
     #[test]
@@ -1675,7 +1824,7 @@ mod tests {
         f: impl for<'a> FnOnce(&'a Text, &Parts<'a>) -> T,
     ) -> T {
         let (text, head) = pod_text(pod);
-        let templates = choose(settings, &head).unwrap();
+        let templates = choose(settings, &head, Placement::of(settings)).unwrap();
         let rendering = render(&text, "shop", settings, &templates).unwrap();
         let parts = combine(&templates.chosen, &rendering);
         f(&text, &parts)
@@ -1704,7 +1853,7 @@ mod tests {
     fn choose_gives_a_pod_that_does_not_choose_the_current_revision() {
         let settings = settings(json!({"nativeSidecars": true}), proxy_template());
         let (_, head) = pod_text(&app_pod());
-        let templates = choose(&settings, &head).unwrap();
+        let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
         assert_eq!(templates.revision, crate::revision::current(&settings));
         assert_eq!(templates.chosen.len(), 1);
         assert_eq!(templates.chosen[0].name, None);
@@ -1718,7 +1867,7 @@ mod tests {
         let settings = named(&["sidecar"]);
         let pod = choosing("debug, sidecar");
         let (_, head) = pod_text(&pod);
-        let templates = choose(&settings, &head).unwrap();
+        let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
         let chosen: Vec<Option<&str>> = templates.chosen.iter().map(|c| c.name).collect();
         assert_eq!(chosen, [Some("debug"), Some("sidecar")]);
         assert_eq!(
@@ -1729,7 +1878,12 @@ mod tests {
         assert_eq!(templates.strings.len(), 1, "the sidecar's --id");
         // The debug template has no template string, and the sidecar's is not read.
         let (_, head) = pod_text(&choosing("debug"));
-        assert!(choose(&settings, &head).unwrap().strings.is_empty());
+        assert!(
+            choose(&settings, &head, Placement::of(&settings))
+                .unwrap()
+                .strings
+                .is_empty()
+        );
     }
 
     #[test]
@@ -1745,7 +1899,7 @@ mod tests {
         )
         .unwrap();
         let (_, head) = pod_text(&app_pod());
-        let templates = choose(&settings, &head).unwrap();
+        let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
         let mut found: Vec<String> = templates
             .strings
             .iter()
@@ -1783,7 +1937,7 @@ mod tests {
     fn render_renders_the_strings_for_the_pod_and_the_namespace_and_nothing_else() {
         let settings = settings(json!({}), proxy_template());
         let (pod, head) = pod_text(&app_pod());
-        let templates = choose(&settings, &head).unwrap();
+        let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
         let rendering = render(&pod, "shop", &settings, &templates).unwrap();
         let template = templates.chosen[0].template;
         let rendered = Edit::rendered(template, &rendering);
@@ -1819,7 +1973,7 @@ mod tests {
             (named, "templates.debug.containers[1].env[0].value"),
         ] {
             let (pod, head) = pod_text(&app_pod());
-            let templates = choose(&settings, &head).unwrap();
+            let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
             let Err(RequestError::Render(error)) = render(&pod, "shop", &settings, &templates)
             else {
                 panic!("expected a render error at {path}");
@@ -1897,7 +2051,7 @@ mod tests {
         with_parts(settings, pod, |text, parts| {
             let mut root = Edit::part(text.root());
             let spec = open_spec(root.open_object().unwrap())?;
-            let status = place_containers(spec, parts, settings, None)?;
+            let status = place_containers(spec, parts, Placement::of(settings), None)?;
             let mut pod = root.into_value();
             Ok((pod["spec"].take(), status))
         })
@@ -1972,6 +2126,94 @@ mod tests {
         assert_eq!(spec["initContainers"][3].get("restartPolicy"), None);
         assert_eq!(status.init_containers, ["mesh-init", "proxy", "agent"]);
         assert!(status.containers.is_empty());
+    }
+
+    /// Istio's init containers: a check that the CNI plugin set the network up, the set-up
+    /// itself, and the proxy.
+    fn network_template() -> Value {
+        let mut template = proxy_template();
+        template["initContainers"] = json!([
+            {"name": "validation", "image": "proxy:1", "args": ["check"]},
+            {"name": "mesh-init", "image": "proxy:1", "args": ["redirect"]}
+        ]);
+        template
+    }
+
+    fn pod_with_init_containers() -> Value {
+        let mut pod = app_pod();
+        pod["spec"]["initContainers"] =
+            json!([{"name": "migrate", "image": "db:1"}, {"name": "warm", "image": "w:1"}]);
+        pod
+    }
+
+    #[test]
+    fn place_containers_runs_the_network_set_up_after_the_pods_own_init_containers() {
+        let settings = settings(
+            json!({"networkInitContainers": ["mesh-init"]}),
+            network_template(),
+        );
+        let (spec, status) = placed(&settings, &pod_with_init_containers()).unwrap();
+        assert_eq!(
+            names(&spec["initContainers"]),
+            ["validation", "migrate", "warm", "mesh-init"]
+        );
+        assert_eq!(names(&spec["containers"]), ["app", "proxy"]);
+        assert_eq!(status.init_containers, ["validation", "mesh-init"]);
+        // Without init containers of its own, the Pod gets the template's in their order.
+        let (spec, _) = placed(&settings, &app_pod()).unwrap();
+        assert_eq!(names(&spec["initContainers"]), ["validation", "mesh-init"]);
+    }
+
+    #[test]
+    fn place_containers_keeps_the_network_set_up_first_before_native_sidecars() {
+        let settings = settings(
+            json!({"networkInitContainers": ["mesh-init"], "nativeSidecars": true}),
+            network_template(),
+        );
+        let (spec, status) = placed(&settings, &pod_with_init_containers()).unwrap();
+        // The proxy runs before the Pod's own init containers, so they may be redirected to it.
+        assert_eq!(
+            names(&spec["initContainers"]),
+            ["validation", "mesh-init", "proxy", "migrate", "warm"]
+        );
+        assert_eq!(status.init_containers, ["validation", "mesh-init", "proxy"]);
+    }
+
+    #[test]
+    fn place_containers_runs_the_network_set_up_last_when_no_native_sidecar_is_injected() {
+        // nativeSidecars, but the template has no container to run as one: nothing runs the
+        // proxy before the Pod's own init containers.
+        let template = json!({"initContainers": [{"name": "mesh-init", "image": "proxy:1"}]});
+        let settings = settings(
+            json!({"networkInitContainers": ["mesh-init"], "nativeSidecars": true}),
+            template,
+        );
+        let (spec, _) = placed(&settings, &pod_with_init_containers()).unwrap();
+        assert_eq!(
+            names(&spec["initContainers"]),
+            ["migrate", "warm", "mesh-init"]
+        );
+    }
+
+    #[test]
+    fn place_containers_moves_a_customized_network_set_up_with_the_templates() {
+        let settings = settings(
+            json!({"networkInitContainers": ["mesh-init"]}),
+            network_template(),
+        );
+        let mut pod = pod_with_init_containers();
+        pod["spec"]["initContainers"]
+            .as_array_mut()
+            .unwrap()
+            .insert(0, json!({"name": "mesh-init", "image": "proxy:debug"}));
+        let (spec, status) = placed(&settings, &pod).unwrap();
+        assert_eq!(
+            names(&spec["initContainers"]),
+            ["validation", "migrate", "warm", "mesh-init"]
+        );
+        assert_eq!(spec["initContainers"][3]["image"], "proxy:debug");
+        assert_eq!(spec["initContainers"][3]["args"], json!(["redirect"]));
+        assert_eq!(status.init_containers, ["validation", "mesh-init"]);
     }
 
     #[test]

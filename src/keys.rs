@@ -11,3 +11,8 @@ pub const TEMPLATES_KEY: &str = "inject.istio.io/templates";
 pub const REWRITE_KEY: &str = "sidecar.istio.io/rewriteAppHTTPProbers";
 /// Annotation that sets the agent's status port for this Pod; `"0"` turns the probe rewrite off.
 pub const STATUS_PORT_KEY: &str = "status.sidecar.istio.io/port";
+/// Annotation by which a Pod chooses native sidecars (`"true"`) or not (`"false"`) for itself.
+pub const NATIVE_SIDECAR_KEY: &str = "sidecar.istio.io/nativeSidecar";
+/// Annotation holding the Pod's own Istio `ProxyConfig` (YAML or JSON), of which
+/// `holdApplicationUntilProxyStarts` is read.
+pub const PROXY_CONFIG_KEY: &str = "proxy.istio.io/config";

@@ -10,7 +10,7 @@
 
 use crate::error::RequestError;
 use crate::json::{Canonical, Form, Part, StringValue, Text};
-use crate::probes::ProbeRewrite;
+use crate::placement::Placement;
 use crate::settings::{Chosen, Settings};
 
 /// Bumped when the canonical form changes, so that old and new revisions never collide by chance.
@@ -26,28 +26,9 @@ const TEMPLATE_FIELDS: [(&str, &str); 6] = [
     ("volumes", "[]"),
 ];
 
-/// The settings besides the template that change the injected Pod.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Placement<'s> {
-    pub native_sidecars: bool,
-    pub hold_application_until_proxy_starts: bool,
-    pub probe_rewrite: Option<&'s ProbeRewrite>,
-}
-
-impl<'s> Placement<'s> {
-    /// What `settings` say of where the injected parts go.
-    pub fn of(settings: &'s Settings) -> Self {
-        Self {
-            native_sidecars: settings.native_sidecars,
-            hold_application_until_proxy_starts: settings.hold_application_until_proxy_starts,
-            probe_rewrite: settings.probe_rewrite.as_ref(),
-        }
-    }
-}
-
 /// The revision `settings` inject into `pod`: what the status annotation of a Pod injected now
-/// would hold (the templates it chooses count). A Pod injected with another revision carries a
-/// stale sidecar.
+/// would hold (the templates and the placement it chooses count). A Pod injected with another
+/// revision carries a stale sidecar.
 pub fn for_pod(settings: &Settings, pod: &serde_json::Value) -> Result<String, RequestError> {
     let annotations = pod
         .pointer("/metadata/annotations")
@@ -55,7 +36,7 @@ pub fn for_pod(settings: &Settings, pod: &serde_json::Value) -> Result<String, R
     Ok(revision_of(
         settings.text(),
         &settings.chosen(annotations)?,
-        Placement::of(settings),
+        Placement::for_pod(settings, annotations)?,
     ))
 }
 
@@ -117,7 +98,8 @@ pub fn canonical_form(template: &str, placement: Placement) -> String {
 
 /// `{"holdApplicationUntilProxyStarts":…,"nativeSidecars":…,"template":{…}}` for the one
 /// `template`, `…,"templates":[{"name":…,"template":{…}},…]}` for named ones, in the order they
-/// apply: keys in sorted order, as every object of the canonical form.
+/// apply (with `networkInitContainers` and `probeRewrite` between them when set): keys in sorted
+/// order, as every object of the canonical form.
 fn canonical_settings<'t>(
     text: &'t Text,
     chosen: &[Chosen<'t>],
@@ -132,7 +114,15 @@ fn canonical_settings<'t>(
         )
         .as_bytes(),
     );
-    // Absent when not set, so that the revisions of settings without it did not change.
+    // These two are absent when not set, so that the revisions of settings without them did not
+    // change. The network init containers are a set: the templates give their order.
+    if !placement.network_init_containers.is_empty() {
+        let mut names: Vec<&String> = placement.network_init_containers.iter().collect();
+        names.sort_unstable();
+        names.dedup();
+        let canonical = serde_json::json!(names);
+        writer.push(format!("\"networkInitContainers\":{canonical},").as_bytes());
+    }
     if let Some(rewrite) = placement.probe_rewrite {
         let canonical = serde_json::json!({
             "container": rewrite.container,
@@ -198,6 +188,7 @@ mod tests {
     const PLAIN: Placement = Placement {
         native_sidecars: false,
         hold_application_until_proxy_starts: false,
+        network_init_containers: &[],
         probe_rewrite: None,
     };
 
@@ -248,9 +239,29 @@ mod tests {
                 hold_application_until_proxy_starts: true,
                 ..PLAIN
             },
+            Placement {
+                network_init_containers: &["p".to_string()],
+                ..PLAIN
+            },
         ] {
             assert_ne!(one, revision(&template(base.clone()), placement));
         }
+    }
+
+    #[test]
+    fn network_init_containers_are_a_set_and_absent_when_empty() {
+        let t = template(
+            json!({"initContainers": [{"name": "a", "image": "i"}, {"name": "b", "image": "i"}]}),
+        );
+        let names = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let (ab, ba) = (names(&["a", "b"]), names(&["b", "a", "b"]));
+        let with = |names| Placement {
+            network_init_containers: names,
+            ..PLAIN
+        };
+        assert_eq!(revision(&t, with(&ab)), revision(&t, with(&ba)));
+        assert!(canonical_form(&t, with(&ba)).contains(r#""networkInitContainers":["a","b"],"#));
+        assert!(!canonical_form(&t, PLAIN).contains("networkInitContainers"));
     }
 
     #[test]

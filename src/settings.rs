@@ -84,6 +84,9 @@ pub struct Settings {
     pub native_sidecars: bool,
     /// Put the sidecar containers before the application's, so they start first.
     pub hold_application_until_proxy_starts: bool,
+    /// The template init containers that set up the Pod's network redirection: without native
+    /// sidecars they run after the Pod's own init containers (see [`crate::inject`]).
+    pub network_init_containers: Vec<String>,
     /// Rewrite the application's probes to the sidecar's status port (see [`crate::probes`]).
     pub probe_rewrite: Option<ProbeRewrite>,
 }
@@ -167,6 +170,8 @@ pub(crate) struct RawSettings {
     native_sidecars: bool,
     #[serde(default)]
     hold_application_until_proxy_starts: bool,
+    #[serde(default)]
+    network_init_containers: Vec<String>,
     /// `null` counts as absent.
     #[serde(default)]
     probe_rewrite: Option<ProbeRewrite>,
@@ -201,6 +206,7 @@ impl Settings {
             template.check_values(&at)?;
             template.check_template_strings(&at)?;
         }
+        settings.check_network_init_containers()?;
         if let Some(probe_rewrite) = &settings.probe_rewrite {
             let templates = settings.all_templates()?;
             let containers: Vec<&str> = templates
@@ -211,6 +217,50 @@ impl Settings {
             probe_rewrite.check_container(&containers)?;
         }
         Ok(settings)
+    }
+
+    /// Each of `networkInitContainers` names an init container of a template, once: a name that
+    /// does not would move nothing, silently (a typo would leave the network set up before the
+    /// Pod's own init containers, which then cannot reach it).
+    fn check_network_init_containers(&self) -> Result<(), SettingsError> {
+        if self.network_init_containers.is_empty() {
+            return Ok(());
+        }
+        let templates = self.all_templates()?;
+        let names = |list: fn(&Template) -> &Vec<Value>| -> Vec<&str> {
+            templates
+                .iter()
+                .flat_map(|(_, template)| list(template))
+                .filter_map(|item| item.get("name")?.as_str())
+                .collect()
+        };
+        let init_containers = names(|t| &t.init_containers);
+        let containers = names(|t| &t.containers);
+        let mut seen = HashSet::new();
+        for (i, name) in self.network_init_containers.iter().enumerate() {
+            let at = || format!("networkInitContainers[{i}]");
+            if !seen.insert(name) {
+                return Err(SettingsError::new(at(), format!("{name:?} is given twice")));
+            }
+            if init_containers.contains(&name.as_str()) {
+                continue;
+            }
+            let known = if init_containers.is_empty() {
+                "the templates have no init containers".to_string()
+            } else {
+                format!("expected one of {}", sorted_names(&init_containers))
+            };
+            let what = if containers.contains(&name.as_str()) {
+                "is a template container, not an init container"
+            } else {
+                "is not a template init container"
+            };
+            return Err(SettingsError::new(
+                at(),
+                format!("{name:?} {what}; {known}"),
+            ));
+        }
+        Ok(())
     }
 
     /// Every template, parsed, with the path messages name it by (`template`, `templates.debug`).
@@ -354,6 +404,7 @@ impl Settings {
             templates,
             native_sidecars: raw.native_sidecars,
             hold_application_until_proxy_starts: raw.hold_application_until_proxy_starts,
+            network_init_containers: raw.network_init_containers,
             probe_rewrite: raw.probe_rewrite,
         })
     }
@@ -806,7 +857,7 @@ mod tests {
     #[case::policy_case(with(minimal(), "/policy", json!("Enabled")), r#"policy: expected "enabled" or "disabled", got "Enabled""#)]
     #[case::policy_type(with(minimal(), "/policy", json!(true)), r#"policy: expected "enabled" or "disabled", got a boolean"#)]
     #[case::unknown_setting(with(minimal(), "/polcy", json!("enabled")),
-        "polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, probeRewrite")]
+        "polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite")]
     #[case::template_missing(json!({"policy": "enabled"}), "template: missing")]
     #[case::template_empty(json!({"template": {}}), "template: nothing to inject; give containers or initContainers")]
     #[case::template_unknown_key(with(minimal(), "/template/sidecars", json!([])),
@@ -875,6 +926,22 @@ mod tests {
     #[case::probe_container_in_named(json!({"templates": {"sidecar": {"containers": [{"name": "p", "image": "i"}]}, "debug": {"containers": [{"name": "d", "image": "i"}]}},
             "defaultTemplates": ["sidecar"], "probeRewrite": {"container": "agent", "statusPort": 15020}}),
         "probeRewrite.container: \"agent\" is not a template container; expected one of d, p")]
+    #[case::network_init_unknown(json!({"template": {"containers": [{"name": "proxy", "image": "i"}], "initContainers": [{"name": "istio-init", "image": "i"}]},
+            "networkInitContainers": ["istio-iptables"]}),
+        "networkInitContainers[0]: \"istio-iptables\" is not a template init container; expected one of istio-init")]
+    #[case::network_init_is_a_container(json!({"template": {"containers": [{"name": "proxy", "image": "i"}], "initContainers": [{"name": "istio-init", "image": "i"}]},
+            "networkInitContainers": ["istio-init", "proxy"]}),
+        "networkInitContainers[1]: \"proxy\" is a template container, not an init container; expected one of istio-init")]
+    #[case::network_init_none(with(minimal(), "/networkInitContainers", json!(["istio-init"])),
+        "networkInitContainers[0]: \"istio-init\" is not a template init container; the templates have no init containers")]
+    #[case::network_init_twice(json!({"template": {"containers": [{"name": "proxy", "image": "i"}], "initContainers": [{"name": "istio-init", "image": "i"}]},
+            "networkInitContainers": ["istio-init", "istio-init"]}),
+        "networkInitContainers[1]: \"istio-init\" is given twice")]
+    #[case::network_init_in_named(json!({"templates": {"sidecar": {"initContainers": [{"name": "istio-init", "image": "i"}]}, "cni": {"initContainers": [{"name": "istio-validation", "image": "i"}]}},
+            "defaultTemplates": ["sidecar"], "networkInitContainers": ["init"]}),
+        "networkInitContainers[0]: \"init\" is not a template init container; expected one of istio-init, istio-validation")]
+    #[case::network_init_not_list(with(minimal(), "/networkInitContainers", json!("istio-init")),
+        "networkInitContainers: invalid type: string \"istio-init\", expected a list")]
     #[case::probe_port_zero(with(minimal(), "/probeRewrite", json!({"container": "proxy", "statusPort": 0})),
         "probeRewrite.statusPort: expected a port number from 1 to 65535, got 0")]
     #[case::probe_port_high(with(minimal(), "/probeRewrite", json!({"container": "proxy", "statusPort": 65536})),

@@ -60,6 +60,8 @@ test('bindings: the example Pod, injected, with everything the page shows', asyn
   // The example rewrites the Pod's HTTP readiness probe; it has one template.
   assert.deepEqual(pod.probes, { statusPort: 15020, rewritten: ['/app-health/web/readyz'] });
   assert.deepEqual(pod.templates, []);
+  // No init containers of its own: none of the template's runs after them.
+  assert.deepEqual(pod.afterOwnInitContainers, []);
   // The whole stream as `inject` writes it: the injected document rewritten.
   assert.equal(result.output, pod.after);
   // The seed truth table, from the library, which the object's row points into.

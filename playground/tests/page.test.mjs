@@ -127,6 +127,27 @@ for (const [labels, what] of [['', 'no labels'], ['istio-injection=disabled', 'i
   }
 }
 
+test("the network set-up is said to run after the Pod's own init containers", async () => {
+  await setInputs({ labels: 'istio-injection: enabled', policy: 'enabled', annotation: null });
+  assert.equal(await page.locator('#objects [data-test=network]').isHidden(), true, 'no init containers of its own: nothing to say');
+  const migrate = 'spec:\n  initContainers:\n    - { name: migrate, image: registry.example/shop/web:2.4.1 }\n';
+  await fill(page, '#manifests', POD.replace('spec:\n', migrate));
+  const result = await shown();
+  assert.equal(result.verdict, 'injected');
+  assert.equal(await page.locator('#objects [data-test=network]').textContent(),
+    "set up after the Pod's own init containers: istio-init");
+});
+
+test('the placement a Pod chooses for itself is shown', async () => {
+  await setInputs({ labels: 'istio-injection: enabled', policy: 'enabled', annotation: null });
+  assert.equal(await page.locator('#objects [data-test=placement]').isHidden(), true, 'the Pod chooses nothing');
+  const marker = '  annotations:\n';
+  await fill(page, '#manifests', POD.replace(marker, `${marker}    sidecar.istio.io/nativeSidecar: "true"\n`));
+  assert.equal((await shown()).verdict, 'injected');
+  assert.equal(await page.locator('#objects [data-test=placement]').textContent(),
+    'as the Pod chose: native sidecars (sidecar.istio.io/nativeSidecar: "true")');
+});
+
 test('steps outside the seed table are named: hostNetwork', async () => {
   await setInputs({ labels: 'istio-injection: enabled', policy: 'enabled', annotation: 'true' });
   await fill(page, '#manifests', podWithAnnotation('true').replace('spec:\n', 'spec:\n  hostNetwork: true\n'));

@@ -55,6 +55,16 @@ pub fn text(reports: &Reports, namespaces: &[NamespaceCall]) -> String {
                     injection.rewritten_probes.join(", ")
                 );
             }
+            for choice in &injection.placement {
+                let _ = writeln!(out, "  placed as the Pod chose: {choice}");
+            }
+            if !injection.after_own_init_containers.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  network set up after the Pod's own init containers: {}",
+                    injection.after_own_init_containers.join(", ")
+                );
+            }
         }
         for hint in &report.hints {
             let _ = writeln!(out, "  hint: {hint}");
