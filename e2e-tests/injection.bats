@@ -50,6 +50,14 @@ load helpers
   expect_eq "$(jq -c '.spec.containers[1].args' <<<"$pod")" '["--pod=web","--namespace=shop"]' "args from the template"
 }
 
+@test "a Pod container named like the sidecar with image: auto keeps the template's image" {
+  request=$BATS_TEST_TMPDIR/auto.json
+  jq '(.object.spec.containers[] | select(.name == "sidecar") | .image) = "auto"' "$E2E_DIR/requests/customized-sidecar.json" >"$request"
+  evaluate "$E2E_DIR/settings/sidecar.json" "$request"
+  pod=$(applied "$request")
+  expect_eq "$(jq -c '[.spec.containers[] | select(.name == "sidecar") | .image, .resources.limits.memory]' <<<"$pod")" '["registry.example/sidecar:1.0","256Mi"]' "image from the template, resources from the Pod"
+}
+
 @test "native sidecars: init containers of the template, then the sidecar, then the Pod's" {
   evaluate "$(settings_with '.nativeSidecars = true')" "$E2E_DIR/requests/pod-with-init-container.json"
   pod=$(applied "$E2E_DIR/requests/pod-with-init-container.json")

@@ -400,6 +400,7 @@ fn customized<'a>(
             let own = take_named(containers, name).or_else(|| take_named(init_containers, name));
             let edit = match own.map(Edit::into_value) {
                 Some(Value::Object(own)) => {
+                    let own = merge::customization(own);
                     customizations.push((name.clone(), own.clone(), edit.clone()));
                     Edit::value(merge::container(edit.clone().into_value(), own))
                 }
@@ -1176,6 +1177,33 @@ mod tests {
             conflict(pod, &settings),
             "the sidecar cannot be injected into this Pod, because the API server would refuse the result: label workload: \"web-7c9d8b5f4-\" is not a label value: it must begin and end with a letter or digit, with only letters, digits, '-', '_' and '.' between; the template's value is a template string, rendered for this Pod"
         );
+    }
+
+    #[test]
+    fn image_auto_keeps_the_templates_image() {
+        let mut pod = app_pod();
+        pod["spec"]["containers"] = json!([{"name": "app", "image": "web:1"},
+            {"name": "proxy", "image": "auto", "env": [{"name": "LEVEL", "value": "debug"}]}]);
+        pod["spec"]["initContainers"] =
+            json!([{"name": "mesh-init", "image": "auto", "args": ["other"]}]);
+        let injected = inject(pod, &settings(json!({}), proxy_template()), "shop").unwrap();
+        assert_eq!(injected["spec"]["containers"][1]["name"], "proxy");
+        assert_eq!(injected["spec"]["containers"][1]["image"], "proxy:1");
+        assert_eq!(
+            injected["spec"]["containers"][1]["env"],
+            json!([{"name": "LEVEL", "value": "debug"}, {"name": "MODE", "value": "sidecar"}])
+        );
+        assert_eq!(injected["spec"]["initContainers"][0]["image"], "proxy:1");
+        assert_eq!(
+            injected["spec"]["initContainers"][0]["args"],
+            json!(["other"])
+        );
+        // Any other image is the Pod's.
+        let mut pod = app_pod();
+        pod["spec"]["containers"] =
+            json!([{"name": "proxy", "image": "Auto"}, {"name": "app", "image": "web:1"}]);
+        let injected = inject(pod, &settings(json!({}), proxy_template()), "shop").unwrap();
+        assert_eq!(injected["spec"]["containers"][1]["image"], "Auto");
     }
 
     #[test]

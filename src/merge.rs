@@ -15,6 +15,20 @@ const KEYED_LISTS: [(&str, &str); 3] = [
     ("ports", "containerPort"),
 ];
 
+/// The image a Pod's own container gives to keep the template's: Kubernetes requires an image in
+/// every container, so a Pod that customizes only other fields of a sidecar writes this (Istio's
+/// gateway charts do).
+pub const AUTO_IMAGE: &str = "auto";
+
+/// A Pod's own container, as it customizes the template's of its name: without `image: auto`,
+/// which keeps the template's image.
+pub fn customization(mut own: Map<String, Value>) -> Map<String, Value> {
+    if own.get("image").and_then(Value::as_str) == Some(AUTO_IMAGE) {
+        own.shift_remove("image");
+    }
+    own
+}
+
 /// `base` overlaid with `overlay`, both containers.
 pub fn container(base: Value, overlay: Map<String, Value>) -> Value {
     let Value::Object(mut merged) = base else {
