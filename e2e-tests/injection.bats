@@ -105,6 +105,31 @@ load helpers
   [[ $(field .status.message) == *"request.object.metadata.annotations.proxy.istio.io/config: holdApplicationUntilProxyStarts is set in a form this policy does not read"* ]]
 }
 
+@test "prometheusMerge: the Pod's scrape settings go to the agent, its annotations point at the agent" {
+  merge='.prometheusMerge = {"container": "sidecar", "port": 15020, "reservedPorts": {"15090": "Envoy Prometheus"}}'
+  request=$BATS_TEST_TMPDIR/scraped.json
+  jq '.object.metadata.annotations = {"prometheus.io/scrape": "true", "prometheus-io/port": "8080"}' "$E2E_DIR/requests/pod-no-override.json" >"$request"
+  evaluate "$(settings_with "$merge")" "$request"
+  pod=$(applied "$request")
+  expect_eq "$(jq -c '.metadata.annotations | del(."sidecar.istio.io/status")' <<<"$pod")" \
+    '{"prometheus.io/scrape":"true","prometheus.io/path":"/stats/prometheus","prometheus.io/port":"15020"}' "annotations"
+  expect_eq "$(jq -c '.spec.containers[] | select(.name == "sidecar") | .env[-1]' <<<"$pod")" \
+    '{"name":"ISTIO_PROMETHEUS_ANNOTATIONS","value":"{\"scrape\":\"true\",\"path\":\"\",\"port\":\"8080\"}"}' "env"
+  expect_eq "$(jq -c '.metadata.annotations."sidecar.istio.io/status" | fromjson | .metrics' <<<"$pod")" \
+    '{"container":"sidecar","env":"ISTIO_PROMETHEUS_ANNOTATIONS","replaced":{"prometheus-io/port":"8080","prometheus.io/scrape":"true"}}' "status"
+  # A Pod that is not scraped keeps its annotations.
+  jq '.object.metadata.annotations = {"prometheus.io/scrape": "false", "prometheus.io/port": "8080"}' "$E2E_DIR/requests/pod-no-override.json" >"$request"
+  evaluate "$(settings_with "$merge")" "$request"
+  pod=$(applied "$request")
+  expect_eq "$(jq -r '.metadata.annotations."prometheus.io/port"' <<<"$pod")" 8080 "port kept"
+  # A reserved port refuses the Pod, naming the annotation and why.
+  jq '.object.metadata.annotations = {"prometheus.io/port": "15090"}' "$E2E_DIR/requests/pod-no-override.json" >"$request"
+  evaluate "$(settings_with "$merge")" "$request"
+  expect_eq "$(field .allowed)" false "allowed"
+  expect_eq "$(field .status.code)" 400 "code"
+  [[ $(field .status.message) == *"request.object.metadata.annotations.prometheus.io/port: port 15090 is reserved for the proxy (Envoy Prometheus) and cannot be scraped"* ]]
+}
+
 @test "holdApplicationUntilProxyStarts puts the sidecar first" {
   evaluate "$(settings_with '.holdApplicationUntilProxyStarts = true')" "$E2E_DIR/requests/pod-no-override.json"
   pod=$(applied "$E2E_DIR/requests/pod-no-override.json")

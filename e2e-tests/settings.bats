@@ -24,7 +24,7 @@ sidecar='{"name": "sidecar", "image": "registry.example/sidecar:1.0"}'
 
 @test "an unknown setting" {
   expect_refused "{\"polcy\": \"enabled\", \"template\": {\"containers\": [$sidecar]}}" \
-    'polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite'
+    'polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite, prometheusMerge'
 }
 
 @test "no template" {
@@ -99,6 +99,13 @@ sidecar='{"name": "sidecar", "image": "registry.example/sidecar:1.0"}'
 @test "probe rewriting with a key it does not know" {
   expect_refused "{\"template\": {\"containers\": [$sidecar]}, \"probeRewrite\": {\"container\": \"sidecar\", \"statusPort\": 15020, \"envVar\": \"X\"}}" \
     'probeRewrite.envVar: unknown field; expected one of container, statusPort, env'
+}
+
+@test "the metrics merge for a container no template has, or with a reserved port that is no port" {
+  expect_refused "{\"template\": {\"containers\": [$sidecar]}, \"prometheusMerge\": {\"container\": \"istio-proxy\", \"port\": 15020}}" \
+    'prometheusMerge.container: "istio-proxy" is not a template container; expected one of sidecar'
+  expect_refused "{\"template\": {\"containers\": [$sidecar]}, \"prometheusMerge\": {\"container\": \"sidecar\", \"port\": 15020, \"reservedPorts\": {\"admin\": \"Envoy admin\"}}}" \
+    'prometheusMerge.reservedPorts: expected port numbers from 1 to 65535 as keys, got "admin"'
 }
 
 @test "a network init container that is no template init container" {

@@ -42,7 +42,7 @@ status_of() {
     "the proxy, customized by debug"
   expect_eq "$(jq -r '.metadata.annotations["sidecar.example/debug"]' <<<"$pod")" "shop-web-7c9d8b5f4-" "debug's annotation, rendered"
   expect_eq "$(status_of "$pod")" \
-    '{"initContainers":["istio-init","istio-proxy","debug-shell"],"containers":[],"volumes":["istio-envoy"],"imagePullSecrets":[],"templates":["sidecar","debug"],"labels":["security.istio.io/tlsMode"],"annotations":["sidecar.example/debug"]}' "status"
+    '{"initContainers":["istio-init","istio-proxy","debug-shell"],"containers":[],"volumes":["istio-envoy"],"imagePullSecrets":[],"templates":["sidecar","debug"],"labels":["security.istio.io/tlsMode"],"annotations":["prometheus.io/path","prometheus.io/port","prometheus.io/scrape","sidecar.example/debug"],"metrics":{"container":"istio-proxy"}}' "status"
   # The CLI gives the same Pod, revision included.
   jq .object "$BATS_TEST_TMPDIR/request.json" >"$BATS_TEST_TMPDIR/pod.json"
   run --separate-stderr "$CLI" inject --quiet --settings "$ROOT/examples/templates.yaml" --namespace shop "$BATS_TEST_TMPDIR/pod.json"

@@ -5,6 +5,7 @@
 //! workload, with the mistakes people commonly make: the override on the workload instead of its
 //! pod template, a value that is not exactly "true" or "false".
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::Value;
@@ -158,13 +159,73 @@ pub struct Injection {
     pub after_own_init_containers: Vec<String>,
     /// What the Pod chose of the placement, against the settings ([`crate::placement::Choice`]).
     pub placement: Vec<String>,
+    /// How the Prometheus metrics merge pointed the Pod's scraping at the agent; `None` when it
+    /// did not ([`crate::metrics`]).
+    pub metrics: Option<MetricsMerge>,
+}
+
+/// What the metrics merge did to one Pod, as its status annotation and annotations say.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MetricsMerge {
+    /// The injected container Prometheus now scrapes.
+    pub container: String,
+    /// Where, from the Pod's annotations (`prometheus.io/port` and `prometheus.io/path`).
+    pub port: String,
+    pub path: String,
+    /// The container's environment variable holding the Pod's own scrape settings, if it had any.
+    pub env: Option<String>,
+    /// The Pod's annotations replaced, with their values before.
+    pub replaced: BTreeMap<String, String>,
+}
+
+impl MetricsMerge {
+    fn of(pod: &Value, metrics: crate::status::Metrics) -> Self {
+        let annotation = |key: &str| {
+            pod.pointer("/metadata/annotations")
+                .and_then(|map| map.get(key))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Self {
+            container: metrics.container,
+            port: annotation("prometheus.io/port"),
+            path: annotation("prometheus.io/path"),
+            env: metrics.env,
+            replaced: metrics.replaced,
+        }
+    }
+
+    /// One line for a person: where Prometheus scrapes now, and where the Pod's own went.
+    pub fn describe(&self) -> String {
+        let scraped = format!(
+            "Prometheus scrapes {} at :{}{}",
+            self.container, self.port, self.path
+        );
+        match &self.env {
+            Some(env) => {
+                let own: Vec<String> = self
+                    .replaced
+                    .iter()
+                    .map(|(key, value)| format!("{key}: {value}"))
+                    .collect();
+                format!(
+                    "{scraped}; the Pod's own scrape settings ({}) are in its {env}",
+                    own.join(", ")
+                )
+            }
+            None => format!("{scraped} (the Pod had no scrape settings of its own)"),
+        }
+    }
 }
 
 impl Injection {
     /// Reads what the status annotation of an injected Pod says (the injection just wrote it).
     fn of(pod: &Value) -> Self {
-        let status = Status::of(pod).ok().flatten().unwrap_or_default();
+        let mut status = Status::of(pod).ok().flatten().unwrap_or_default();
+        let metrics = status.metrics.take().map(|m| MetricsMerge::of(pod, m));
         Self {
+            metrics,
             templates: status.templates.unwrap_or_default(),
             status_port: status.probes.as_ref().map(|probes| probes.status_port),
             rewritten_probes: status
@@ -290,6 +351,14 @@ impl Report {
             }))),
             "afterOwnInitContainers": self.injection.as_ref().map(|i| &i.after_own_init_containers),
             "placement": self.injection.as_ref().map(|i| &i.placement),
+            "metrics": self.injection.as_ref().and_then(|i| i.metrics.as_ref()).map(|m| serde_json::json!({
+                "container": m.container,
+                "port": m.port,
+                "path": m.path,
+                "env": m.env,
+                "replaced": m.replaced,
+                "text": m.describe(),
+            })),
             "sidecar": self.sidecar.as_ref().map(Sidecar::to_json),
         })
     }

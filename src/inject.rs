@@ -7,9 +7,12 @@
 //!    earlier one ([`crate::merge`]);
 //! 4. [`place_containers`]: the Pod's own containers that customize a template's, the checks the
 //!    API server would make, native sidecars, and the order of everything;
-//! 5. [`rewrite_probes`]: the application's probes sent to the agent ([`crate::probes`]);
-//! 6. [`append_named`]: volumes and pull secrets;
-//! 7. [`edit_metadata`]: labels, annotations and the status annotation ([`crate::status`]).
+//! 5. [`merge_metrics`]: the Pod's Prometheus scrape settings sent to the agent
+//!    ([`crate::metrics`]);
+//! 6. [`rewrite_probes`]: the application's probes sent to the agent ([`crate::probes`]);
+//! 7. [`append_named`]: volumes and pull secrets;
+//! 8. [`edit_metadata`]: labels, annotations (the Prometheus ones pointed at the agent after pass
+//!    5) and the status annotation ([`crate::status`]).
 //!
 //! The Pod is an [`Edit`] of its text: never round-tripped through a typed Pod, nor even parsed
 //! whole. Only the levels an injection changes are opened (the Pod, its `spec` and `metadata`, the
@@ -27,7 +30,9 @@
 //! - `spec.containers`: the sidecar containers after the Pod's, or before them with
 //!   `holdApplicationUntilProxyStarts`.
 //! - `spec.volumes`, `spec.imagePullSecrets`: appended, except names the Pod already uses.
-//! - labels and annotations: added, except keys the Pod already has.
+//! - labels and annotations: added, except keys the Pod already has; with `prometheusMerge`, the
+//!   Pod's `prometheus.io/*` annotations replaced (the one thing injection replaces; the status
+//!   keeps what they were).
 //! - annotation `sidecar.istio.io/status`: what was injected and the template's revision.
 //!
 //! A Pod container named like a template container customizes it (as in Istio): the template
@@ -43,6 +48,7 @@ use crate::error::{Conflict, RenderError, RequestError, SettingsError};
 use crate::json::{Edit, Fields, Kind, Name, Rendering, StringValue, Text, entry};
 use crate::keys::{INJECT_KEY, STATUS_KEY};
 use crate::merge;
+use crate::metrics::Merge;
 use crate::placement::Placement;
 use crate::pod::{OBJECT_PATH, PodHead};
 use crate::probes::{self, ProbeRewrite};
@@ -79,6 +85,10 @@ pub fn inject_json(
         }
         None => None,
     };
+    let metrics = match &settings.prometheus_merge {
+        Some(setting) => Merge::for_pod(setting, head.annotations())?,
+        None => None,
+    };
 
     let mut root = Edit::part(pod.root());
     let kind = root.kind();
@@ -86,7 +96,7 @@ pub fn inject_json(
         .open_object()
         .ok_or_else(|| expected(OBJECT_PATH, "an object", kind))?;
     let spec = open_spec(object)?;
-    let mut status = place_containers(spec, &parts, placement, probes)?;
+    let mut status = place_containers(spec, &parts, placement, probes, metrics.as_ref())?;
     status.volumes = append_named(spec, "volumes", &parts.volumes)?;
     status.image_pull_secrets = append_named(spec, "imagePullSecrets", &parts.image_pull_secrets)?;
     if settings.has_named_templates() {
@@ -100,7 +110,7 @@ pub fn inject_json(
         );
     }
     status.revision = Some(templates.revision);
-    edit_metadata(object, head, &parts, status)?;
+    edit_metadata(object, head, &parts, metrics.as_ref(), status)?;
     let mut out = String::with_capacity(pod.as_str().len() + templates.size + 512);
     root.write(&mut out);
     Ok(out)
@@ -272,12 +282,14 @@ fn open_spec<'f, 'a>(object: &'f mut Fields<'a>) -> Result<&'f mut Fields<'a>, R
 type Customization<'a> = (String, Map<String, Value>, Edit<'a>);
 
 /// Pass 4: where the sidecar's containers go, customized by the Pod's own, checked, in order;
-/// with the application's probes rewritten on the way (pass 5). Returns what was injected.
+/// with the Pod's scrape settings given to the agent (pass 5) and the application's probes
+/// rewritten (pass 6) on the way. Returns what was injected.
 fn place_containers<'a>(
     spec: &mut Fields<'a>,
     parts: &Parts<'a>,
     placement: Placement,
     probes: Option<(&ProbeRewrite, u16)>,
+    metrics: Option<&Merge>,
 ) -> Result<Status, RequestError> {
     // Each container's name is read once.
     let mut seen = HashSet::new();
@@ -303,7 +315,9 @@ fn place_containers<'a>(
         check_container(name, edit, &customizations, windows)?;
     }
 
-    // The application's probes go to the agent, if the template that runs it is injected.
+    // The Pod's scrape settings go to the agent, then its probes (the order of Istio's
+    // injector, which the agent's environment shows), if the template that runs it is injected.
+    let metrics = metrics.and_then(|merge| merge_metrics(&mut sidecars, merge));
     let rewritten = probes.and_then(|(rewrite, port)| {
         let agent = sidecars
             .iter_mut()
@@ -353,7 +367,26 @@ fn place_containers<'a>(
         init_containers: injected_inits,
         containers: injected_containers,
         probes: rewritten,
+        metrics,
         ..Status::default()
+    })
+}
+
+/// Pass 5: the Pod's own scrape settings to the agent's environment, as Istio's metrics merge
+/// does (see [`crate::metrics`]), if the container that runs the agent is injected; its
+/// annotations are pointed at the agent later, with the rest of the metadata ([`edit_metadata`]).
+fn merge_metrics(sidecars: &mut [Named], merge: &Merge) -> Option<status::Metrics> {
+    let setting = merge.setting;
+    let (_, agent) = sidecars
+        .iter_mut()
+        .find(|(name, _)| *name == setting.container)?;
+    if let Some(value) = &merge.env {
+        set_env(agent, &setting.env, value);
+    }
+    Some(status::Metrics {
+        container: setting.container.clone(),
+        env: merge.env.as_ref().map(|_| setting.env.clone()),
+        replaced: Default::default(),
     })
 }
 
@@ -440,7 +473,7 @@ fn not_restarted(sidecar: &mut Edit) {
     *sidecar = Edit::value(container);
 }
 
-/// Pass 5: rewrites the probes of the Pod's own containers (see [`crate::probes`]). Of each
+/// Pass 6: rewrites the probes of the Pod's own containers (see [`crate::probes`]). Of each
 /// container with a probe, only what the rewrite reads (its name, ports and probes) is parsed, and
 /// only its probes are written anew; everything else stays the text it came in.
 fn rewrite_probes<'a>(
@@ -603,13 +636,16 @@ fn origin(
     }
 }
 
-/// Pass 7: the template's labels and annotations, and the status annotation, where the Pod has
-/// none. The status records the keys added, so that they can be taken out again. Only the labels
-/// and the annotations are written anew; the rest of the metadata stays the text it came in.
+/// Pass 8: the template's labels and annotations, where the Pod has none; the Pod's Prometheus
+/// annotations pointed at the agent when its scrape settings went to it (pass 5); and the status
+/// annotation. The status records the keys added, and the values replaced, so that they can be
+/// taken out and put back. Only the labels and the annotations are written anew; the rest of the
+/// metadata stays the text it came in.
 fn edit_metadata(
     object: &mut Fields,
     head: PodHead,
     parts: &Parts,
+    metrics: Option<&Merge>,
     mut status: Status,
 ) -> Result<(), RequestError> {
     if entry(object, "metadata").is_none() {
@@ -647,7 +683,13 @@ fn edit_metadata(
     let mut additions = parts.annotations.clone();
     additions.remove(STATUS_KEY);
     status.annotations = merge::missing_keys(&mut annotations, additions);
+    if let (Some(merge), Some(recorded)) = (metrics, status.metrics.as_mut()) {
+        let (added, replaced) = merge.apply(&mut annotations);
+        status.annotations.extend(added);
+        recorded.replaced = replaced;
+    }
     status.annotations.sort_unstable();
+    status.annotations.dedup();
     // The labels as they came when none is added; the annotations always get the status.
     if !status.labels.is_empty() {
         put(fields, "labels", labels);
@@ -774,7 +816,7 @@ fn names(items: &[Named]) -> Vec<String> {
     items.iter().map(|(name, _)| name.clone()).collect()
 }
 
-/// Pass 6: appends to the Pod's list at `spec[key]` the entries whose name it lacks; returns
+/// Pass 7: appends to the Pod's list at `spec[key]` the entries whose name it lacks; returns
 /// their names.
 fn append_named<'a>(
     spec: &mut Fields<'a>,
@@ -1782,6 +1824,159 @@ mod tests {
         );
     }
 
+    fn merging(extra: Value) -> Settings {
+        let mut base = json!({"prometheusMerge": {"container": "proxy", "port": 15020}});
+        if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+            base.extend(extra);
+        }
+        settings(base, proxy_template())
+    }
+
+    fn scraped_pod(annotations: Value) -> Value {
+        json!({
+            "metadata": {"name": "web-1", "annotations": annotations},
+            "spec": {"containers": [{"name": "web", "image": "web:1"}]}
+        })
+    }
+
+    #[test]
+    fn the_metrics_merge_points_the_pods_annotations_at_the_agent() {
+        let pod = inject(
+            scraped_pod(
+                json!({"own": "1", "prometheus.io/port": "8080", "prometheus.io/scrape": "true"}),
+            ),
+            &merging(json!({})),
+            "shop",
+        )
+        .unwrap();
+        let annotations = &pod["metadata"]["annotations"];
+        assert_eq!(annotations["prometheus.io/port"], "15020");
+        assert_eq!(annotations["prometheus.io/path"], "/stats/prometheus");
+        assert_eq!(annotations["prometheus.io/scrape"], "true");
+        assert_eq!(annotations["own"], "1");
+        let proxy = &pod["spec"]["containers"][1];
+        assert_eq!(proxy["name"], "proxy");
+        assert_eq!(
+            proxy["env"][2],
+            json!({"name": "ISTIO_PROMETHEUS_ANNOTATIONS",
+                   "value": r#"{"scrape":"true","path":"","port":"8080"}"#})
+        );
+        let status = status(&pod);
+        assert_eq!(
+            status["metrics"],
+            json!({"container": "proxy", "env": "ISTIO_PROMETHEUS_ANNOTATIONS",
+                   "replaced": {"prometheus.io/port": "8080", "prometheus.io/scrape": "true"}})
+        );
+        // The path was added; the template's own prometheus.io/port gave way to the Pod's, then
+        // to the agent's, and so was not added.
+        assert_eq!(status["annotations"], json!(["prometheus.io/path"]));
+    }
+
+    #[test]
+    fn the_metrics_env_comes_before_the_probes_as_in_istio() {
+        let settings = settings(
+            json!({"probeRewrite": {"container": "proxy", "statusPort": 15020},
+                   "prometheusMerge": {"container": "proxy", "port": 15020}}),
+            proxy_template(),
+        );
+        let pod = inject(
+            probed_pod(json!({"prometheus.io/port": "8080"})),
+            &settings,
+            "shop",
+        )
+        .unwrap();
+        let env = names(&pod["spec"]["containers"][2]["env"]);
+        assert_eq!(
+            env,
+            [
+                "LEVEL",
+                "MODE",
+                "ISTIO_PROMETHEUS_ANNOTATIONS",
+                "ISTIO_KUBE_APP_PROBERS"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pod_that_refuses_scraping_or_the_merge_keeps_its_annotations() {
+        for annotations in [
+            json!({"prometheus.io/port": "8080", "prometheus.io/scrape": "false"}),
+            json!({"prometheus.io/port": "8080", "prometheus.istio.io/merge-metrics": "false"}),
+        ] {
+            let pod = inject(
+                scraped_pod(annotations.clone()),
+                &merging(json!({})),
+                "shop",
+            )
+            .unwrap();
+            assert_eq!(pod["metadata"]["annotations"]["prometheus.io/port"], "8080");
+            assert_eq!(status(&pod).get("metrics"), None);
+            assert_eq!(
+                names(&pod["spec"]["containers"][1]["env"]),
+                ["LEVEL", "MODE"]
+            );
+        }
+    }
+
+    #[test]
+    fn without_the_agents_template_there_is_no_merge() {
+        let settings = Settings::validate(
+            json!({
+                "templates": {
+                    "sidecar": {"containers": [{"name": "proxy", "image": "proxy:1"}]},
+                    "debug": {"containers": [{"name": "shell", "image": "shell:1"}]}
+                },
+                "defaultTemplates": ["sidecar"],
+                "prometheusMerge": {"container": "proxy", "port": 15020}
+            })
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let annotations =
+            json!({"prometheus.io/port": "8080", "inject.istio.io/templates": "debug"});
+        let pod = inject(scraped_pod(annotations), &settings, "shop").unwrap();
+        assert_eq!(pod["metadata"]["annotations"]["prometheus.io/port"], "8080");
+        let pod = inject(
+            scraped_pod(json!({"prometheus.io/port": "8080"})),
+            &settings,
+            "shop",
+        )
+        .unwrap();
+        assert_eq!(
+            pod["metadata"]["annotations"]["prometheus.io/port"],
+            "15020"
+        );
+    }
+
+    #[test]
+    fn uninject_gives_back_the_annotations_the_merge_replaced() {
+        let submitted = scraped_pod(
+            json!({"prometheus-io/port": "8080", "prometheus.io/path": "/m", "own": "1"}),
+        );
+        let pod = inject(submitted.clone(), &merging(json!({})), "shop").unwrap();
+        assert!(
+            pod["metadata"]["annotations"]
+                .get("prometheus-io/port")
+                .is_none()
+        );
+        let mut back = pod.clone();
+        crate::uninject::uninject(&mut back).unwrap();
+        assert_eq!(back, submitted);
+    }
+
+    #[test]
+    fn the_revision_covers_the_metrics_merge() {
+        let plain = crate::revision::current(&settings(json!({}), proxy_template()));
+        let merging_15020 = crate::revision::current(&merging(json!({})));
+        let other_path = crate::revision::current(&settings(
+            json!({"prometheusMerge": {"container": "proxy", "port": 15020, "path": "/metrics"}}),
+            proxy_template(),
+        ));
+        assert_ne!(plain, merging_15020);
+        assert_ne!(merging_15020, other_path);
+    }
+
     #[test]
     fn the_revision_covers_the_probe_rewrite() {
         let plain = crate::revision::current(&settings(json!({}), proxy_template()));
@@ -2079,7 +2274,7 @@ mod tests {
         with_parts(settings, pod, |text, parts| {
             let mut root = Edit::part(text.root());
             let spec = open_spec(root.open_object().unwrap())?;
-            let status = place_containers(spec, parts, Placement::of(settings), None)?;
+            let status = place_containers(spec, parts, Placement::of(settings), None, None)?;
             let mut pod = root.into_value();
             Ok((pod["spec"].take(), status))
         })
@@ -2487,7 +2682,7 @@ mod tests {
             revision: Some("r1".to_string()),
             ..Status::default()
         };
-        edit_metadata(root.open_object().unwrap(), head, parts, status)?;
+        edit_metadata(root.open_object().unwrap(), head, parts, None, status)?;
         Ok(written(&root))
     }
 

@@ -16,3 +16,6 @@ pub const NATIVE_SIDECAR_KEY: &str = "sidecar.istio.io/nativeSidecar";
 /// Annotation holding the Pod's own Istio `ProxyConfig` (YAML or JSON), of which
 /// `holdApplicationUntilProxyStarts` is read.
 pub const PROXY_CONFIG_KEY: &str = "proxy.istio.io/config";
+/// Annotation by which a Pod turns Istio's Prometheus metrics merge on (`"true"`) or off
+/// (`"false"`) for itself.
+pub const MERGE_METRICS_KEY: &str = "prometheus.istio.io/merge-metrics";

@@ -22,6 +22,7 @@ pub mod keys;
 #[cfg(feature = "yaml")]
 pub mod manifest;
 pub mod merge;
+pub mod metrics;
 pub mod placement;
 pub mod pod;
 #[cfg(feature = "policy")]

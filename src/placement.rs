@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{RequestError, json_type};
 use crate::keys::{NATIVE_SIDECAR_KEY, PROXY_CONFIG_KEY};
+use crate::metrics::PrometheusMerge;
 use crate::pod::OBJECT_PATH;
 use crate::probes::ProbeRewrite;
 use crate::settings::Settings;
@@ -32,6 +33,9 @@ pub struct Placement<'s> {
     pub hold_application_until_proxy_starts: bool,
     pub network_init_containers: &'s [String],
     pub probe_rewrite: Option<&'s ProbeRewrite>,
+    /// Not where anything goes but how the agent is wired to the Pod, with the probe rewrite: both
+    /// are part of the revision.
+    pub prometheus_merge: Option<&'s PrometheusMerge>,
 }
 
 impl<'s> Placement<'s> {
@@ -42,6 +46,7 @@ impl<'s> Placement<'s> {
             hold_application_until_proxy_starts: settings.hold_application_until_proxy_starts,
             network_init_containers: &settings.network_init_containers,
             probe_rewrite: settings.probe_rewrite.as_ref(),
+            prometheus_merge: settings.prometheus_merge.as_ref(),
         }
     }
 

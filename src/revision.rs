@@ -98,7 +98,7 @@ pub fn canonical_form(template: &str, placement: Placement) -> String {
 
 /// `{"holdApplicationUntilProxyStarts":…,"nativeSidecars":…,"template":{…}}` for the one
 /// `template`, `…,"templates":[{"name":…,"template":{…}},…]}` for named ones, in the order they
-/// apply (with `networkInitContainers` and `probeRewrite` between them when set): keys in sorted
+/// apply (with `networkInitContainers`, `probeRewrite` and `prometheusMerge` between them when set): keys in sorted
 /// order, as every object of the canonical form.
 fn canonical_settings<'t>(
     text: &'t Text,
@@ -114,7 +114,7 @@ fn canonical_settings<'t>(
         )
         .as_bytes(),
     );
-    // These two are absent when not set, so that the revisions of settings without them did not
+    // These are absent when not set, so that the revisions of settings without them did not
     // change. The network init containers are a set: the templates give their order.
     if !placement.network_init_containers.is_empty() {
         let mut names: Vec<&String> = placement.network_init_containers.iter().collect();
@@ -130,6 +130,15 @@ fn canonical_settings<'t>(
             "statusPort": rewrite.status_port,
         });
         writer.push(format!("\"probeRewrite\":{canonical},").as_bytes());
+    }
+    if let Some(merge) = placement.prometheus_merge {
+        let canonical = serde_json::json!({
+            "container": merge.container,
+            "env": merge.env,
+            "path": merge.path,
+            "port": merge.port,
+        });
+        writer.push(format!("\"prometheusMerge\":{canonical},").as_bytes());
     }
     match chosen {
         [
@@ -190,6 +199,7 @@ mod tests {
         hold_application_until_proxy_starts: false,
         network_init_containers: &[],
         probe_rewrite: None,
+        prometheus_merge: None,
     };
 
     #[test]

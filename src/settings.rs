@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use crate::error::{RequestError, SettingsError, json_type, sorted_names};
 use crate::json::{Part, Text};
 use crate::keys::{STATUS_KEY, TEMPLATES_KEY};
+use crate::metrics::PrometheusMerge;
 use crate::pod::OBJECT_PATH;
 use crate::probes::ProbeRewrite;
 use crate::schema::{self, CONTAINER, LOCAL_OBJECT_REFERENCE, Ty, VOLUME};
@@ -89,6 +90,9 @@ pub struct Settings {
     pub network_init_containers: Vec<String>,
     /// Rewrite the application's probes to the sidecar's status port (see [`crate::probes`]).
     pub probe_rewrite: Option<ProbeRewrite>,
+    /// Point the Pod's Prometheus annotations at the agent, which merges the application's
+    /// metrics with its own (see [`crate::metrics`]).
+    pub prometheus_merge: Option<PrometheusMerge>,
 }
 
 /// Where the sidecar is described.
@@ -175,6 +179,9 @@ pub(crate) struct RawSettings {
     /// `null` counts as absent.
     #[serde(default)]
     probe_rewrite: Option<ProbeRewrite>,
+    /// `null` counts as absent.
+    #[serde(default)]
+    prometheus_merge: Option<PrometheusMerge>,
 }
 
 impl Settings {
@@ -207,14 +214,19 @@ impl Settings {
             template.check_template_strings(&at)?;
         }
         settings.check_network_init_containers()?;
-        if let Some(probe_rewrite) = &settings.probe_rewrite {
+        if settings.probe_rewrite.is_some() || settings.prometheus_merge.is_some() {
             let templates = settings.all_templates()?;
             let containers: Vec<&str> = templates
                 .iter()
                 .flat_map(|(_, template)| &template.containers)
                 .filter_map(|container| container.get("name")?.as_str())
                 .collect();
-            probe_rewrite.check_container(&containers)?;
+            if let Some(probe_rewrite) = &settings.probe_rewrite {
+                probe_rewrite.check_container(&containers)?;
+            }
+            if let Some(merge) = &settings.prometheus_merge {
+                merge.check_container(&containers)?;
+            }
         }
         Ok(settings)
     }
@@ -406,6 +418,7 @@ impl Settings {
             hold_application_until_proxy_starts: raw.hold_application_until_proxy_starts,
             network_init_containers: raw.network_init_containers,
             probe_rewrite: raw.probe_rewrite,
+            prometheus_merge: raw.prometheus_merge,
         })
     }
 
@@ -713,8 +726,10 @@ fn objects_where_objects_belong(settings: &Value) -> Result<(), SettingsError> {
     if let Some(template) = settings.get("template") {
         object(template, "template")?;
     }
-    if let Some(probe_rewrite) = settings.get("probeRewrite") {
-        object(probe_rewrite, "probeRewrite")?;
+    for setting in ["probeRewrite", "prometheusMerge"] {
+        if let Some(value) = settings.get(setting) {
+            object(value, setting)?;
+        }
     }
     if let Some(templates) = settings.get("templates") {
         object(templates, "templates")?;
@@ -857,7 +872,7 @@ mod tests {
     #[case::policy_case(with(minimal(), "/policy", json!("Enabled")), r#"policy: expected "enabled" or "disabled", got "Enabled""#)]
     #[case::policy_type(with(minimal(), "/policy", json!(true)), r#"policy: expected "enabled" or "disabled", got a boolean"#)]
     #[case::unknown_setting(with(minimal(), "/polcy", json!("enabled")),
-        "polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite")]
+        "polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite, prometheusMerge")]
     #[case::template_missing(json!({"policy": "enabled"}), "template: missing")]
     #[case::template_empty(json!({"template": {}}), "template: nothing to inject; give containers or initContainers")]
     #[case::template_unknown_key(with(minimal(), "/template/sidecars", json!([])),
@@ -942,6 +957,16 @@ mod tests {
         "networkInitContainers[0]: \"init\" is not a template init container; expected one of istio-init, istio-validation")]
     #[case::network_init_not_list(with(minimal(), "/networkInitContainers", json!("istio-init")),
         "networkInitContainers: invalid type: string \"istio-init\", expected a list")]
+    #[case::metrics_container(with(minimal(), "/prometheusMerge", json!({"container": "istio-proxy", "port": 15020})),
+        "prometheusMerge.container: \"istio-proxy\" is not a template container; expected one of proxy")]
+    #[case::metrics_port(with(minimal(), "/prometheusMerge", json!({"container": "proxy", "port": 70000})),
+        "prometheusMerge.port: expected a port number from 1 to 65535, got 70000")]
+    #[case::metrics_reserved(with(minimal(), "/prometheusMerge", json!({"container": "proxy", "port": 15020, "reservedPorts": {"admin": "x"}})),
+        "prometheusMerge.reservedPorts: expected port numbers from 1 to 65535 as keys, got \"admin\"")]
+    #[case::metrics_unknown(with(minimal(), "/prometheusMerge", json!({"container": "proxy", "port": 15020, "envVar": "X"})),
+        "prometheusMerge.envVar: unknown field; expected one of container, port, path, env, reservedPorts")]
+    #[case::metrics_not_object(with(minimal(), "/prometheusMerge", json!([])),
+        "prometheusMerge: expected an object, got an array")]
     #[case::probe_port_zero(with(minimal(), "/probeRewrite", json!({"container": "proxy", "statusPort": 0})),
         "probeRewrite.statusPort: expected a port number from 1 to 65535, got 0")]
     #[case::probe_port_high(with(minimal(), "/probeRewrite", json!({"container": "proxy", "statusPort": 65536})),

@@ -32,6 +32,21 @@ pub struct Status {
     pub revision: Option<String>,
     /// Present when the application's probes were rewritten to the sidecar's status port.
     pub probes: Option<Probes>,
+    /// Present when the Pod's Prometheus annotations were pointed at the agent.
+    pub metrics: Option<Metrics>,
+}
+
+/// How the Prometheus metrics merge changed the Pod ([`crate::metrics`]), to undo it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    /// The injected container that serves the merged metrics.
+    pub container: String,
+    /// Its environment variable that received the Pod's own scrape settings; `None` when the Pod
+    /// had none.
+    pub env: Option<String>,
+    /// The Pod's annotations the merge removed or replaced, with their values before. (The keys it
+    /// added are in [`Status::annotations`].)
+    pub replaced: BTreeMap<String, String>,
 }
 
 /// How the probes were rewritten, to put them back.
@@ -64,6 +79,16 @@ fn list(out: &mut String, names: &[String]) {
         write_string(out, name);
     }
     out.push(']');
+}
+
+/// `{"a":"1","b":"2"}`, not empty.
+fn string_map(out: &mut String, map: &BTreeMap<String, String>) {
+    for (i, (key, value)) in map.iter().enumerate() {
+        out.push(if i == 0 { '{' } else { ',' });
+        field(out, key);
+        write_string(out, value);
+    }
+    out.push('}');
 }
 
 /// A status annotation that cannot be read.
@@ -126,12 +151,23 @@ impl Status {
             if !probes.port_names.is_empty() {
                 out.push(',');
                 field(&mut out, "portNames");
-                for (i, (path, name)) in probes.port_names.iter().enumerate() {
-                    out.push(if i == 0 { '{' } else { ',' });
-                    field(&mut out, path);
-                    write_string(&mut out, name);
-                }
-                out.push('}');
+                string_map(&mut out, &probes.port_names);
+            }
+            out.push('}');
+        }
+        if let Some(metrics) = &self.metrics {
+            out.push_str(",\"metrics\":{");
+            field(&mut out, "container");
+            write_string(&mut out, &metrics.container);
+            if let Some(env) = &metrics.env {
+                out.push(',');
+                field(&mut out, "env");
+                write_string(&mut out, env);
+            }
+            if !metrics.replaced.is_empty() {
+                out.push(',');
+                field(&mut out, "replaced");
+                string_map(&mut out, &metrics.replaced);
             }
             out.push('}');
         }
@@ -197,6 +233,16 @@ impl Status {
                 )));
             }
         };
+        let metrics = match fields.get("metrics") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(metrics)) => Some(Metrics::read(metrics)?),
+            Some(other) => {
+                return Err(problem(format!(
+                    "metrics: expected an object, got {}",
+                    json_type(other)
+                )));
+            }
+        };
         Ok(Self {
             init_containers: names(&fields, "initContainers")?,
             containers: names(&fields, "containers")?,
@@ -207,7 +253,65 @@ impl Status {
             templates,
             revision,
             probes,
+            metrics,
         })
+    }
+}
+
+impl Metrics {
+    fn read(fields: &Map<String, Value>) -> Result<Self, StatusError> {
+        let container = match fields.get("container") {
+            Some(Value::String(text)) if !text.is_empty() => text.clone(),
+            Some(Value::String(_)) => return Err(problem("metrics.container: must not be empty")),
+            Some(other) => {
+                return Err(problem(format!(
+                    "metrics.container: expected a string, got {}",
+                    json_type(other)
+                )));
+            }
+            None => return Err(problem("metrics.container: missing")),
+        };
+        let env = match fields.get("env") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
+            Some(Value::String(_)) => return Err(problem("metrics.env: must not be empty")),
+            Some(other) => {
+                return Err(problem(format!(
+                    "metrics.env: expected a string, got {}",
+                    json_type(other)
+                )));
+            }
+        };
+        Ok(Self {
+            container,
+            env,
+            replaced: string_map_at(fields, "replaced", "metrics.replaced")?,
+        })
+    }
+}
+
+/// A map of strings; absent or null is empty.
+fn string_map_at(
+    fields: &Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<BTreeMap<String, String>, StatusError> {
+    match fields.get(key) {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(name, value)| match value {
+                Value::String(value) => Ok((name.clone(), value.clone())),
+                other => Err(problem(format!(
+                    "{path}.{name}: expected a string, got {}",
+                    json_type(other)
+                ))),
+            })
+            .collect(),
+        Some(other) => Err(problem(format!(
+            "{path}: expected an object, got {}",
+            json_type(other)
+        ))),
     }
 }
 
@@ -235,25 +339,7 @@ impl Probes {
                 })?,
             None => return Err(problem("probes.statusPort: missing")),
         };
-        let port_names = match fields.get("portNames") {
-            None | Some(Value::Null) => BTreeMap::new(),
-            Some(Value::Object(map)) => map
-                .iter()
-                .map(|(path, name)| match name {
-                    Value::String(name) => Ok((path.clone(), name.clone())),
-                    other => Err(problem(format!(
-                        "probes.portNames.{path}: expected a string, got {}",
-                        json_type(other)
-                    ))),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(other) => {
-                return Err(problem(format!(
-                    "probes.portNames: expected an object, got {}",
-                    json_type(other)
-                )));
-            }
-        };
+        let port_names = string_map_at(fields, "portNames", "probes.portNames")?;
         Ok(Self {
             container: text("container")?,
             env: text("env")?,
@@ -331,8 +417,30 @@ mod tests {
                 rewritten: vec!["/app-health/web/readyz".into()],
                 port_names,
             }),
+            metrics: Some(Metrics {
+                container: "istio-proxy".into(),
+                env: Some("ISTIO_PROMETHEUS_ANNOTATIONS".into()),
+                replaced: BTreeMap::from([("prometheus.io/port".to_string(), "8080".to_string())]),
+            }),
         };
-        assert_eq!(Status::parse(&status.render()), Ok(status));
+        assert_eq!(Status::parse(&status.render()), Ok(status.clone()));
+        // What serde_json writes for the same fields in the same order.
+        let value: Value = serde_json::from_str(&status.render()).unwrap();
+        assert_eq!(value.to_string(), status.render());
+        let without_env = Status {
+            metrics: Some(Metrics {
+                container: "istio-proxy".into(),
+                env: None,
+                replaced: BTreeMap::new(),
+            }),
+            ..Status::default()
+        };
+        assert!(
+            without_env
+                .render()
+                .ends_with(r#""metrics":{"container":"istio-proxy"}}"#)
+        );
+        assert_eq!(Status::parse(&without_env.render()), Ok(without_env));
         let plain = Status::default();
         assert_eq!(
             plain.render(),
@@ -393,6 +501,10 @@ mod tests {
     #[case::probe_port(json!(r#"{"probes":{"container":"p","env":"E","statusPort":0,"rewritten":[]}}"#), "probes.statusPort: expected a port number from 1 to 65535, got 0")]
     #[case::probe_container(json!(r#"{"probes":{"env":"E","statusPort":1,"rewritten":[]}}"#), "probes.container: missing")]
     #[case::port_names(json!(r#"{"probes":{"container":"p","env":"E","statusPort":1,"rewritten":[],"portNames":{"/a":1}}}"#), "probes.portNames./a: expected a string, got a number")]
+    #[case::metrics(json!(r#"{"metrics":[]}"#), "metrics: expected an object, got an array")]
+    #[case::metrics_container(json!(r#"{"metrics":{"env":"E"}}"#), "metrics.container: missing")]
+    #[case::metrics_env(json!(r#"{"metrics":{"container":"p","env":""}}"#), "metrics.env: must not be empty")]
+    #[case::metrics_replaced(json!(r#"{"metrics":{"container":"p","replaced":{"prometheus.io/port":8080}}}"#), "metrics.replaced.prometheus.io/port: expected a string, got a number")]
     fn malformed_annotations_name_the_field(#[case] value: Value, #[case] message: &str) {
         let pod = json!({"metadata": {"annotations": {STATUS_KEY: value}}});
         let error = Status::of(&pod).unwrap_err().to_string();

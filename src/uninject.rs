@@ -1,5 +1,6 @@
 //! Takes the sidecar out of a Pod again, as `istioctl x kube-uninject` does: removes exactly what
-//! the status annotation says injection added, and puts back the probes it rewrote.
+//! the status annotation says injection added, and puts back the probes it rewrote and the
+//! Prometheus annotations the metrics merge replaced.
 //!
 //! Injection keeps every value of the submitted Pod where it was and only adds (see
 //! [`crate::inject`]), so removing the additions by name gives the submitted Pod back, values and
@@ -106,6 +107,14 @@ fn remove(pod: &mut Value, status: &Status) -> Result<(), UninjectError> {
         }
     }
     if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
+        // What the metrics merge replaced goes back first (where the Pod still has the key, in
+        // its place); then what injection added goes.
+        let replaced = status.metrics.iter().flat_map(|m| &m.replaced);
+        if let Some(Value::Object(annotations)) = metadata.get_mut("annotations") {
+            for (key, value) in replaced {
+                annotations.insert(key.clone(), Value::String(value.clone()));
+            }
+        }
         let mut annotations = status.annotations.clone();
         annotations.push(STATUS_KEY.to_string());
         let emptied = remove_keys(metadata, "labels", &status.labels)

@@ -138,6 +138,18 @@ test("the network set-up is said to run after the Pod's own init containers", as
     "set up after the Pod's own init containers: istio-init");
 });
 
+test("the metrics merge says where Prometheus scrapes and where the Pod's own settings went", async () => {
+  await setInputs({ labels: 'istio-injection: enabled', policy: 'enabled', annotation: null });
+  const marker = '  annotations:\n';
+  await fill(page, '#manifests', POD.replace(marker, `${marker}    prometheus.io/port: "8080"\n`));
+  assert.equal((await shown()).verdict, 'injected');
+  assert.equal(await page.locator('#objects [data-test=metrics]').textContent(),
+    "merged: Prometheus scrapes istio-proxy at :15020/stats/prometheus; the Pod's own scrape settings (prometheus.io/port: 8080) are in its ISTIO_PROMETHEUS_ANNOTATIONS");
+  await fill(page, '#manifests', POD.replace(marker, `${marker}    prometheus.io/scrape: "false"\n`));
+  assert.equal((await shown()).verdict, 'injected');
+  assert.equal(await page.locator('#objects [data-test=metrics]').isHidden(), true, 'not scraped: not merged');
+});
+
 test('the placement a Pod chooses for itself is shown', async () => {
   await setInputs({ labels: 'istio-injection: enabled', policy: 'enabled', annotation: null });
   assert.equal(await page.locator('#objects [data-test=placement]').isHidden(), true, 'the Pod chooses nothing');

@@ -318,13 +318,16 @@ function renderObject(object, result) {
   const decisionText = `step ${decision.step}: ${decision.reason} → ${decision.inject ? 'inject' : 'do not inject'}`;
   $('.decision', article).textContent = server.calls === false ? `if it were called, ${decisionText}` : decisionText;
   // What the injection did beyond the template: the named templates applied, the probes rewritten,
-  // the placement the Pod chose, the network set up after the Pod's own init containers.
+  // the placement the Pod chose, the network set up after the Pod's own init containers, the
+  // Prometheus metrics merge.
   const after = object.afterOwnInitContainers ?? [];
   const injection = {
     templates: object.templates?.length > 0 ? object.templates.join(', ') : null,
     probes: object.probes ? `rewritten to the agent's status port ${object.probes.statusPort}: ${object.probes.rewritten.join(', ')}` : null,
     placement: object.placement?.length > 0 ? `as the Pod chose: ${object.placement.join('; ')}` : null,
     network: after.length > 0 ? `set up after the Pod's own init containers: ${after.join(', ')}` : null,
+    // Only when the Pod's own scrape annotations were replaced, as in the CLI.
+    metrics: Object.keys(object.metrics?.replaced ?? {}).length > 0 ? `merged: ${object.metrics.text}` : null,
   };
   for (const [name, text] of Object.entries(injection)) {
     if (text === null) continue;

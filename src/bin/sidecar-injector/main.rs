@@ -354,6 +354,13 @@ fn removed(status: &Status) -> String {
             probes.rewritten.join(", ")
         ));
     }
+    if let Some(metrics) = status.metrics.as_ref().filter(|m| !m.replaced.is_empty()) {
+        let keys: Vec<&str> = metrics.replaced.keys().map(String::as_str).collect();
+        text.push_str(&format!(
+            "; annotations the metrics merge replaced put back: {}",
+            keys.join(", ")
+        ));
+    }
     text
 }
 

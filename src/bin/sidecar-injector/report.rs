@@ -58,6 +58,15 @@ pub fn text(reports: &Reports, namespaces: &[NamespaceCall]) -> String {
             for choice in &injection.placement {
                 let _ = writeln!(out, "  placed as the Pod chose: {choice}");
             }
+            // Said when the merge replaced annotations of the Pod's own: a Pod without any just
+            // gains the agent's, as the JSON output says.
+            if let Some(metrics) = injection
+                .metrics
+                .as_ref()
+                .filter(|m| !m.replaced.is_empty())
+            {
+                let _ = writeln!(out, "  metrics merged: {}", metrics.describe());
+            }
             if !injection.after_own_init_containers.is_empty() {
                 let _ = writeln!(
                     out,
