@@ -29,7 +29,7 @@ APPLY_PATCH := $(RUNNER_BIN)/apply-patch
 RUN_HOST := $(if $(KWCTL),$(APPLY_PATCH),runner)
 
 .PHONY: all cli install run test fmt-check lint unit-tests e2e-tests fuzz fuzz-smoke bench runner tools artifacthub push require-kwctl clean
-.PHONY: cluster cluster-down cluster-binaries
+.PHONY: cluster cluster-down cluster-binaries istio-binaries istio-config
 .PHONY: playground playground-build playground-node playground-tests playground-screenshot
 
 all: policy.wasm
@@ -114,6 +114,17 @@ cluster-down:
 ## e2e-tests/cluster/go.mod pins, built into $(CACHE)/cluster/ unless already there.
 cluster-binaries:
 	@CACHE=$(CACHE) scripts/cluster-binaries.sh
+
+## istio-binaries: Istio's istioctl at the version e2e-tests/istio/go.mod pins, built with Go into
+## $(CACHE)/istio/ unless already there (about 7 minutes on 2 cores the first time): the oracle of
+## e2e-tests/istio.bats. Test infrastructure, not part of the product.
+istio-binaries:
+	@CACHE=$(CACHE) scripts/istio-binaries.sh
+
+## istio-config: e2e-tests/istio/generated/, Istio's default injection configuration, generated
+## offline by that istioctl (`istioctl manifest generate`); commit what it changes.
+istio-config: tools
+	@CACHE=$(CACHE) scripts/istio-config.sh
 
 ## bench: the native core, then the module against its floors (a no-op module, a minimal injector)
 ## through the waPC engine, then all three in the real policy-server (when it is on PATH), then Pod
