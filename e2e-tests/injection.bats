@@ -111,8 +111,8 @@ load helpers
   jq '.object.metadata.annotations = {"prometheus.io/scrape": "true", "prometheus-io/port": "8080"}' "$E2E_DIR/requests/pod-no-override.json" >"$request"
   evaluate "$(settings_with "$merge")" "$request"
   pod=$(applied "$request")
-  expect_eq "$(jq -c '.metadata.annotations | del(."sidecar.istio.io/status")' <<<"$pod")" \
-    '{"prometheus.io/scrape":"true","prometheus.io/path":"/stats/prometheus","prometheus.io/port":"15020"}' "annotations"
+  expect_eq "$(jq -S -c '.metadata.annotations | del(."sidecar.istio.io/status")' <<<"$pod")" \
+    '{"prometheus.io/path":"/stats/prometheus","prometheus.io/port":"15020","prometheus.io/scrape":"true"}' "annotations"
   expect_eq "$(jq -c '.spec.containers[] | select(.name == "sidecar") | .env[-1]' <<<"$pod")" \
     '{"name":"ISTIO_PROMETHEUS_ANNOTATIONS","value":"{\"scrape\":\"true\",\"path\":\"\",\"port\":\"8080\"}"}' "env"
   expect_eq "$(jq -c '.metadata.annotations."sidecar.istio.io/status" | fromjson | .metrics' <<<"$pod")" \

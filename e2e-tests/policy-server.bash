@@ -179,7 +179,8 @@ expect_injected() {
   expect_eq "$(jq -S -c 'del(.revision)' <<<"$status")" \
     "$(jq -S -c '{initContainers: ["istio-init"], containers: ["istio-proxy"], volumes: ., imagePullSecrets: [],
         labels: ["security.istio.io/tlsMode", "service.istio.io/canonical-name", "service.istio.io/canonical-revision"],
-        annotations: ["kubectl.kubernetes.io/default-container", "kubectl.kubernetes.io/default-logs-container", "prometheus.io/path", "prometheus.io/port", "prometheus.io/scrape"]}' <<<"$SIDECAR_VOLUMES")" \
+        annotations: ["kubectl.kubernetes.io/default-container", "kubectl.kubernetes.io/default-logs-container", "prometheus.io/path", "prometheus.io/port", "prometheus.io/scrape"],
+        metrics: {container: "istio-proxy"}}' <<<"$SIDECAR_VOLUMES")" \
     "status annotation"
   [[ "$(jq -r .revision <<<"$status")" =~ ^[0-9a-f]{16}$ ]] || {
     echo "revision is not 16 hex digits: $status" >&2

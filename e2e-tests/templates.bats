@@ -29,7 +29,7 @@ status_of() {
   expect_eq "$(container_names "$pod" containers)" "web" "containers"
   expect_eq "$(jq -r '.spec.initContainers[1].image' <<<"$pod")" "docker.io/istio/proxyv2:1.27.3" "proxy image"
   expect_eq "$(status_of "$pod")" \
-    '{"initContainers":["istio-init","istio-proxy"],"containers":[],"volumes":["istio-envoy"],"imagePullSecrets":[],"templates":["sidecar"],"labels":["security.istio.io/tlsMode"]}' "status"
+    '{"initContainers":["istio-init","istio-proxy"],"containers":[],"volumes":["istio-envoy"],"imagePullSecrets":[],"templates":["sidecar"],"labels":["security.istio.io/tlsMode"],"annotations":["prometheus.io/path","prometheus.io/port","prometheus.io/scrape"],"metrics":{"container":"istio-proxy"}}' "status"
 }
 
 @test "templates: a Pod that chooses sidecar,debug gets both, the later customizing the earlier's proxy" {
