@@ -12,8 +12,9 @@ use serde_json::Value;
 
 use crate::decision::{Decision, Reason, Step, decide_for_pod};
 use crate::error::{RequestError, json_type, path_within};
-use crate::inject::inject;
+use crate::inject::inject_in;
 use crate::keys::INJECT_KEY;
+use crate::owner::Workload;
 use crate::placement::Choice;
 use crate::pod::PodView;
 use crate::scope::{Call, Namespaces, Policy};
@@ -398,8 +399,11 @@ pub fn inject_object(
         let Some(pod) = source.pod(object) else {
             return Ok(Some(report));
         };
-        let injected =
-            inject(pod, &policy.settings, &report.object.namespace).map_err(|e| ObjectError {
+        // A Pod is read for its workload as the policy reads it; a workload names itself.
+        let workload =
+            (!source.is_pod()).then(|| Workload::of_object(object, &report.object.namespace));
+        let injected = inject_in(pod, &policy.settings, &report.object.namespace, workload)
+            .map_err(|e| ObjectError {
                 object: report.object.to_string(),
                 message: relocated(&e, &source),
             })?;

@@ -49,6 +49,7 @@ use crate::json::{Edit, Fields, Kind, Name, Rendering, StringValue, Text, entry}
 use crate::keys::{INJECT_KEY, STATUS_KEY};
 use crate::merge;
 use crate::metrics::Merge;
+use crate::owner::Workload;
 use crate::placement::Placement;
 use crate::pod::{OBJECT_PATH, PodHead};
 use crate::probes::{self, ProbeRewrite};
@@ -61,9 +62,20 @@ use crate::validation::{self, Strings};
 /// `pod` with the sidecar injected, as a value: [`inject_json`] for the CLI, the playground and
 /// tests, which hold the Pod as a value.
 pub fn inject(pod: Value, settings: &Settings, namespace: &str) -> Result<Value, RequestError> {
+    inject_in(pod, settings, namespace, None)
+}
+
+/// As [`inject`], for the pod template of a workload a manifest names (the CLI's): its template
+/// strings see that `workload` rather than the one read from the Pod ([`crate::owner`]).
+pub fn inject_in(
+    pod: Value,
+    settings: &Settings,
+    namespace: &str,
+    workload: Option<Workload>,
+) -> Result<Value, RequestError> {
     let pod = Text::new(&pod.to_string());
     let head = PodHead::read(&pod)?;
-    let injected = inject_json(&pod, head, settings, namespace)?;
+    let injected = inject_text(&pod, head, settings, namespace, workload)?;
     serde_json::from_str(&injected).map_err(|e| RequestError::NotJson(e.to_string()))
 }
 
@@ -75,9 +87,19 @@ pub fn inject_json(
     settings: &Settings,
     namespace: &str,
 ) -> Result<String, RequestError> {
+    inject_text(pod, head, settings, namespace, None)
+}
+
+fn inject_text(
+    pod: &Text,
+    head: PodHead,
+    settings: &Settings,
+    namespace: &str,
+    workload: Option<Workload>,
+) -> Result<String, RequestError> {
     let placement = Placement::for_pod(settings, head.annotations())?;
     let templates = choose(settings, &head, placement)?;
-    let rendering = render(pod, namespace, settings, &templates)?;
+    let rendering = render(pod, namespace, workload, settings, &templates)?;
     let parts = combine(&templates.chosen, &rendering);
     let probes = match &settings.probe_rewrite {
         Some(rewrite) => {
@@ -164,10 +186,11 @@ fn choose<'s>(
 fn render(
     pod: &Text,
     namespace: &str,
+    workload: Option<Workload>,
     settings: &Settings,
     templates: &Templates,
 ) -> Result<Rendering, RequestError> {
-    let mut renderer = Renderer::new(pod.clone(), namespace);
+    let mut renderer = Renderer::with_workload(pod.clone(), namespace, workload);
     let mut rendering = Rendering::default();
     for string in &templates.strings {
         let text = string.unescaped().unwrap_or_default();
@@ -1966,6 +1989,32 @@ mod tests {
     }
 
     #[test]
+    fn template_strings_see_the_pods_workload() {
+        let template = json!({"containers": [{"name": "proxy", "image": "proxy:1", "env": [
+            {"name": "OWNER", "value": "{{ workload.apiVersion }}/{{ workload.kind }}/{{ workload.namespace }}/{{ workload.name }}"}]}]});
+        let settings = settings(json!({}), template);
+        let owner = |pod: &Value| pod["spec"]["containers"][1]["env"][0]["value"].clone();
+        let replicated = json!({
+            "metadata": {"generateName": "web-7c9d8b5f4-", "labels": {"pod-template-hash": "7c9d8b5f4"},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7c9d8b5f4", "controller": true}]},
+            "spec": {"containers": [{"name": "web", "image": "web:1"}]}
+        });
+        let pod = inject(replicated.clone(), &settings, "shop").unwrap();
+        assert_eq!(owner(&pod), "apps/v1/Deployment/shop/web");
+        let pod = inject(app_pod(), &settings, "shop").unwrap();
+        assert_eq!(owner(&pod), "v1/Pod/shop/web-1");
+        // A workload the caller knows (the CLI's manifest) is used as it is.
+        let workload = Workload {
+            name: "nightly".into(),
+            namespace: "ops".into(),
+            kind: "CronJob".into(),
+            api_version: "batch/v1".into(),
+        };
+        let pod = inject_in(replicated, &settings, "shop", Some(workload)).unwrap();
+        assert_eq!(owner(&pod), "batch/v1/CronJob/ops/nightly");
+    }
+
+    #[test]
     fn the_revision_covers_the_metrics_merge() {
         let plain = crate::revision::current(&settings(json!({}), proxy_template()));
         let merging_15020 = crate::revision::current(&merging(json!({})));
@@ -2048,7 +2097,7 @@ mod tests {
     ) -> T {
         let (text, head) = pod_text(pod);
         let templates = choose(settings, &head, Placement::of(settings)).unwrap();
-        let rendering = render(&text, "shop", settings, &templates).unwrap();
+        let rendering = render(&text, "shop", None, settings, &templates).unwrap();
         let parts = combine(&templates.chosen, &rendering);
         f(&text, &parts)
     }
@@ -2161,7 +2210,7 @@ mod tests {
         let settings = settings(json!({}), proxy_template());
         let (pod, head) = pod_text(&app_pod());
         let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
-        let rendering = render(&pod, "shop", &settings, &templates).unwrap();
+        let rendering = render(&pod, "shop", None, &settings, &templates).unwrap();
         let template = templates.chosen[0].template;
         let rendered = Edit::rendered(template, &rendering);
         // The rest of the template is its text, byte for byte.
@@ -2197,7 +2246,7 @@ mod tests {
         ] {
             let (pod, head) = pod_text(&app_pod());
             let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
-            let Err(RequestError::Render(error)) = render(&pod, "shop", &settings, &templates)
+            let Err(RequestError::Render(error)) = render(&pod, "shop", None, &settings, &templates)
             else {
                 panic!("expected a render error at {path}");
             };

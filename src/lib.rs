@@ -23,6 +23,7 @@ pub mod keys;
 pub mod manifest;
 pub mod merge;
 pub mod metrics;
+pub mod owner;
 pub mod placement;
 pub mod pod;
 #[cfg(feature = "policy")]

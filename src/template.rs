@@ -12,7 +12,7 @@
 //! `pod.metadata.annotations['x'] | default('y')` works when the Pod has no annotations at all.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::{Environment, UndefinedBehavior};
@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::error::RenderError;
 use crate::json::{Found, Kind, Members, Place, Step, Text};
+use crate::owner::Workload;
 
 mod simple;
 
@@ -54,6 +55,9 @@ pub fn check_syntax(text: &str) -> Result<(), String> {
 pub struct Renderer {
     pod: Text,
     namespace: String,
+    /// The Pod's workload when its caller knows it (the CLI, from a manifest); else read from the
+    /// Pod when a template string first asks ([`crate::owner`]).
+    workload: Option<Workload>,
     engine: Option<(Environment<'static>, minijinja::Value)>,
 }
 
@@ -63,7 +67,16 @@ impl Renderer {
         Self {
             pod,
             namespace: namespace.to_string(),
+            workload: None,
             engine: None,
+        }
+    }
+
+    /// As [`Renderer::new`], for a Pod whose workload is known.
+    pub fn with_workload(pod: Text, namespace: &str, workload: Option<Workload>) -> Self {
+        Self {
+            workload,
+            ..Self::new(pod, namespace)
         }
     }
 
@@ -81,9 +94,15 @@ impl Renderer {
 
     fn engine_render(&mut self, text: &str) -> Result<String, String> {
         let (env, context) = self.engine.get_or_insert_with(|| {
+            let workload = LazyWorkload {
+                pod: self.pod.clone(),
+                namespace: self.namespace.clone(),
+                known: self.workload.take().map(OnceLock::from).unwrap_or_default(),
+            };
             let context = minijinja::context! {
                 pod => minijinja::Value::from_object(JsonNode { text: self.pod.clone(), place: Vec::new() }),
                 namespace => self.namespace.as_str(),
+                workload => minijinja::Value::from_object(workload),
             };
             (environment(), context)
         });
@@ -190,6 +209,40 @@ impl Object for JsonNode {
             Members::Length(length) => Enumerator::Seq(length),
             Members::None => Enumerator::Empty,
         }
+    }
+}
+
+/// `workload`: read from the Pod the first time a template string asks, so that templates that do
+/// not use it pay nothing.
+#[derive(Debug)]
+struct LazyWorkload {
+    pod: Text,
+    namespace: String,
+    known: OnceLock<Workload>,
+}
+
+impl LazyWorkload {
+    fn get(&self) -> &Workload {
+        self.known
+            .get_or_init(|| Workload::of_pod(self.pod.as_str(), &self.namespace))
+    }
+}
+
+impl Object for LazyWorkload {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let workload = self.get();
+        let value = match key.as_str()? {
+            "name" => &workload.name,
+            "namespace" => &workload.namespace,
+            "kind" => &workload.kind,
+            "apiVersion" => &workload.api_version,
+            _ => return None,
+        };
+        Some(minijinja::Value::from(value.as_str()))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["name", "namespace", "kind", "apiVersion"])
     }
 }
 
