@@ -1031,8 +1031,10 @@ mod tests {
         "revision: must not be empty; the revision without a name is \"default\", as Istio names it")]
     #[case::revision_not_a_string(with(minimal(), "/revision", json!(1)),
         "revision: expected a revision name (a string, such as \"canary\"), got a number")]
-    #[case::revision_null(with(minimal(), "/revision", Value::Null),
-        "revision: expected a revision name (a string, such as \"canary\"), got null")]
+    #[case::revision_null(
+        with(minimal(), "/revision", Value::Null),
+        "revision: expected a revision name (a string, such as \"canary\"), got null"
+    )]
     #[case::label_value(with(minimal(), "/template/labels", json!({"mesh": "on/off"})),
         "template.labels.mesh: \"on/off\" is not a label value: it must begin and end with a letter or digit, with only letters, digits, '-', '_' and '.' between; the API server would refuse every Pod injected with it")]
     fn refusals(#[case] settings: Value, #[case] message: &str) {

@@ -245,7 +245,12 @@ mod tests {
         let json = sidecar.to_json();
         assert_eq!(json["owners"][0]["controller"], true);
         assert_eq!(
-            [&json["revision"], &json["hash"], &json["currentRevision"], &json["currentHash"]],
+            [
+                &json["revision"],
+                &json["hash"],
+                &json["currentRevision"],
+                &json["currentHash"]
+            ],
             [&json!(revision), &json!(old), &json!("canary"), &json!(new)]
         );
     }
@@ -296,8 +301,9 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(
-            none.verdict()
-                .starts_with("stale: injected with an unknown revision and hash (it records no hash), "),
+            none.verdict().starts_with(
+                "stale: injected with an unknown revision and hash (it records no hash), "
+            ),
             "{}",
             none.verdict()
         );

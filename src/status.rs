@@ -412,13 +412,37 @@ mod tests {
     /// Before revision names, `revision` held the hash: such an annotation has a hash and no
     /// name. Istio's own has a name and no hash.
     #[rstest]
-    #[case::old(r#"{"containers":["p"],"revision":"e664d39d34854cb0"}"#, None, Some("e664d39d34854cb0"))]
-    #[case::old_with_null_hash(r#"{"revision":"e664d39d34854cb0","hash":null}"#, None, Some("e664d39d34854cb0"))]
-    #[case::new(r#"{"revision":"stable","hash":"e664d39d34854cb0"}"#, Some("stable"), Some("e664d39d34854cb0"))]
-    #[case::new_named_like_a_hash(r#"{"revision":"e664d39d34854cb0","hash":"3866be549366d1d6"}"#, Some("e664d39d34854cb0"), Some("3866be549366d1d6"))]
-    #[case::istio(r#"{"containers":["istio-proxy"],"imagePullSecrets":null,"revision":"default"}"#, Some("default"), None)]
+    #[case::old(
+        r#"{"containers":["p"],"revision":"e664d39d34854cb0"}"#,
+        None,
+        Some("e664d39d34854cb0")
+    )]
+    #[case::old_with_null_hash(
+        r#"{"revision":"e664d39d34854cb0","hash":null}"#,
+        None,
+        Some("e664d39d34854cb0")
+    )]
+    #[case::new(
+        r#"{"revision":"stable","hash":"e664d39d34854cb0"}"#,
+        Some("stable"),
+        Some("e664d39d34854cb0")
+    )]
+    #[case::new_named_like_a_hash(
+        r#"{"revision":"e664d39d34854cb0","hash":"3866be549366d1d6"}"#,
+        Some("e664d39d34854cb0"),
+        Some("3866be549366d1d6")
+    )]
+    #[case::istio(
+        r#"{"containers":["istio-proxy"],"imagePullSecrets":null,"revision":"default"}"#,
+        Some("default"),
+        None
+    )]
     #[case::fifteen_digits(r#"{"revision":"e664d39d34854cb"}"#, Some("e664d39d34854cb"), None)]
-    #[case::seventeen_digits(r#"{"revision":"e664d39d34854cb00"}"#, Some("e664d39d34854cb00"), None)]
+    #[case::seventeen_digits(
+        r#"{"revision":"e664d39d34854cb00"}"#,
+        Some("e664d39d34854cb00"),
+        None
+    )]
     #[case::uppercase(r#"{"revision":"E664D39D34854CB0"}"#, Some("E664D39D34854CB0"), None)]
     #[case::not_hex(r#"{"revision":"g664d39d34854cb0"}"#, Some("g664d39d34854cb0"), None)]
     #[case::neither("{}", None, None)]

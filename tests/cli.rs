@@ -748,7 +748,9 @@ fn check_compares_revision_names_and_reads_annotations_older_than_them() {
     let status = format!(r#""revision":"default","hash":"{hash}""#);
     let written = annotation.as_str().unwrap().to_string();
     assert!(written.contains(&status), "{written}");
-    *annotation = written.replace(&status, &format!(r#""revision":"{hash}""#)).into();
+    *annotation = written
+        .replace(&status, &format!(r#""revision":"{hash}""#))
+        .into();
     let old = TempFile::new("old-annotation.json", &pod.to_string());
     assert_eq!(code(renamed.path(), old.path()), Some(0));
     let json = succeeds(&[
