@@ -326,7 +326,10 @@ function renderObject(object, result) {
     placement: object.placement?.length > 0 ? `as the Pod chose: ${object.placement.join('; ')}` : null,
     network: after.length > 0 ? `set up after the Pod's own init containers: ${after.join(', ')}` : null,
   };
-  for (const [name, text] of Object.entries(injection)) {
+  // A Pod that carries the sidecar already (a running Pod): whether it is stale, by its revision's
+  // name and hash against the policy's, as `check` says it.
+  const facts = { ...injection, sidecar: object.sidecar?.verdict ?? null };
+  for (const [name, text] of Object.entries(facts)) {
     if (text === null) continue;
     $(`.${name}-term`, article).hidden = false;
     $(`.${name}`, article).hidden = false;
