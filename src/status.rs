@@ -359,7 +359,7 @@ mod tests {
             }),
         };
         assert_eq!(Status::parse(&status.render()), Ok(status.clone()));
-        // Istio's fields as Istio writes them, `revision` last of them, then ours.
+        // The revision's name where Istio writes its own, at the end, and the hash after it.
         assert!(
             status
                 .render()
