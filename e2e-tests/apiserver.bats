@@ -434,8 +434,8 @@ pods_are() {
   run "$CLI_BIN" check --fail-if-stale --settings "$MANIFESTS/opt-in-upgraded.yaml" -n day2 \
     --namespace-labels istio-injection=enabled "$BATS_TEST_TMPDIR/live.yaml"
   expect_eq "$status" 1 "check --fail-if-stale's status ($output)"
-  expect_eq "$(grep -A2 "^Pod day2/$before: " <<<"$output" | grep '^  stale: ' | sed -E 's/[0-9a-f]{16}/R/g')" \
-    "  stale: injected with revision R, the policy now injects R; restart its owner ReplicaSet/$owner" "the old Pod"
+  expect_eq "$(grep -A2 "^Pod day2/$before: " <<<"$output" | grep '^  stale: ' | sed -E 's/[0-9a-f]{16}/H/g')" \
+    "  stale: injected with revision default (hash H), the policy now injects revision default (hash H): the hash differs; restart its owner ReplicaSet/$owner" "the old Pod"
   expect_eq "$(grep -A2 "^Pod day2/$after: " <<<"$output" | grep -c '^  up to date: ')" 1 "the new Pod, up to date"
   expect_eq "$(tail -n 1 <<<"$output")" "Pods: 1 up to date, 1 stale, 0 uninjected" "the count"
 
@@ -462,10 +462,13 @@ pods_are() {
   wait_for_injection rev-stable yes
   wait_for_injection rev-canary yes
   for revision in stable canary; do
-    image=$(pod "web-$revision" | kubectl create -n "rev-$revision" -o json -f - |
-      jq -r '.spec.containers[] | select(.name == "istio-proxy") | .image')
+    stored=$(pod "web-$revision" | kubectl create -n "rev-$revision" -o json -f -)
     expected=$(yq -r '.spec.settings.template.containers[] | select(.name == "istio-proxy") | .image' "$EXAMPLES/canary/$revision.yaml")
-    expect_eq "$image" "$expected" "the proxy of a Pod in rev-$revision"
+    expect_eq "$(jq -r '.spec.containers[] | select(.name == "istio-proxy") | .image' <<<"$stored")" "$expected" \
+      "the proxy of a Pod in rev-$revision"
+    # The stored Pod's status annotation names its revision, where Istio's tooling reads it.
+    expect_eq "$(jq -r '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .revision' <<<"$stored")" "$revision" \
+      "the revision in the status annotation of a Pod in rev-$revision"
   done
   # Moving a namespace to the canary: its next Pods get the canary's proxy.
   kubectl label namespace rev-stable istio.io/rev=canary --overwrite >/dev/null

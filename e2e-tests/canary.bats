@@ -3,8 +3,8 @@
 # canary policy served side by side, each namespace routed to the policy whose namespaceSelector
 # matches its labels (the API server's job, decided here by the CLI's `check` on the Namespace
 # manifests), and each namespace's Pod gets its own proxy. Then a namespace moves to the canary,
-# and the stale report names the Pod injected by the stable policy, with the revision the canary
-# policy-server gave the other namespace's Pod.
+# and the stale report names the Pod injected by the stable policy, with the revision's name and
+# the hash the canary policy-server gave the other namespace's Pod.
 
 load helpers
 load hosts
@@ -74,16 +74,18 @@ injected_in() {
       "{\"istio-proxy\":\"docker.io/istio/proxyv2:$image\",\"istio-init\":\"docker.io/istio/proxyv2:$image\"}" "$ns: proxy images"
     expect_eq "$(jq -r '.spec.containers[0].env[] | select(.name == "ISTIO_META_REVISION") | .value' <<<"$pod")" "$policy" "$ns: revision in the proxy"
     expect_eq "$(jq -r '.metadata.labels["istio.io/rev"]' <<<"$pod")" "$policy" "$ns: istio.io/rev label"
+    # Where Istio's tooling reads the revision's name.
+    expect_eq "$(jq -r '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .revision' <<<"$pod")" "$policy" "$ns: revision in the status annotation"
   done
 }
 
-@test "canary: after shop moves to canary, the stale report names its Pod, with the canary's revision from policy-server" {
+@test "canary: after shop moves to canary, the stale report names its Pod, with the canary's revision and hash from policy-server" {
   local shop payments old new report
   shop=$(injected_in shop stable)
   payments=$(injected_in payments canary)
-  old=$(jq -r '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .revision' <<<"$shop")
-  new=$(jq -r '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .revision' <<<"$payments")
-  [ "$old" != "$new" ]
+  old=$(jq -r '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .hash' <<<"$shop")
+  new=$(jq -r '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .hash' <<<"$payments")
+  [[ $old =~ ^[0-9a-f]{16}$ && $new =~ ^[0-9a-f]{16}$ && $old != "$new" ]]
   # The running Pod, as kubectl lists it: owned by its ReplicaSet.
   jq '{apiVersion: "v1", kind: "List", items: [. + {metadata: (.metadata + {ownerReferences: [
       {apiVersion: "apps/v1", kind: "ReplicaSet", name: "web-5d4f", uid: "u", controller: true}]})}]}' \
@@ -91,7 +93,7 @@ injected_in() {
   run --separate-stderr "$CLI" check --fail-if-stale --settings "$CANARY/canary.yaml" "$BATS_TEST_TMPDIR/pods.json"
   expect_eq "$status" 1 "exit status with a stale Pod ($stderr)"
   expect_eq "$(grep -F '  stale: ' <<<"$output")" \
-    "  stale: injected with revision $old, the policy now injects $new; restart its owner ReplicaSet/web-5d4f" "stale report"
+    "  stale: injected with revision stable (hash $old), the policy now injects revision canary (hash $new): the revision name and the hash differ; restart its owner ReplicaSet/web-5d4f" "stale report"
   expect_eq "$(tail -n 1 <<<"$output")" "Pods: 0 up to date, 1 stale, 0 uninjected" "summary"
   # Against the stable policy it is up to date.
   run --separate-stderr "$CLI" check --fail-if-stale --settings "$CANARY/stable.yaml" "$BATS_TEST_TMPDIR/pods.json"

@@ -13,11 +13,21 @@ load helpers
   expect_eq "$(jq -cS '.metadata.ownerReferences' <<<"$pod")" "$(jq -cS '.object.metadata.ownerReferences' "$E2E_DIR/requests/deployment-pod.json")" "ownerReferences"
 }
 
-@test "the status annotation records what was injected" {
+@test "the status annotation records what was injected, the revision's name and the hash" {
   evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/pod-no-override.json"
   status=$(patch | jq -r '.[] | select(.path == "/metadata/annotations") | .value["sidecar.istio.io/status"]')
-  expect_eq "$(jq -c 'del(.revision)' <<<"$status")" '{"initContainers":["mesh-init"],"containers":["sidecar"],"volumes":["sidecar-data"],"imagePullSecrets":[],"labels":["mesh"]}' "status"
-  [[ $(jq -r .revision <<<"$status") =~ ^[0-9a-f]{16}$ ]]
+  expect_eq "$(jq -c 'del(.hash)' <<<"$status")" '{"initContainers":["mesh-init"],"containers":["sidecar"],"volumes":["sidecar-data"],"imagePullSecrets":[],"labels":["mesh"],"revision":"default"}' "status"
+  [[ $(jq -r .hash <<<"$status") =~ ^[0-9a-f]{16}$ ]]
+}
+
+@test "the status annotation names the revision the settings name, and its hash stays" {
+  evaluate "$E2E_DIR/settings/sidecar.json" "$E2E_DIR/requests/pod-no-override.json"
+  default=$(patch | jq -r '.[] | select(.path == "/metadata/annotations") | .value["sidecar.istio.io/status"]')
+  jq '. + {revision: "canary"}' "$E2E_DIR/settings/sidecar.json" >"$BATS_TEST_TMPDIR/settings.json"
+  evaluate "$BATS_TEST_TMPDIR/settings.json" "$E2E_DIR/requests/pod-no-override.json"
+  canary=$(patch | jq -r '.[] | select(.path == "/metadata/annotations") | .value["sidecar.istio.io/status"]')
+  expect_eq "$(jq -r .revision <<<"$canary")" canary "revision"
+  expect_eq "$(jq -r .hash <<<"$canary")" "$(jq -r .hash <<<"$default")" "hash"
 }
 
 @test "the exact sidecar is added after the Pod's container" {

@@ -176,14 +176,14 @@ expect_injected() {
   expect_eq "$(jq -c '[.spec.volumes[].name]' <<<"$pod")" \
     "$(jq -c '["data"] + .' <<<"$SIDECAR_VOLUMES")" "volumes"
   status=$(jq -r '.metadata.annotations["sidecar.istio.io/status"]' <<<"$pod")
-  expect_eq "$(jq -S -c 'del(.revision)' <<<"$status")" \
-    "$(jq -S -c '{initContainers: ["istio-init"], containers: ["istio-proxy"], volumes: ., imagePullSecrets: [],
+  expect_eq "$(jq -S -c 'del(.hash)' <<<"$status")" \
+    "$(jq -S -c '{initContainers: ["istio-init"], containers: ["istio-proxy"], volumes: ., imagePullSecrets: [], revision: "default",
         labels: ["security.istio.io/tlsMode", "service.istio.io/canonical-name", "service.istio.io/canonical-revision"],
         annotations: ["kubectl.kubernetes.io/default-container", "kubectl.kubernetes.io/default-logs-container", "prometheus.io/path", "prometheus.io/port", "prometheus.io/scrape"],
         metrics: {container: "istio-proxy"}}' <<<"$SIDECAR_VOLUMES")" \
     "status annotation"
-  [[ "$(jq -r .revision <<<"$status")" =~ ^[0-9a-f]{16}$ ]] || {
-    echo "revision is not 16 hex digits: $status" >&2
+  [[ "$(jq -r .hash <<<"$status")" =~ ^[0-9a-f]{16}$ ]] || {
+    echo "hash is not 16 hex digits: $status" >&2
     return 1
   }
   # The template's strings, rendered for this Pod (as submitted).

@@ -129,7 +129,7 @@ teardown() {
   expect_rejected 400 "invalid admission request: request.object.spec.containers[1].name: missing"
 }
 
-@test "parity: the policy server injects what kwctl injects, with the same revision" {
+@test "parity: the policy server injects what kwctl injects, with the same hash" {
   request=$(review "$(with_label true)")
   post enabled "$request"
   from_registry=$(applied "$request")
@@ -141,15 +141,15 @@ teardown() {
   expect_eq "$status" 0 "kwctl's exit status"
   expect_eq "$(field .allowed)" true "kwctl: allowed"
   from_kwctl=$(applied "$request")
-  revision() {
-    jq -r '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .revision' <<<"$1"
+  hash_of() {
+    jq -r '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .hash' <<<"$1"
   }
-  [[ "$(revision "$from_kwctl")" =~ ^[0-9a-f]{16}$ ]] || {
-    echo "kwctl's revision is not 16 hex digits: $(revision "$from_kwctl")" >&2
+  [[ "$(hash_of "$from_kwctl")" =~ ^[0-9a-f]{16}$ ]] || {
+    echo "kwctl's hash is not 16 hex digits: $(hash_of "$from_kwctl")" >&2
     return 1
   }
-  expect_eq "$(revision "$from_registry")" "$(revision "$from_kwctl")" "revision (enabled, from the registry)"
-  expect_eq "$(revision "$from_file")" "$(revision "$from_kwctl")" "revision (disabled, from the file)"
+  expect_eq "$(hash_of "$from_registry")" "$(hash_of "$from_kwctl")" "hash (enabled, from the registry)"
+  expect_eq "$(hash_of "$from_file")" "$(hash_of "$from_kwctl")" "hash (disabled, from the file)"
   expect_eq "$(jq -S -c . <<<"$from_registry")" "$(jq -S -c . <<<"$from_kwctl")" "Pod (enabled, from the registry)"
   expect_eq "$(jq -S -c . <<<"$from_file")" "$(jq -S -c . <<<"$from_kwctl")" "Pod (disabled, from the file)"
 }

@@ -39,7 +39,7 @@ version() {
 @test "the questions name real settings" {
   for variable in $(yq -r '.questions[].variable' "$ROOT/questions-ui.yml"); do
     case "$variable" in
-      policy | ignoredNamespaces | nativeSidecars | holdApplicationUntilProxyStarts | template.containers) ;;
+      policy | ignoredNamespaces | nativeSidecars | holdApplicationUntilProxyStarts | revision | template.containers) ;;
       *) echo "unknown setting in questions-ui.yml: $variable" >&2; return 1 ;;
     esac
   done

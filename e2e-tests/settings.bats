@@ -24,7 +24,7 @@ sidecar='{"name": "sidecar", "image": "registry.example/sidecar:1.0"}'
 
 @test "an unknown setting" {
   expect_refused "{\"polcy\": \"enabled\", \"template\": {\"containers\": [$sidecar]}}" \
-    'polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite, prometheusMerge'
+    'polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite, prometheusMerge, revision'
 }
 
 @test "no template" {
@@ -111,4 +111,14 @@ sidecar='{"name": "sidecar", "image": "registry.example/sidecar:1.0"}'
 @test "a network init container that is no template init container" {
   expect_refused "{\"template\": {\"containers\": [$sidecar], \"initContainers\": [{\"name\": \"istio-init\", \"image\": \"i\"}]}, \"networkInitContainers\": [\"istio-iptables\"]}" \
     'networkInitContainers[0]: "istio-iptables" is not a template init container; expected one of istio-init'
+}
+
+@test "a revision name that is not a label value" {
+  expect_refused "{\"template\": {\"containers\": [$sidecar]}, \"revision\": \"1.28/canary\"}" \
+    'revision: "1.28/canary" is not a label value: it must begin and end with a letter or digit, with only letters, digits, '"'-', '_' and '.'"' between; a revision name must be a Kubernetes label value, as in the label istio.io/rev'
+}
+
+@test "an empty revision name" {
+  expect_refused "{\"template\": {\"containers\": [$sidecar]}, \"revision\": \"\"}" \
+    'revision: must not be empty; the revision without a name is "default", as Istio names it'
 }

@@ -18,7 +18,7 @@ request() {
 }
 
 status_of() {
-  jq -c '.metadata.annotations["sidecar.istio.io/status"] | fromjson | del(.revision)' <<<"$1"
+  jq -c '.metadata.annotations["sidecar.istio.io/status"] | fromjson | del(.hash)' <<<"$1"
 }
 
 @test "templates: a Pod that does not choose gets the defaults, and the status says which" {
@@ -29,7 +29,7 @@ status_of() {
   expect_eq "$(container_names "$pod" containers)" "web" "containers"
   expect_eq "$(jq -r '.spec.initContainers[1].image' <<<"$pod")" "docker.io/istio/proxyv2:1.27.3" "proxy image"
   expect_eq "$(status_of "$pod")" \
-    '{"initContainers":["istio-init","istio-proxy"],"containers":[],"volumes":["istio-envoy"],"imagePullSecrets":[],"templates":["sidecar"],"labels":["security.istio.io/tlsMode"],"annotations":["prometheus.io/path","prometheus.io/port","prometheus.io/scrape"],"metrics":{"container":"istio-proxy"}}' "status"
+    '{"initContainers":["istio-init","istio-proxy"],"containers":[],"volumes":["istio-envoy"],"imagePullSecrets":[],"templates":["sidecar"],"labels":["security.istio.io/tlsMode"],"annotations":["prometheus.io/path","prometheus.io/port","prometheus.io/scrape"],"metrics":{"container":"istio-proxy"},"revision":"default"}' "status"
 }
 
 @test "templates: a Pod that chooses sidecar,debug gets both, the later customizing the earlier's proxy" {
@@ -42,23 +42,23 @@ status_of() {
     "the proxy, customized by debug"
   expect_eq "$(jq -r '.metadata.annotations["sidecar.example/debug"]' <<<"$pod")" "shop-web-7c9d8b5f4-" "debug's annotation, rendered"
   expect_eq "$(status_of "$pod")" \
-    '{"initContainers":["istio-init","istio-proxy","debug-shell"],"containers":[],"volumes":["istio-envoy"],"imagePullSecrets":[],"templates":["sidecar","debug"],"labels":["security.istio.io/tlsMode"],"annotations":["prometheus.io/path","prometheus.io/port","prometheus.io/scrape","sidecar.example/debug"],"metrics":{"container":"istio-proxy"}}' "status"
-  # The CLI gives the same Pod, revision included.
+    '{"initContainers":["istio-init","istio-proxy","debug-shell"],"containers":[],"volumes":["istio-envoy"],"imagePullSecrets":[],"templates":["sidecar","debug"],"labels":["security.istio.io/tlsMode"],"annotations":["prometheus.io/path","prometheus.io/port","prometheus.io/scrape","sidecar.example/debug"],"metrics":{"container":"istio-proxy"},"revision":"default"}' "status"
+  # The CLI gives the same Pod, hash included.
   jq .object "$BATS_TEST_TMPDIR/request.json" >"$BATS_TEST_TMPDIR/pod.json"
   run --separate-stderr "$CLI" inject --quiet --settings "$ROOT/examples/templates.yaml" --namespace shop "$BATS_TEST_TMPDIR/pod.json"
   expect_eq "$status" 0 "CLI exit status ($stderr)"
   expect_eq "$(jq -cS . <<<"$output")" "$(jq -cS . <<<"$pod")" "the CLI's Pod"
 }
 
-@test "templates: the revision covers the templates applied, in their order" {
-  revision() {
+@test "templates: the hash covers the templates applied, in their order" {
+  hash_of() {
     request "$1"
-    applied "$BATS_TEST_TMPDIR/request.json" | jq -r '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .revision'
+    applied "$BATS_TEST_TMPDIR/request.json" | jq -r '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .hash'
   }
-  sidecar=$(revision "") both=$(revision "sidecar,debug") reversed=$(revision "debug,sidecar")
-  expect_eq "$(revision sidecar)" "$sidecar" "the defaults, chosen by name"
+  sidecar=$(hash_of "") both=$(hash_of "sidecar,debug") reversed=$(hash_of "debug,sidecar")
+  expect_eq "$(hash_of sidecar)" "$sidecar" "the defaults, chosen by name"
   [ "$sidecar" != "$both" ] && [ "$both" != "$reversed" ] && [ "$sidecar" != "$reversed" ] || {
-    echo "revisions should differ: $sidecar $both $reversed" >&2
+    echo "hashes should differ: $sidecar $both $reversed" >&2
     return 1
   }
 }

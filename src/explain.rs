@@ -141,7 +141,7 @@ pub struct Report {
     /// What the injection did, from the status annotation it wrote; `None` until injected.
     pub injection: Option<Injection>,
     /// For a Pod that carries the status annotation (a running Pod, typically): its sidecar
-    /// against the revision the settings inject now.
+    /// against the revision's name and the hash of what the settings inject now.
     pub sidecar: Option<Sidecar>,
 }
 

@@ -1,7 +1,7 @@
 //! Adds the sidecar template to a Pod, as named passes over the Pod being edited:
 //!
 //! 1. [`choose`]: the templates the Pod gets, in the order they apply ([`Settings::chosen`]),
-//!    their revision and their template strings, found in one pass over their text;
+//!    their hash and their template strings, found in one pass over their text;
 //! 2. [`render`]: the template strings rendered for this Pod ([`crate::template`]);
 //! 3. [`combine`]: the templates' parts in the order they apply, a later template customizing an
 //!    earlier one ([`crate::merge`]);
@@ -33,7 +33,8 @@
 //! - labels and annotations: added, except keys the Pod already has; with `prometheusMerge`, the
 //!   Pod's `prometheus.io/*` annotations replaced (the one thing injection replaces; the status
 //!   keeps what they were).
-//! - annotation `sidecar.istio.io/status`: what was injected and the template's revision.
+//! - annotation `sidecar.istio.io/status`: what was injected, the revision's name and the hash of
+//!   what was injected.
 //!
 //! A Pod container named like a template container customizes it (as in Istio): the template
 //! container is used, overlaid with the Pod's fields ([`crate::merge`]). The Pod's copy leaves its
@@ -131,7 +132,8 @@ fn inject_text(
                 .collect(),
         );
     }
-    status.revision = Some(templates.revision);
+    status.revision = Some(settings.revision.to_string());
+    status.hash = Some(templates.hash);
     edit_metadata(object, head, &parts, metrics.as_ref(), status)?;
     let mut out = String::with_capacity(pod.as_str().len() + templates.size + 512);
     root.write(&mut out);
@@ -141,8 +143,8 @@ fn inject_text(
 /// The templates a Pod gets, as [`choose`] finds them.
 struct Templates<'s> {
     chosen: Vec<Chosen<'s>>,
-    /// Their revision, with the settings that place them.
-    revision: String,
+    /// The hash of them, with the settings that place them ([`crate::revision`]).
+    hash: String,
     /// Their template strings, where they are in the settings' text.
     strings: Vec<StringValue<'s>>,
     /// The length of their text.
@@ -150,7 +152,7 @@ struct Templates<'s> {
 }
 
 /// Pass 1: the templates the Pod gets, in the order they apply, and one pass over their text
-/// (see [`revision_reading`]) that gives their revision and finds their template strings.
+/// (see [`revision_reading`]) that gives their hash and finds their template strings.
 fn choose<'s>(
     settings: &'s Settings,
     head: &PodHead,
@@ -158,7 +160,7 @@ fn choose<'s>(
 ) -> Result<Templates<'s>, RequestError> {
     let chosen = settings.chosen(head.annotations())?;
     let mut strings = Vec::new();
-    let revision = revision_reading(settings.text(), &chosen, placement, &mut |string| {
+    let hash = revision_reading(settings.text(), &chosen, placement, &mut |string| {
         let raw = string.raw();
         // A brace may be written as an escape (`\u007b`): such a string is read unescaped.
         let escaped = || raw.contains('\\') && string.unescaped().is_some_and(|s| is_template(&s));
@@ -175,7 +177,7 @@ fn choose<'s>(
     let size = chosen.iter().map(|c| c.template.as_str().len()).sum();
     Ok(Templates {
         chosen,
-        revision,
+        hash,
         strings,
         size,
     })
@@ -935,7 +937,7 @@ mod tests {
     fn injects_every_part_of_the_template() {
         let settings = settings(json!({}), proxy_template());
         let pod = inject(app_pod(), &settings, "shop").unwrap();
-        let revision = crate::revision::current(&settings);
+        let hash = crate::revision::current(&settings);
         assert_eq!(
             pod,
             json!({
@@ -944,7 +946,7 @@ mod tests {
                     "labels": {"app": "web", "mesh": "on"},
                     "annotations": {
                         "prometheus.io/port": "15090",
-                        STATUS_KEY: format!(r#"{{"initContainers":["mesh-init"],"containers":["proxy"],"volumes":["certs"],"imagePullSecrets":["mesh-registry"],"labels":["mesh"],"annotations":["prometheus.io/port"],"revision":"{revision}"}}"#)
+                        STATUS_KEY: format!(r#"{{"initContainers":["mesh-init"],"containers":["proxy"],"volumes":["certs"],"imagePullSecrets":["mesh-registry"],"labels":["mesh"],"annotations":["prometheus.io/port"],"revision":"default","hash":"{hash}"}}"#)
                     }
                 },
                 "spec": {
@@ -965,7 +967,7 @@ mod tests {
                 }
             })
         );
-        assert_eq!(revision.len(), 16);
+        assert_eq!(hash.len(), 16);
     }
 
     #[test]
@@ -1043,14 +1045,14 @@ mod tests {
         );
         assert_eq!(names(&injected["spec"]["containers"]), ["app"]);
         // The Pod's choice is part of its revision: the stale report computes the same.
-        assert_eq!(status(&injected)["revision"], revision);
+        assert_eq!(status(&injected)["hash"], revision);
         assert_ne!(revision, crate::revision::current(&settings));
         // Only the exact value counts.
         let pod = pod_with_annotations(json!({crate::keys::NATIVE_SIDECAR_KEY: "yes"}));
         let injected = inject(pod, &settings, "shop").unwrap();
         assert_eq!(names(&injected["spec"]["containers"]), ["app", "proxy"]);
         assert_eq!(
-            status(&injected)["revision"],
+            status(&injected)["hash"],
             crate::revision::current(&settings)
         );
     }
@@ -1396,7 +1398,22 @@ mod tests {
         assert_ne!(revision(&one), revision(&native));
         assert_ne!(revision(&one), revision(&other));
         let injected = inject(app_pod(), &one, "shop").unwrap();
-        assert_eq!(status(&injected)["revision"], revision(&one));
+        assert_eq!(status(&injected)["hash"], revision(&one));
+    }
+
+    #[test]
+    fn the_status_names_the_revision_which_is_no_part_of_the_hash() {
+        let default = settings(json!({}), proxy_template());
+        let canary = settings(json!({"revision": "canary"}), proxy_template());
+        assert_eq!(
+            crate::revision::current(&default),
+            crate::revision::current(&canary)
+        );
+        for (settings, name) in [(&default, "default"), (&canary, "canary")] {
+            let injected = status(&inject(app_pod(), settings, "shop").unwrap());
+            assert_eq!(injected["revision"], name);
+            assert_eq!(injected["hash"], crate::revision::current(settings));
+        }
     }
 
     #[test]
@@ -1575,7 +1592,7 @@ mod tests {
         let status = status(&pod);
         assert_eq!(status["templates"], json!(["sidecar"]));
         assert_eq!(
-            status["revision"],
+            status["hash"],
             crate::revision::for_pod(&settings, &app_pod()).unwrap()
         );
     }
@@ -1615,7 +1632,7 @@ mod tests {
         .map(|chosen| {
             let pod = choosing(chosen);
             let injected = inject(pod.clone(), &settings, "shop").unwrap();
-            let revision = status(&injected)["revision"].as_str().unwrap().to_string();
+            let revision = status(&injected)["hash"].as_str().unwrap().to_string();
             assert_eq!(
                 revision,
                 crate::revision::for_pod(&settings, &pod).unwrap(),
@@ -2037,7 +2054,7 @@ mod tests {
         assert_ne!(plain, rewriting_15020);
         assert_ne!(rewriting_15020, other_port);
         let pod = inject(probed_pod(json!({})), &rewriting(json!({})), "shop").unwrap();
-        assert_eq!(status(&pod)["revision"], rewriting_15020);
+        assert_eq!(status(&pod)["hash"], rewriting_15020);
     }
 
     proptest::proptest! {
@@ -2126,7 +2143,7 @@ mod tests {
         let settings = settings(json!({"nativeSidecars": true}), proxy_template());
         let (_, head) = pod_text(&app_pod());
         let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
-        assert_eq!(templates.revision, crate::revision::current(&settings));
+        assert_eq!(templates.hash, crate::revision::current(&settings));
         assert_eq!(templates.chosen.len(), 1);
         assert_eq!(templates.chosen[0].name, None);
         assert_eq!(templates.size, templates.chosen[0].template.as_str().len());
@@ -2143,10 +2160,10 @@ mod tests {
         let chosen: Vec<Option<&str>> = templates.chosen.iter().map(|c| c.name).collect();
         assert_eq!(chosen, [Some("debug"), Some("sidecar")]);
         assert_eq!(
-            templates.revision,
+            templates.hash,
             crate::revision::for_pod(&settings, &pod).unwrap()
         );
-        assert_ne!(templates.revision, crate::revision::current(&settings));
+        assert_ne!(templates.hash, crate::revision::current(&settings));
         assert_eq!(templates.strings.len(), 1, "the sidecar's --id");
         // The debug template has no template string, and the sidecar's is not read.
         let (_, head) = pod_text(&choosing("debug"));
@@ -2246,7 +2263,8 @@ mod tests {
         ] {
             let (pod, head) = pod_text(&app_pod());
             let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
-            let Err(RequestError::Render(error)) = render(&pod, "shop", None, &settings, &templates)
+            let Err(RequestError::Render(error)) =
+                render(&pod, "shop", None, &settings, &templates)
             else {
                 panic!("expected a render error at {path}");
             };

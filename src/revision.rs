@@ -1,11 +1,13 @@
-//! The revision: a short name for what injection adds to a Pod, recorded in the status annotation.
+//! The hash of what injection adds to a Pod, recorded as `hash` in the status annotation beside
+//! the revision's name (the setting `revision`, which is no part of it). The module keeps the name
+//! it had when the hash was the status annotation's `revision`; [`crate::status`] reads those too.
 //!
 //! It must name the sidecar, not the bytes a host happened to send: the CLI reads settings from
 //! YAML, kwctl and the policy server hand the module JSON with sorted keys, and a person may write
-//! `15090`, `15090.0` or `1.509e4`. So the revision hashes a canonical form of the parsed template
+//! `15090`, `15090.0` or `1.509e4`. So the hash is over a canonical form of the parsed template
 //! and of the settings that change where its parts go ([`crate::json::Canonical`]: object keys
 //! sorted, no whitespace, each number written one way), every absent list or map the same as an
-//! empty one. Two settings that inject the same things in the same places get the same revision
+//! empty one. Two settings that inject the same things in the same places get the same hash
 //! wherever they are evaluated, which is what finding stale sidecars relies on.
 
 use crate::error::RequestError;
@@ -26,9 +28,9 @@ const TEMPLATE_FIELDS: [(&str, &str); 6] = [
     ("volumes", "[]"),
 ];
 
-/// The revision `settings` inject into `pod`: what the status annotation of a Pod injected now
-/// would hold (the templates and the placement it chooses count). A Pod injected with another
-/// revision carries a stale sidecar.
+/// The hash of what `settings` inject into `pod`: what the status annotation of a Pod injected now
+/// would hold as `hash` (the templates and the placement it chooses count). A Pod injected with
+/// another hash carries a stale sidecar.
 pub fn for_pod(settings: &Settings, pod: &serde_json::Value) -> Result<String, RequestError> {
     let annotations = pod
         .pointer("/metadata/annotations")
@@ -40,7 +42,7 @@ pub fn for_pod(settings: &Settings, pod: &serde_json::Value) -> Result<String, R
     ))
 }
 
-/// The revision `settings` inject into a Pod that does not choose its templates.
+/// The hash of what `settings` inject into a Pod that does not choose its templates.
 pub fn current(settings: &Settings) -> String {
     settings
         .chosen(None)
@@ -48,7 +50,7 @@ pub fn current(settings: &Settings) -> String {
         .unwrap_or_default()
 }
 
-/// The revision of the template `template` (its JSON text, as the settings hold it) injected with
+/// The hash of the template `template` (its JSON text, as the settings hold it) injected with
 /// `placement`: 16 hex digits.
 pub fn revision(template: &str, placement: Placement) -> String {
     let text = Text::new(template);
@@ -56,8 +58,8 @@ pub fn revision(template: &str, placement: Placement) -> String {
     revision_of(&text, &chosen, placement)
 }
 
-/// The revision of the templates `chosen` of `text` (the settings' text, read once for the
-/// settings and the revision), applied in that order.
+/// The hash of the templates `chosen` of `text` (the settings' text, read once for the
+/// settings and the hash), applied in that order.
 pub fn revision_of(text: &Text, chosen: &[Chosen], placement: Placement) -> String {
     hash(&canonical_settings(text, chosen, placement, &mut |_| {}))
 }
@@ -89,7 +91,7 @@ fn hash(form: &Form) -> String {
 }
 
 /// The canonical form itself, as text: what [`revision`] hashes, for tests and for a person
-/// wondering why two revisions differ.
+/// wondering why two hashes differ.
 pub fn canonical_form(template: &str, placement: Placement) -> String {
     let text = Text::new(template);
     let chosen = [Chosen::one(text.root())];
@@ -384,7 +386,7 @@ mod tests {
 
     #[test]
     fn a_revision_is_sixteen_hex_digits_and_stable() {
-        // Pinned: a change here changes every injected Pod's revision, and so makes every running
+        // Pinned: a change here changes every injected Pod's hash, and so makes every running
         // Pod look stale. Change FORM with it.
         let t = template(json!({"containers": [{"name": "proxy", "image": "proxy:1"}]}));
         assert_eq!(revision(&t, PLAIN), "a59d9d8c83380a6d");

@@ -66,6 +66,56 @@ impl<'de> Deserialize<'de> for InjectionPolicy {
     }
 }
 
+/// The revision's name, as Istio names its control planes' revisions (`default`, `canary`,
+/// `1-28-0`): written as `revision` in the status annotation, where Istio's tooling reads it
+/// (`istioctl x injector list` counts Pods by it), and compared by the stale report. Istio writes
+/// `default` for the revision without a name, so that is the default here too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionName(String);
+
+impl RevisionName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for RevisionName {
+    fn default() -> Self {
+        Self("default".to_string())
+    }
+}
+
+impl fmt::Display for RevisionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+// Hand-written so that a name Istio's tooling could not read, or that could not label a Pod or a
+// namespace (`istio.io/rev`), is refused at load, with what a name may be.
+impl<'de> Deserialize<'de> for RevisionName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let Value::String(name) = value else {
+            return Err(serde::de::Error::custom(format!(
+                "expected a revision name (a string, such as \"canary\"), got {}",
+                json_type(&value)
+            )));
+        };
+        if name.is_empty() {
+            return Err(serde::de::Error::custom(
+                "must not be empty; the revision without a name is \"default\", as Istio names it",
+            ));
+        }
+        match validation::label_value(&name) {
+            None => Ok(Self(name)),
+            Some(problem) => Err(serde::de::Error::custom(format!(
+                "{problem}; a revision name must be a Kubernetes label value, as in the label istio.io/rev"
+            ))),
+        }
+    }
+}
+
 /// Validated settings. Each field's meaning is next to it.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -93,6 +143,9 @@ pub struct Settings {
     /// Point the Pod's Prometheus annotations at the agent, which merges the application's
     /// metrics with its own (see [`crate::metrics`]).
     pub prometheus_merge: Option<PrometheusMerge>,
+    /// The revision's name, written in the status annotation beside the hash of what is injected
+    /// (which it is no part of).
+    pub revision: RevisionName,
 }
 
 /// Where the sidecar is described.
@@ -182,6 +235,8 @@ pub(crate) struct RawSettings {
     /// `null` counts as absent.
     #[serde(default)]
     prometheus_merge: Option<PrometheusMerge>,
+    #[serde(default)]
+    revision: RevisionName,
 }
 
 impl Settings {
@@ -419,6 +474,7 @@ impl Settings {
             network_init_containers: raw.network_init_containers,
             probe_rewrite: raw.probe_rewrite,
             prometheus_merge: raw.prometheus_merge,
+            revision: raw.revision,
         })
     }
 
@@ -837,6 +893,8 @@ mod tests {
         assert!(settings.ignored_namespaces.is_empty());
         assert!(!settings.native_sidecars);
         assert!(!settings.hold_application_until_proxy_starts);
+        // Istio's name for the revision without a name.
+        assert_eq!(settings.revision.as_str(), "default");
     }
 
     #[test]
@@ -848,6 +906,7 @@ mod tests {
             "ignoredNamespaces": ["batch"],
             "nativeSidecars": true,
             "holdApplicationUntilProxyStarts": true,
+            "revision": "1-28-0.canary_2",
             "template": {
                 "initContainers": [{"name": "init", "image": "proxy:1", "args": ["iptables"],
                     "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}}],
@@ -866,13 +925,14 @@ mod tests {
         assert_eq!(settings.always_inject_selector.len(), 1);
         assert_eq!(settings.ignored_namespaces, ["batch"]);
         assert!(settings.native_sidecars && settings.hold_application_until_proxy_starts);
+        assert_eq!(settings.revision.to_string(), "1-28-0.canary_2");
     }
 
     #[rstest]
     #[case::policy_case(with(minimal(), "/policy", json!("Enabled")), r#"policy: expected "enabled" or "disabled", got "Enabled""#)]
     #[case::policy_type(with(minimal(), "/policy", json!(true)), r#"policy: expected "enabled" or "disabled", got a boolean"#)]
     #[case::unknown_setting(with(minimal(), "/polcy", json!("enabled")),
-        "polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite, prometheusMerge")]
+        "polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite, prometheusMerge, revision")]
     #[case::template_missing(json!({"policy": "enabled"}), "template: missing")]
     #[case::template_empty(json!({"template": {}}), "template: nothing to inject; give containers or initContainers")]
     #[case::template_unknown_key(with(minimal(), "/template/sidecars", json!([])),
@@ -988,6 +1048,18 @@ mod tests {
         "template.containers[0].resources.limits.memory: \"1GB\" is not a Kubernetes quantity (a number with an optional suffix, such as 100m, 1.5, 2Gi or 1e3); the API server would refuse every Pod injected with it")]
     #[case::port_name_too_long(with(minimal(), "/template/initContainers", json!([{"name": "init", "image": "i", "ports": [{"containerPort": 1, "name": "http-envoy-prometheus"}]}])),
         "template.initContainers[0].ports[0].name: \"http-envoy-prometheus\" is not a port name: at most 15 lowercase letters, digits and single hyphens, with at least one letter, not beginning or ending with a hyphen; the API server would refuse every Pod injected with it")]
+    #[case::revision_not_a_label_value(with(minimal(), "/revision", json!("1.28/canary")),
+        "revision: \"1.28/canary\" is not a label value: it must begin and end with a letter or digit, with only letters, digits, '-', '_' and '.' between; a revision name must be a Kubernetes label value, as in the label istio.io/rev")]
+    #[case::revision_too_long(with(minimal(), "/revision", json!("r".repeat(64))),
+        &format!("revision: {:?} is not a label value: it has 64 characters, and 63 is the most; a revision name must be a Kubernetes label value, as in the label istio.io/rev", "r".repeat(64)))]
+    #[case::revision_empty(with(minimal(), "/revision", json!("")),
+        "revision: must not be empty; the revision without a name is \"default\", as Istio names it")]
+    #[case::revision_not_a_string(with(minimal(), "/revision", json!(1)),
+        "revision: expected a revision name (a string, such as \"canary\"), got a number")]
+    #[case::revision_null(
+        with(minimal(), "/revision", Value::Null),
+        "revision: expected a revision name (a string, such as \"canary\"), got null"
+    )]
     #[case::label_value(with(minimal(), "/template/labels", json!({"mesh": "on/off"})),
         "template.labels.mesh: \"on/off\" is not a label value: it must begin and end with a letter or digit, with only letters, digits, '-', '_' and '.' between; the API server would refuse every Pod injected with it")]
     fn refusals(#[case] settings: Value, #[case] message: &str) {
@@ -1008,7 +1080,7 @@ mod tests {
             json!({"template": {"containers": [{"name": "p", "image": "i"}]}, "policy": "disabled",
                 "neverInjectSelector": [{"matchLabels": {"a": "b"}}], "alwaysInjectSelector": [{"matchExpressions": [{"key": "k", "operator": "Exists"}]}],
                 "ignoredNamespaces": ["x"], "nativeSidecars": true, "holdApplicationUntilProxyStarts": true,
-                "probeRewrite": {"container": "p", "statusPort": 15020}}),
+                "probeRewrite": {"container": "p", "statusPort": 15020}, "revision": "canary"}),
             json!({"template": {"containers": [{"name": "p", "image": "i"}]}}),
             json!({"template": {"containers": [{"name": "p", "image": "i"}]}, "probeRewrite": null}),
         ];
@@ -1018,7 +1090,7 @@ mod tests {
             let b = Settings::from_slice(text.as_bytes()).unwrap();
             let fields = |s: &Settings| {
                 format!(
-                    "{:?} {:?} {:?} {:?} {} {} {:?} {}",
+                    "{:?} {:?} {:?} {:?} {} {} {:?} {} {}",
                     s.policy,
                     s.never_inject_selector,
                     s.always_inject_selector,
@@ -1026,6 +1098,7 @@ mod tests {
                     s.native_sidecars,
                     s.hold_application_until_proxy_starts,
                     s.probe_rewrite,
+                    s.revision,
                     crate::revision::current(s)
                 )
             };

@@ -1,8 +1,11 @@
 //! Stale sidecars: a running Pod keeps the sidecar it was injected with, at its creation, while the
-//! template changes afterwards. Its status annotation records the revision it was injected with;
-//! the settings give the revision they would inject now ([`crate::revision::for_pod`], computed as
-//! the policy computes it in the cluster). When the two differ, the Pod must be recreated, which
-//! is done by restarting the workload that owns it.
+//! settings change afterwards. Its status annotation records the revision's name and the hash of
+//! what it was injected with; the settings give the name they have now and the hash of what they
+//! would inject now ([`crate::revision::for_pod`], computed as the policy computes it in the
+//! cluster). When the hash differs, or the name does, the Pod must be recreated, which is done by
+//! restarting the workload that owns it. An annotation written before revision names records only
+//! the hash ([`crate::status`]): only the hash counts for it, so that a sidecar that is still what
+//! the policy injects is not called stale for the policy's own upgrade.
 
 use std::fmt;
 
@@ -15,11 +18,16 @@ use crate::status::Status;
 /// The sidecar of an injected Pod, compared with what the settings inject now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sidecar {
-    /// The revision it was injected with; `None` when its status annotation does not say (or
+    /// The revision's name it was injected with; `None` when its status annotation does not say
+    /// (written before revision names, or unreadable).
+    pub revision: Option<String>,
+    /// The hash of what it was injected with; `None` when its status annotation does not say (or
     /// cannot be read: then [`Sidecar::unreadable`] says why).
-    pub injected: Option<String>,
-    /// The revision the settings inject into this Pod now.
-    pub current: String,
+    pub hash: Option<String>,
+    /// The revision's name in the settings now.
+    pub current_revision: String,
+    /// The hash of what the settings inject into this Pod now.
+    pub current_hash: String,
     pub unreadable: Option<String>,
     /// Who recreates the Pod, from its `ownerReferences`: the controller first.
     pub owners: Vec<Owner>,
@@ -42,42 +50,69 @@ impl fmt::Display for Owner {
 impl Sidecar {
     /// The sidecar of `pod`, when it carries the status annotation.
     pub fn of(pod: &Value, settings: &Settings) -> Result<Option<Self>, RequestError> {
-        let (injected, unreadable) = match Status::of(pod) {
+        let (revision, hash, unreadable) = match Status::of(pod) {
             Ok(None) => return Ok(None),
-            Ok(Some(status)) => (status.revision, None),
-            Err(error) => (None, Some(error.to_string())),
+            Ok(Some(status)) => (status.revision, status.hash, None),
+            Err(error) => (None, None, Some(error.to_string())),
         };
         Ok(Some(Self {
-            injected,
-            current: crate::revision::for_pod(settings, pod)?,
+            revision,
+            hash,
+            current_revision: settings.revision.to_string(),
+            current_hash: crate::revision::for_pod(settings, pod)?,
             unreadable,
             owners: owners(pod),
         }))
     }
 
-    pub fn is_stale(&self) -> bool {
-        self.injected.as_deref() != Some(self.current.as_str())
+    /// What is injected differs from what the settings inject now (or is unknown).
+    pub fn hash_differs(&self) -> bool {
+        self.hash.as_deref() != Some(self.current_hash.as_str())
     }
 
-    /// "up to date: revision X", or what to do about a stale sidecar.
+    /// The revision's name differs from the settings'; an annotation that names none cannot.
+    pub fn revision_differs(&self) -> bool {
+        self.revision
+            .as_deref()
+            .is_some_and(|revision| revision != self.current_revision)
+    }
+
+    pub fn is_stale(&self) -> bool {
+        self.hash_differs() || self.revision_differs()
+    }
+
+    /// "up to date: injected with revision R (hash H)", or what to do about a stale sidecar and
+    /// which of the two differs.
     pub fn verdict(&self) -> String {
-        let Some(injected) = self.injected.as_deref().filter(|_| self.is_stale()) else {
-            if !self.is_stale() {
-                return format!("up to date: injected with revision {}", self.current);
-            }
-            let why = self
-                .unreadable
-                .as_deref()
-                .unwrap_or("it records no revision");
+        let now = format!(
+            "the policy now injects revision {} (hash {})",
+            self.current_revision, self.current_hash
+        );
+        let Some(hash) = &self.hash else {
+            let why = self.unreadable.as_deref().unwrap_or("it records no hash");
+            let injected = match (&self.revision, &self.unreadable) {
+                (Some(revision), None) => format!("revision {revision} and an unknown hash"),
+                _ => "an unknown revision and hash".to_string(),
+            };
             return format!(
-                "stale: injected with an unknown revision ({why}), the policy now injects {}; {}",
-                self.current,
+                "stale: injected with {injected} ({why}), {now}; {}",
                 self.restart()
             );
         };
+        let injected = match &self.revision {
+            Some(revision) => format!("revision {revision} (hash {hash})"),
+            None => format!(
+                "hash {hash}, under no revision name (the annotation is older than revision names)"
+            ),
+        };
+        let differs = match (self.revision_differs(), self.hash_differs()) {
+            (false, false) => return format!("up to date: injected with {injected}"),
+            (true, true) => "the revision name and the hash differ",
+            (true, false) => "the revision name differs",
+            (false, true) => "the hash differs",
+        };
         format!(
-            "stale: injected with revision {injected}, the policy now injects {}; {}",
-            self.current,
+            "stale: injected with {injected}, {now}: {differs}; {}",
             self.restart()
         )
     }
@@ -90,12 +125,15 @@ impl Sidecar {
         format!("restart its owner {}", owners.join(", "))
     }
 
-    /// For programs: the same fields, and the sentence.
+    /// For programs: the same fields, and the sentence. `revision` and `hash` are `null` where the
+    /// status annotation does not say.
     pub fn to_json(&self) -> Value {
         json!({
             "stale": self.is_stale(),
-            "revision": self.injected,
-            "currentRevision": self.current,
+            "revision": self.revision,
+            "hash": self.hash,
+            "currentRevision": self.current_revision,
+            "currentHash": self.current_hash,
             "owners": self.owners.iter().map(|owner| json!({
                 "kind": owner.kind,
                 "name": owner.name,
@@ -132,9 +170,11 @@ pub fn owners(pod: &Value) -> Vec<Owner> {
 mod tests {
     use super::*;
     use crate::keys::STATUS_KEY;
+    use rstest::rstest;
 
-    fn settings(image: &str) -> Settings {
-        let json = json!({"template": {"containers": [{"name": "proxy", "image": image}]}});
+    fn settings(image: &str, revision: &str) -> Settings {
+        let json = json!({"template": {"containers": [{"name": "proxy", "image": image}]},
+            "revision": revision});
         Settings::validate(json.to_string().as_bytes()).unwrap()
     }
 
@@ -147,70 +187,148 @@ mod tests {
         pod
     }
 
-    #[test]
-    fn a_pod_injected_with_the_current_revision_is_up_to_date() {
-        let settings = settings("proxy:1");
-        let status =
-            json!({"containers": ["proxy"], "revision": crate::revision::current(&settings)})
-                .to_string();
-        let sidecar = Sidecar::of(&pod(Some(&status), json!([])), &settings)
+    fn sidecar(status: &Value, owners: Value, settings: &Settings) -> Sidecar {
+        Sidecar::of(&pod(Some(&status.to_string()), owners), settings)
             .unwrap()
-            .unwrap();
-        assert!(!sidecar.is_stale());
-        assert_eq!(
-            sidecar.verdict(),
-            format!(
-                "up to date: injected with revision {}",
-                crate::revision::current(&settings)
-            )
-        );
+            .unwrap()
+    }
+
+    fn hash(image: &str) -> String {
+        crate::revision::current(&settings(image, "default"))
     }
 
     #[test]
-    fn a_pod_injected_with_another_revision_is_stale_and_names_its_owner() {
-        let old = crate::revision::current(&settings("proxy:1"));
-        let settings = settings("proxy:2");
-        let status = json!({"revision": old}).to_string();
+    fn a_pod_injected_with_the_current_revision_and_hash_is_up_to_date() {
+        let settings = settings("proxy:1", "canary");
+        let current = hash("proxy:1");
+        let status = json!({"containers": ["proxy"], "revision": "canary", "hash": current});
+        let sidecar = sidecar(&status, json!([]), &settings);
+        assert!(!sidecar.is_stale());
+        assert_eq!(
+            sidecar.verdict(),
+            format!("up to date: injected with revision canary (hash {current})")
+        );
+        assert_eq!(
+            sidecar.to_json(),
+            json!({"stale": false, "revision": "canary", "hash": current,
+                "currentRevision": "canary", "currentHash": current, "owners": [],
+                "verdict": sidecar.verdict()})
+        );
+    }
+
+    /// The report says which of the two differs.
+    #[rstest]
+    #[case::hash("canary", "proxy:1", "the hash differs")]
+    #[case::revision("stable", "proxy:2", "the revision name differs")]
+    #[case::both("stable", "proxy:1", "the revision name and the hash differ")]
+    fn a_pod_injected_with_another_revision_or_hash_is_stale_and_names_its_owner(
+        #[case] revision: &str,
+        #[case] image: &str,
+        #[case] differs: &str,
+    ) {
+        let settings = settings("proxy:2", "canary");
+        let (old, new) = (hash(image), hash("proxy:2"));
+        let status = json!({"revision": revision, "hash": old});
         let owners = json!([
             {"kind": "Other", "name": "o"},
             {"kind": "ReplicaSet", "name": "web-7c9", "controller": true},
             {"kind": "NoName"}
         ]);
-        let sidecar = Sidecar::of(&pod(Some(&status), owners), &settings)
-            .unwrap()
-            .unwrap();
+        let sidecar = sidecar(&status, owners, &settings);
         assert!(sidecar.is_stale());
         assert_eq!(
             sidecar.verdict(),
             format!(
-                "stale: injected with revision {old}, the policy now injects {}; restart its owner ReplicaSet/web-7c9, Other/o",
-                crate::revision::current(&settings)
+                "stale: injected with revision {revision} (hash {old}), the policy now injects revision canary (hash {new}): {differs}; restart its owner ReplicaSet/web-7c9, Other/o"
             )
         );
-        assert_eq!(sidecar.to_json()["owners"][0]["controller"], true);
+        let json = sidecar.to_json();
+        assert_eq!(json["owners"][0]["controller"], true);
+        assert_eq!(
+            [
+                &json["revision"],
+                &json["hash"],
+                &json["currentRevision"],
+                &json["currentHash"]
+            ],
+            [&json!(revision), &json!(old), &json!("canary"), &json!(new)]
+        );
+    }
+
+    /// Before revision names, `revision` held the hash: such a Pod is up to date when the hash is
+    /// the same, whatever the settings' revision is named, and stale when it is not.
+    #[test]
+    fn an_annotation_older_than_revision_names_is_compared_by_its_hash() {
+        let current = hash("proxy:1");
+        let old = json!({"containers": ["proxy"], "revision": current});
+        let up_to_date = sidecar(&old, json!([]), &settings("proxy:1", "canary"));
+        assert!(!up_to_date.is_stale());
+        assert_eq!(
+            up_to_date.verdict(),
+            format!(
+                "up to date: injected with hash {current}, under no revision name (the annotation is older than revision names)"
+            )
+        );
+        assert_eq!(up_to_date.to_json()["revision"], Value::Null);
+        assert_eq!(up_to_date.to_json()["hash"], json!(current));
+
+        let stale = sidecar(&old, json!([]), &settings("proxy:2", "default"));
+        assert!(stale.is_stale() && stale.hash_differs() && !stale.revision_differs());
+        assert_eq!(
+            stale.verdict(),
+            format!(
+                "stale: injected with hash {current}, under no revision name (the annotation is older than revision names), the policy now injects revision default (hash {}): the hash differs; restart its owner: it has none, so delete and recreate the Pod",
+                hash("proxy:2")
+            )
+        );
     }
 
     #[test]
-    fn an_unknown_revision_is_stale() {
-        let settings = settings("proxy:1");
+    fn an_unknown_hash_is_stale() {
+        let settings = settings("proxy:1", "default");
+        let current = hash("proxy:1");
         let sidecar = Sidecar::of(&pod(Some("{"), Value::Null), &settings)
             .unwrap()
             .unwrap();
         assert!(sidecar.is_stale());
         let verdict = sidecar.verdict();
         assert!(
-            verdict.starts_with("stale: injected with an unknown revision (metadata.annotations.sidecar.istio.io/status: not valid JSON")
-                && verdict.ends_with("restart its owner: it has none, so delete and recreate the Pod"),
+            verdict.starts_with("stale: injected with an unknown revision and hash (metadata.annotations.sidecar.istio.io/status: not valid JSON")
+                && verdict.ends_with(&format!("), the policy now injects revision default (hash {current}); restart its owner: it has none, so delete and recreate the Pod")),
             "{verdict}"
         );
         let none = Sidecar::of(&pod(Some("{}"), Value::Null), &settings)
             .unwrap()
             .unwrap();
-        assert!(none.verdict().contains("(it records no revision)"));
+        assert!(
+            none.verdict().starts_with(
+                "stale: injected with an unknown revision and hash (it records no hash), "
+            ),
+            "{}",
+            none.verdict()
+        );
+        // As Istio's injector writes it: the revision's name, no hash. The same name does not
+        // make it up to date.
+        let istio = self::sidecar(
+            &json!({"containers": ["istio-proxy"], "imagePullSecrets": null, "revision": "default"}),
+            Value::Null,
+            &settings,
+        );
+        assert!(istio.is_stale() && !istio.revision_differs());
+        assert!(
+            istio.verdict().starts_with(
+                "stale: injected with revision default and an unknown hash (it records no hash), "
+            ),
+            "{}",
+            istio.verdict()
+        );
     }
 
     #[test]
     fn a_pod_without_the_status_annotation_has_no_sidecar() {
-        assert_eq!(Sidecar::of(&pod(None, json!([])), &settings("p")), Ok(None));
+        assert_eq!(
+            Sidecar::of(&pod(None, json!([])), &settings("p", "default")),
+            Ok(None)
+        );
     }
 }

@@ -1,5 +1,11 @@
 //! The status annotation `sidecar.istio.io/status`, written and read back: what injection added to
-//! a Pod, and the revision of what it injected.
+//! a Pod, the revision's name, and the hash of what it injected.
+//!
+//! Istio writes the names of what it injected and `revision`, its revision's name (`default`,
+//! `canary`), which its tooling reads (`istioctl x injector list` counts Pods by it). This policy
+//! writes the same fields with the same meaning, and its hash of what is injected
+//! ([`crate::revision`]) as `hash`. Until revision names, `revision` held that hash: an annotation
+//! without `hash` whose `revision` is 16 lowercase hex digits is read as one of those, with no name.
 //!
 //! Injection writes it ([`Status::render`], from [`crate::inject`]); taking the sidecar out again
 //! ([`crate::uninject`]) and finding stale sidecars ([`crate::stale`]) read it. It is a JSON string because annotations
@@ -28,8 +34,12 @@ pub struct Status {
     pub annotations: Vec<String>,
     /// The named templates applied, in order; `None` with the one `template`.
     pub templates: Option<Vec<String>>,
-    /// The revision of what was injected; `None` when the annotation does not say.
+    /// The revision's name (`default`, `canary`); `None` when the annotation does not say, as one
+    /// written before revision names does not.
     pub revision: Option<String>,
+    /// The hash of what was injected ([`crate::revision`]); `None` when the annotation does not
+    /// say, as Istio's does not.
+    pub hash: Option<String>,
     /// Present when the application's probes were rewritten to the sidecar's status port.
     pub probes: Option<Probes>,
     /// Present when the Pod's Prometheus annotations were pointed at the agent.
@@ -106,8 +116,8 @@ fn problem(text: impl Into<String>) -> StatusError {
 
 impl Status {
     /// The annotation's value, as injection writes it: the lists of names, then what is present
-    /// of the named templates, the added labels and annotations, the rewritten probes, and the
-    /// revision, in that order ([`Status::parse`] reads it back).
+    /// of the named templates, the added labels and annotations, the rewritten probes, the
+    /// revision's name and the hash, in that order ([`Status::parse`] reads it back).
     pub fn render(&self) -> String {
         // Written directly, not built as a value and serialized: it is written on every
         // injection. The text is what serde_json writes for the same fields in the same order.
@@ -171,10 +181,12 @@ impl Status {
             }
             out.push('}');
         }
-        if let Some(revision) = &self.revision {
-            out.push(',');
-            field(&mut out, "revision");
-            write_string(&mut out, revision);
+        for (key, value) in [("revision", &self.revision), ("hash", &self.hash)] {
+            if let Some(value) = value {
+                out.push(',');
+                field(&mut out, key);
+                write_string(&mut out, value);
+            }
         }
         out.push('}');
         out
@@ -213,15 +225,10 @@ impl Status {
             None | Some(Value::Null) => None,
             Some(_) => Some(names(&fields, "templates")?),
         };
-        let revision = match fields.get("revision") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(revision)) => Some(revision.clone()),
-            Some(other) => {
-                return Err(problem(format!(
-                    "revision: expected a string, got {}",
-                    json_type(other)
-                )));
-            }
+        let (revision, hash) = match (string(&fields, "revision")?, string(&fields, "hash")?) {
+            // Written before revision names: `revision` was the hash.
+            (Some(old), None) if is_old_hash(&old) => (None, Some(old)),
+            read => read,
         };
         let probes = match fields.get("probes") {
             None | Some(Value::Null) => None,
@@ -252,6 +259,7 @@ impl Status {
             annotations: names(&fields, "annotations")?,
             templates,
             revision,
+            hash,
             probes,
             metrics,
         })
@@ -313,6 +321,23 @@ fn string_map_at(
             json_type(other)
         ))),
     }
+}
+
+/// A string field; absent or null is `None`.
+fn string(fields: &Map<String, Value>, key: &str) -> Result<Option<String>, StatusError> {
+    match fields.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(other) => Err(problem(format!(
+            "{key}: expected a string, got {}",
+            json_type(other)
+        ))),
+    }
+}
+
+/// The hash as `revision` held it before revision names: 16 lowercase hex digits.
+fn is_old_hash(text: &str) -> bool {
+    text.len() == 16 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 impl Probes {
@@ -409,7 +434,8 @@ mod tests {
             labels: vec!["security.istio.io/tlsMode".into()],
             annotations: vec![],
             templates: Some(vec!["sidecar".into(), "debug".into()]),
-            revision: Some("0123456789abcdef".into()),
+            revision: Some("canary".into()),
+            hash: Some("0123456789abcdef".into()),
             probes: Some(Probes {
                 container: "istio-proxy".into(),
                 env: "ISTIO_KUBE_APP_PROBERS".into(),
@@ -441,6 +467,23 @@ mod tests {
                 .ends_with(r#""metrics":{"container":"istio-proxy"}}"#)
         );
         assert_eq!(Status::parse(&without_env.render()), Ok(without_env));
+        // The revision's name where Istio writes its own, at the end, and the hash after it.
+        assert!(
+            status
+                .render()
+                .ends_with(r#","revision":"canary","hash":"0123456789abcdef"}"#),
+            "{}",
+            status.render()
+        );
+        // A revision named like a hash is kept as a name, since the hash is there.
+        let named_like_a_hash = Status {
+            revision: Some("fedcba9876543210".into()),
+            ..status
+        };
+        assert_eq!(
+            Status::parse(&named_like_a_hash.render()),
+            Ok(named_like_a_hash)
+        );
         let plain = Status::default();
         assert_eq!(
             plain.render(),
@@ -454,7 +497,7 @@ mod tests {
         let status = Status::parse(
             r#"{"initContainers":["init"],"containers":["proxy"],"volumes":["certs"],"imagePullSecrets":["reg"],
                 "labels":["mesh"],"annotations":["prometheus.io/port"],"templates":["sidecar"],"revision":"abc",
-                "probes":{"container":"proxy","env":"ISTIO_KUBE_APP_PROBERS","statusPort":15020,
+                "hash":"0123456789abcdef","probes":{"container":"proxy","env":"ISTIO_KUBE_APP_PROBERS","statusPort":15020,
                           "rewritten":["/app-health/web/readyz"],"portNames":{"/app-health/web/readyz":"http"}},
                 "istioOnly":true}"#,
         )
@@ -467,10 +510,60 @@ mod tests {
         assert_eq!(status.annotations, ["prometheus.io/port"]);
         assert_eq!(status.templates, Some(vec!["sidecar".to_string()]));
         assert_eq!(status.revision.as_deref(), Some("abc"));
+        assert_eq!(status.hash.as_deref(), Some("0123456789abcdef"));
         let probes = status.probes.unwrap();
         assert_eq!(probes.status_port, 15020);
         assert_eq!(probes.rewritten, ["/app-health/web/readyz"]);
         assert_eq!(probes.port_names["/app-health/web/readyz"], "http");
+    }
+
+    /// Before revision names, `revision` held the hash: such an annotation has a hash and no
+    /// name. Istio's own has a name and no hash.
+    #[rstest]
+    #[case::old(
+        r#"{"containers":["p"],"revision":"e664d39d34854cb0"}"#,
+        None,
+        Some("e664d39d34854cb0")
+    )]
+    #[case::old_with_null_hash(
+        r#"{"revision":"e664d39d34854cb0","hash":null}"#,
+        None,
+        Some("e664d39d34854cb0")
+    )]
+    #[case::new(
+        r#"{"revision":"stable","hash":"e664d39d34854cb0"}"#,
+        Some("stable"),
+        Some("e664d39d34854cb0")
+    )]
+    #[case::new_named_like_a_hash(
+        r#"{"revision":"e664d39d34854cb0","hash":"3866be549366d1d6"}"#,
+        Some("e664d39d34854cb0"),
+        Some("3866be549366d1d6")
+    )]
+    #[case::istio(
+        r#"{"containers":["istio-proxy"],"imagePullSecrets":null,"revision":"default"}"#,
+        Some("default"),
+        None
+    )]
+    #[case::fifteen_digits(r#"{"revision":"e664d39d34854cb"}"#, Some("e664d39d34854cb"), None)]
+    #[case::seventeen_digits(
+        r#"{"revision":"e664d39d34854cb00"}"#,
+        Some("e664d39d34854cb00"),
+        None
+    )]
+    #[case::uppercase(r#"{"revision":"E664D39D34854CB0"}"#, Some("E664D39D34854CB0"), None)]
+    #[case::not_hex(r#"{"revision":"g664d39d34854cb0"}"#, Some("g664d39d34854cb0"), None)]
+    #[case::neither("{}", None, None)]
+    fn an_old_annotation_holds_the_hash_in_revision(
+        #[case] text: &str,
+        #[case] revision: Option<&str>,
+        #[case] hash: Option<&str>,
+    ) {
+        let status = Status::parse(text).unwrap();
+        assert_eq!(
+            (status.revision.as_deref(), status.hash.as_deref()),
+            (revision, hash)
+        );
     }
 
     #[test]
@@ -497,6 +590,7 @@ mod tests {
     #[case::list_of_numbers(json!(r#"{"containers":[1]}"#), "containers[0]: expected a string, got a number")]
     #[case::list_not_array(json!(r#"{"volumes":"v"}"#), "volumes: expected an array of strings, got a string")]
     #[case::revision(json!(r#"{"revision":1}"#), "revision: expected a string, got a number")]
+    #[case::hash(json!(r#"{"revision":"default","hash":["e664d39d34854cb0"]}"#), "hash: expected a string, got an array")]
     #[case::probes(json!(r#"{"probes":[]}"#), "probes: expected an object, got an array")]
     #[case::probe_port(json!(r#"{"probes":{"container":"p","env":"E","statusPort":0,"rewritten":[]}}"#), "probes.statusPort: expected a port number from 1 to 65535, got 0")]
     #[case::probe_container(json!(r#"{"probes":{"env":"E","statusPort":1,"rewritten":[]}}"#), "probes.container: missing")]

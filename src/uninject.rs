@@ -256,16 +256,24 @@ mod tests {
         value.to_string()
     }
 
-    #[test]
-    fn removes_what_the_status_annotation_names() {
+    /// The same whatever the annotation says of the revision: written now (its name and the
+    /// hash), before revision names (the hash as `revision`), or by Istio (its name alone).
+    #[rstest::rstest]
+    #[case::now(json!({"revision": "canary", "hash": "e664d39d34854cb0"}))]
+    #[case::before_revision_names(json!({"revision": "e664d39d34854cb0"}))]
+    #[case::istio(json!({"revision": "default"}))]
+    fn removes_what_the_status_annotation_names(#[case] revision: Value) {
+        let mut names = json!({
+            "initContainers": ["mesh-init"], "containers": ["proxy"], "volumes": ["certs"],
+            "imagePullSecrets": ["reg"], "labels": ["mesh"], "annotations": ["prometheus.io/port"]});
+        if let (Some(names), Value::Object(revision)) = (names.as_object_mut(), revision) {
+            names.extend(revision);
+        }
         let mut pod = json!({
             "metadata": {
                 "name": "web",
                 "labels": {"app": "web", "mesh": "on"},
-                "annotations": {"own": "1", "prometheus.io/port": "15020", STATUS_KEY: status(json!({
-                    "initContainers": ["mesh-init"], "containers": ["proxy"], "volumes": ["certs"],
-                    "imagePullSecrets": ["reg"], "labels": ["mesh"], "annotations": ["prometheus.io/port"],
-                    "revision": "r"}))}
+                "annotations": {"own": "1", "prometheus.io/port": "15020", STATUS_KEY: status(names)}
             },
             "spec": {
                 "initContainers": [{"name": "mesh-init"}],

@@ -575,14 +575,15 @@ fn upgraded_policy(test: &str) -> TempFile {
     TempFile::new(&format!("{test}-upgraded.yaml"), &upgraded)
 }
 
-/// The revision in an injected Pod's status annotation.
-fn revision_of(injected: &str) -> String {
+/// The hash in an injected Pod's status annotation.
+fn hash_of(injected: &str) -> String {
     let pod = values(injected).remove(0).unwrap();
     let status = pod["metadata"]["annotations"]["sidecar.istio.io/status"]
         .as_str()
         .unwrap();
     let status: serde_json::Value = serde_json::from_str(status).unwrap();
-    status["revision"].as_str().unwrap().to_string()
+    assert_eq!(status["revision"], "default", "{status}");
+    status["hash"].as_str().unwrap().to_string()
 }
 
 /// Live Pods injected by the old and the new template, and one never injected, in a v1 List.
@@ -594,15 +595,15 @@ fn live_pods(test: &str, upgraded: &TempFile) -> (TempFile, String, String) {
     };
     let old = inject(OPT_IN, &live_pod("web-old-1", "web-5d4f"));
     let new = inject(upgraded.path(), &live_pod("web-new-1", "web-8b2c"));
-    let (old_revision, new_revision) = (revision_of(&old), revision_of(&new));
-    assert_ne!(old_revision, new_revision);
+    let (old_hash, new_hash) = (hash_of(&old), hash_of(&new));
+    assert_ne!(old_hash, new_hash);
     let items: Vec<serde_json::Value> = [old, new, live_pod("batch-1", "batch-77")]
         .iter()
         .map(|pod| values(pod).remove(0).unwrap())
         .collect();
     let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
     let file = TempFile::new(&format!("{test}-live-pods.json"), &list.to_string());
-    (file, old_revision, new_revision)
+    (file, old_hash, new_hash)
 }
 
 #[test]
@@ -618,12 +619,14 @@ fn check_finds_the_stale_sidecars_of_live_pods() {
     );
     assert!(
         report.contains(&format!(
-            "\n  stale: injected with revision {old}, the policy now injects {new}; restart its owner ReplicaSet/web-5d4f\n"
+            "\n  stale: injected with revision default (hash {old}), the policy now injects revision default (hash {new}): the hash differs; restart its owner ReplicaSet/web-5d4f\n"
         )),
         "{report}"
     );
     assert!(
-        report.contains(&format!("\n  up to date: injected with revision {new}\n")),
+        report.contains(&format!(
+            "\n  up to date: injected with revision default (hash {new})\n"
+        )),
         "{report}"
     );
     assert!(
@@ -635,7 +638,7 @@ fn check_finds_the_stale_sidecars_of_live_pods() {
     let report = succeeds(&["check", "--settings", OPT_IN, pods.path()]);
     assert!(
         report.contains(&format!(
-            "  stale: injected with revision {new}, the policy now injects {old}; restart its owner ReplicaSet/web-8b2c\n"
+            "  stale: injected with revision default (hash {new}), the policy now injects revision default (hash {old}): the hash differs; restart its owner ReplicaSet/web-8b2c\n"
         )),
         "{report}"
     );
@@ -653,10 +656,12 @@ fn check_finds_the_stale_sidecars_of_live_pods() {
         reports[0]["sidecar"],
         serde_json::json!({
             "stale": true,
-            "revision": old,
-            "currentRevision": new,
+            "revision": "default",
+            "hash": old,
+            "currentRevision": "default",
+            "currentHash": new,
             "owners": [{"kind": "ReplicaSet", "name": "web-5d4f", "controller": true}],
-            "verdict": format!("stale: injected with revision {old}, the policy now injects {new}; restart its owner ReplicaSet/web-5d4f"),
+            "verdict": format!("stale: injected with revision default (hash {old}), the policy now injects revision default (hash {new}): the hash differs; restart its owner ReplicaSet/web-5d4f"),
         })
     );
     assert_eq!(reports[1]["sidecar"]["stale"], false);
@@ -686,7 +691,8 @@ fn fail_if_stale_exits_1_when_a_pod_is_stale() {
     );
     let up_to_date = TempFile::new("up-to-date.yaml", &stdout(&up_to_date));
     assert_eq!(code(OPT_IN, up_to_date.path()), Some(0));
-    // A status annotation that is not JSON: the revision is unknown, so the Pod is stale.
+    // A status annotation that is not JSON: the revision and the hash are unknown, so the Pod is
+    // stale.
     let garbled = TempFile::new(
         "garbled.yaml",
         &live_pod("web-2", "web-5d4f").replace(
@@ -697,8 +703,85 @@ fn fail_if_stale_exits_1_when_a_pod_is_stale() {
     assert_eq!(code(OPT_IN, garbled.path()), Some(1));
     let report = succeeds(&["check", "--settings", OPT_IN, garbled.path()]);
     assert!(
-        report.contains("  stale: injected with an unknown revision (metadata.annotations.sidecar.istio.io/status: not valid JSON: "),
+        report.contains("  stale: injected with an unknown revision and hash (metadata.annotations.sidecar.istio.io/status: not valid JSON: "),
         "{report}"
+    );
+}
+
+/// The revision's name counts as the hash does: the same templates under another name make a
+/// Pod stale. A Pod injected before revision names (its annotation's `revision` is the hash)
+/// counts by its hash alone, and `uninject` takes its sidecar out as any other's.
+#[test]
+fn check_compares_revision_names_and_reads_annotations_older_than_them() {
+    let opt_in = std::fs::read_to_string(root().join(OPT_IN)).unwrap();
+    let renamed = opt_in.replace("  settings:\n", "  settings:\n    revision: canary\n");
+    assert_ne!(renamed, opt_in, "the example changed: update this test");
+    let renamed = TempFile::new("renamed.yaml", &renamed);
+    let injected = run(
+        &["inject", "-q", "--settings", OPT_IN],
+        Some(&live_pod("web-1", "web-5d4f")),
+    );
+    let injected = stdout(&injected);
+    let hash = hash_of(&injected);
+    let mut pod = values(&injected).remove(0).unwrap();
+    let current = TempFile::new("renamed-pod.json", &pod.to_string());
+    let code = |settings: &str, input: &str| {
+        run(
+            &["check", "--fail-if-stale", "--settings", settings, input],
+            None,
+        )
+        .status
+        .code()
+    };
+    assert_eq!(code(OPT_IN, current.path()), Some(0));
+    assert_eq!(code(renamed.path(), current.path()), Some(1));
+    let report = succeeds(&["check", "--settings", renamed.path(), current.path()]);
+    assert!(
+        report.contains(&format!(
+            "\n  stale: injected with revision default (hash {hash}), the policy now injects revision canary (hash {hash}): the revision name differs; restart its owner ReplicaSet/web-5d4f\n"
+        )),
+        "{report}"
+    );
+
+    // The same Pod as the policy annotated it before revision names.
+    let annotation = &mut pod["metadata"]["annotations"]["sidecar.istio.io/status"];
+    let status = format!(r#""revision":"default","hash":"{hash}""#);
+    let written = annotation.as_str().unwrap().to_string();
+    assert!(written.contains(&status), "{written}");
+    *annotation = written
+        .replace(&status, &format!(r#""revision":"{hash}""#))
+        .into();
+    let old = TempFile::new("old-annotation.json", &pod.to_string());
+    assert_eq!(code(renamed.path(), old.path()), Some(0));
+    let json = succeeds(&[
+        "check",
+        "--settings",
+        renamed.path(),
+        "--output",
+        "json",
+        old.path(),
+    ]);
+    let reports: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        reports[0]["sidecar"],
+        serde_json::json!({
+            "stale": false,
+            "revision": null,
+            "hash": hash,
+            "currentRevision": "canary",
+            "currentHash": hash,
+            "owners": [{"kind": "ReplicaSet", "name": "web-5d4f", "controller": true}],
+            "verdict": format!("up to date: injected with hash {hash}, under no revision name (the annotation is older than revision names)"),
+        })
+    );
+    let upgraded = upgraded_policy("old-annotation");
+    assert_eq!(code(upgraded.path(), old.path()), Some(1));
+    let uninjected = |path: &str| succeeds(&["uninject", "-q", path]);
+    assert_eq!(uninjected(old.path()), uninjected(current.path()));
+    assert!(
+        !uninjected(old.path()).contains("sidecar.istio.io/status"),
+        "{}",
+        uninjected(old.path())
     );
 }
 

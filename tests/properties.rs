@@ -508,7 +508,7 @@ proptest! {
     fn uninjection_never_panics_and_fails_without_changes(
         status in prop::collection::btree_map(
             prop::sample::select(vec!["containers", "initContainers", "volumes", "imagePullSecrets",
-                "labels", "annotations", "templates", "revision", "probes"]),
+                "labels", "annotations", "templates", "revision", "hash", "probes"]),
             any_json(),
             0..5,
         ),

@@ -160,6 +160,19 @@ test('the placement a Pod chooses for itself is shown', async () => {
     'as the Pod chose: native sidecars (sidecar.istio.io/nativeSidecar: "true")');
 });
 
+test('a Pod that has the sidecar already: stale or up to date, by its revision and hash', async () => {
+  await fill(page, '#policy', repoFile('examples/canary/canary.yaml'));
+  await fill(page, '#manifests', repoFile('tests/cli/manifests/live-pods.yaml'));
+  await fill(page, '#namespace', 'shop');
+  await fill(page, '#namespace-labels', 'istio.io/rev=canary');
+  const sidecars = page.locator('#objects article [data-test=sidecar]');
+  assert.equal(await sidecars.count(), 3);
+  assert.equal(await sidecars.nth(0).textContent(),
+    'stale: injected with revision stable (hash e664d39d34854cb0), the policy now injects revision canary (hash 3866be549366d1d6): the revision name and the hash differ; restart its owner ReplicaSet/web-5d4f9');
+  assert.equal(await sidecars.nth(1).textContent(), 'up to date: injected with revision canary (hash 3866be549366d1d6)');
+  assert.equal(await sidecars.nth(2).isHidden(), true, 'the Pod that opted out has no sidecar');
+});
+
 test('steps outside the seed table are named: hostNetwork', async () => {
   await setInputs({ labels: 'istio-injection: enabled', policy: 'enabled', annotation: 'true' });
   await fill(page, '#manifests', podWithAnnotation('true').replace('spec:\n', 'spec:\n  hostNetwork: true\n'));

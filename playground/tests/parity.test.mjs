@@ -2,8 +2,8 @@
 // creation, kwctl (or, where kwctl is not installed, this repository's policy-runner) runs
 // policy.wasm as the policy server does, and the playground's bindings evaluate the same Pod with
 // the same settings. Same verdict, same reason, same warning, the same Pod once each JSONPatch is
-// applied (by the e2e suite's apply-patch), the status annotation's revision included, and for a
-// Pod the module refuses, the same message.
+// applied (by the e2e suite's apply-patch), the status annotation's revision name and hash
+// included, and for a Pod the module refuses, the same message.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -105,9 +105,11 @@ for (const { name, path, request } of podCreations) {
       const fromPlayground = patched(path, { allowed: true, patchType: 'JSONPatch', patch });
       assert.deepEqual(fromPlayground, fromModule);
       assert.notDeepEqual(fromModule, request.object);
-      const revision = (pod) => JSON.parse(pod.metadata.annotations['sidecar.istio.io/status']).revision;
-      assert.match(revision(fromModule), /^[0-9a-f]{16}$/);
-      assert.equal(revision(fromPlayground), revision(fromModule));
+      const status = (pod) => JSON.parse(pod.metadata.annotations['sidecar.istio.io/status']);
+      assert.match(status(fromModule).hash, /^[0-9a-f]{16}$/);
+      assert.equal(status(fromModule).revision, 'default');
+      assert.equal(status(fromPlayground).hash, status(fromModule).hash);
+      assert.equal(status(fromPlayground).revision, status(fromModule).revision);
     } else {
       assert.deepEqual(object.patch, []);
     }

@@ -329,7 +329,10 @@ function renderObject(object, result) {
     // Only when the Pod's own scrape annotations were replaced, as in the CLI.
     metrics: Object.keys(object.metrics?.replaced ?? {}).length > 0 ? `merged: ${object.metrics.text}` : null,
   };
-  for (const [name, text] of Object.entries(injection)) {
+  // A Pod that carries the sidecar already (a running Pod): whether it is stale, by its revision's
+  // name and hash against the policy's, as `check` says it.
+  const facts = { ...injection, sidecar: object.sidecar?.verdict ?? null };
+  for (const [name, text] of Object.entries(facts)) {
     if (text === null) continue;
     $(`.${name}-term`, article).hidden = false;
     $(`.${name}`, article).hidden = false;

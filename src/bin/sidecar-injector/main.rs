@@ -52,8 +52,8 @@ enum Command {
         /// How to print the reports.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         output: Format,
-        /// Exit with status 1 when a Pod was injected with another revision than the settings
-        /// inject now.
+        /// Exit with status 1 when a Pod's sidecar is stale: injected under another revision
+        /// name, or with another hash of what is injected, than the settings' now.
         #[arg(long)]
         fail_if_stale: bool,
     },
