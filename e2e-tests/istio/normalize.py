@@ -32,10 +32,9 @@ here is compared as it is: values, list order, fields present on one side only.
     mean the same variable, set to the empty string.
  8. The status annotation `sidecar.istio.io/status` is compared on the parts both write:
     `initContainers`, `containers`, `volumes`, `imagePullSecrets`, with `null` the same as an
-    empty list (Istio writes `null` for none, the policy `[]`), in the order written. Dropped:
-    `revision`, which is the Istio revision name (`default`) in Istio's and a hash of what was
-    injected in the policy's; and the fields only the policy writes (`templates`, `labels`,
-    `annotations`, `probes`, `metrics`).
+    empty list (Istio writes `null` for none, the policy `[]`), in the order written, and
+    `revision`, the revision's name in both. Dropped: the fields only the policy writes (`hash`
+    of what was injected, `templates`, `labels`, `annotations`, `probes`, `metrics`).
 """
 import json
 import re
@@ -118,6 +117,7 @@ def normalize_metadata(metadata):
     if isinstance(annotations, dict) and isinstance(annotations.get(STATUS), str):
         status = json.loads(annotations[STATUS])
         annotations[STATUS] = {part: status.get(part) or [] for part in STATUS_PARTS}  # item 8
+        annotations[STATUS]["revision"] = status.get("revision")
 
 
 def normalize_object(obj):
