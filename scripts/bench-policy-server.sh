@@ -11,7 +11,9 @@
 #
 # Needs policy-server and kwctl on PATH, policy.wasm, bench/baseline.wasm and bench/minimal.wasm
 # (scripts/bench.sh builds them). DURATION (default 10) and ROUNDS (default 3) set the length;
-# POLICY_WASM another module to serve as ours. AGAINST_WASM another build of this policy to serve
+# FIXTURE another fixture of bench/src/lib.rs (default typical; istio: the settings of
+# examples/istio) for ours, the minimal injector and the skip; POLICY_WASM another module to serve
+# as ours. AGAINST_WASM another build of this policy to serve
 # beside ours, with the same settings (as "against" and "against-skip"): two implementations side
 # by side.
 set -euo pipefail
@@ -35,9 +37,9 @@ fixture() {
   CARGO_TARGET_DIR="$cache/target-runner" cargo run --quiet --locked --release \
     --manifest-path bench/Cargo.toml --example fixture -- "$@"
 }
-fixture typical review >"$work/review.json"
-fixture typical settings >"$work/settings.json"
-fixture typical minimal-settings >"$work/minimal-settings.json"
+fixture "${FIXTURE:-typical}" review >"$work/review.json"
+fixture "${FIXTURE:-typical}" settings >"$work/settings.json"
+fixture "${FIXTURE:-typical}" minimal-settings >"$work/minimal-settings.json"
 jq '.policy = "disabled"' "$work/settings.json" >"$work/skip-settings.json"
 
 # policy-server only loads annotated modules.

@@ -53,11 +53,14 @@ impl Fixture {
                 .cloned()
                 .collect()
         };
+        // The labels and annotations injection added, as the status annotation lists them (named
+        // templates' and the metrics merge's included).
         let added = |field: &str| -> Map<String, Value> {
-            let keys = self.settings["template"][field].as_object();
+            let keys = status[field].as_array();
             keys.into_iter()
                 .flatten()
-                .map(|(key, _)| (key.clone(), pod["metadata"][field][key].clone()))
+                .filter_map(Value::as_str)
+                .map(|key| (key.to_string(), pod["metadata"][field][key].clone()))
                 .collect()
         };
         // The application's probes as sidecar-injector rewrote them (probeRewrite).
@@ -105,8 +108,12 @@ pub fn root() -> PathBuf {
 
 /// The opt-in example's Istio-like settings.
 pub fn istio_like_settings() -> Value {
-    let manifest =
-        std::fs::read_to_string(root().join("examples/opt-in.yaml")).expect("examples/opt-in.yaml");
+    settings_of("examples/opt-in.yaml")
+}
+
+/// The settings of the policy manifest at `path`, from the repository's root.
+fn settings_of(path: &str) -> Value {
+    let manifest = std::fs::read_to_string(root().join(path)).expect("an example manifest");
     let manifest: Value = serde_yaml::from_str(&manifest).expect("a YAML manifest");
     manifest["spec"]["settings"].clone()
 }
@@ -215,6 +222,14 @@ pub fn fixtures() -> Vec<Fixture> {
     vec![
         injected("small", small_pod()),
         injected("typical", typical_pod()),
+        // The settings that inject what istiod injects (examples/istio): named templates, native
+        // sidecars, the workload read from the Pod's controller, the metrics merge.
+        fixture(
+            "istio",
+            &settings_of("examples/istio/istio.yaml"),
+            request(typical_pod()),
+            Floor::MinimalInjector,
+        ),
         fixture("skip", &disabled, request(typical_pod()), Floor::NoOp),
         fixture(
             "pod-update",

@@ -21,12 +21,12 @@ test('locate: field paths of error messages, in block and flow YAML', () => {
   const cases = [
     ['spec.settings.policy', lineOf(POLICY, '    policy: enabled')],
     ['spec.namespaceSelector.matchExpressions[0].operator', lineOf(POLICY, 'operator: In')],
-    ['spec.settings.template.initContainers[0].args[4]', lineOf(POLICY, '"15006"')],
+    ['spec.settings.template.initContainers[0].args[4]', lineOf(POLICY, '- "15006"')],
     ['spec.settings.template.containers[0].env[3].valueFrom', lineOf(POLICY, 'fieldPath: metadata.namespace')],
     // Flow mappings: the line that holds them.
     ['spec.settings.template.volumes[2].emptyDir.medium', lineOf(POLICY, 'name: istio-envoy, emptyDir')],
     // Keys with dots.
-    ['spec.settings.template.annotations.prometheus.io/port', lineOf(POLICY, 'prometheus.io/port')],
+    ['spec.settings.template.annotations.kubectl.kubernetes.io/default-container', lineOf(POLICY, 'kubectl.kubernetes.io/default-container:')],
     // A missing field: the deepest line there is.
     ['spec.settings.template.containers[0].imagePullPolicyy', lineOf(POLICY, '- name: istio-proxy')],
     ['spec.settings.polcy', lineOf(POLICY, '  settings:')],
