@@ -36,8 +36,9 @@ impl Fixture {
     /// The minimal injector's settings: the parts sidecar-injector adds to this fixture's Pod,
     /// rendered, so that both modules return the same Pod but for the status annotation.
     pub fn minimal_settings(&self) -> Value {
-        let Some(pod) = evaluate(&self.payload()).outcome.mutated_pod() else {
-            panic!("{}: not injected", self.name);
+        let evaluation = evaluate(&self.payload());
+        let Some(pod) = evaluation.outcome.mutated_pod() else {
+            panic!("{}: not injected: {:?}", self.name, evaluation.outcome);
         };
         let status: Value = pod["metadata"]["annotations"]["sidecar.istio.io/status"]
             .as_str()
@@ -114,7 +115,10 @@ pub fn istio_like_settings() -> Value {
 /// The settings of the policy manifest at `path`, from the repository's root.
 fn settings_of(path: &str) -> Value {
     let manifest = std::fs::read_to_string(root().join(path)).expect("an example manifest");
-    let manifest: Value = serde_yaml::from_str(&manifest).expect("a YAML manifest");
+    let mut manifest: serde_yaml::Value = serde_yaml::from_str(&manifest).expect("a YAML manifest");
+    // examples/istio shares parts of its templates with merge keys (`<<: *annotations`).
+    manifest.apply_merge().expect("YAML merge keys");
+    let manifest: Value = serde_json::to_value(manifest).expect("a manifest JSON can hold");
     manifest["spec"]["settings"].clone()
 }
 
