@@ -100,8 +100,8 @@ def main():
     outputs = {side: batch(directory, side, in_batch, problems) for side in ("istio", "ours")}
     for side in ("istio", "ours"):
         if outputs[side] is None:
-            problems.append(f"{side}: the batch failed ({" ".join(read(os.path.join(directory, f'batch.{side}.err')).split())[:300]}); "
-                            "its cases were run one by one")
+            message = " ".join(read(os.path.join(directory, f"batch.{side}.err")).split())[:300]
+            problems.append(f"{side}: the batch failed ({message}); its cases were run one by one")
     os.makedirs(os.path.join(directory, "diffs"), exist_ok=True)
     equal, equal_batch, equal_refused, injected, differing = 0, 0, 0, 0, []
     features = collections.Counter()
