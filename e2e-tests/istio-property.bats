@@ -55,6 +55,13 @@
 #   policy nothing (a gap this test found: `grpc: {port: 9090}`);
 # - a probe on a named port the container does not declare: Istio rewrites it to the status port
 #   (with no entry in ISTIO_KUBE_APP_PROBERS), the policy leaves it alone, as its README says;
+# - an invalid status.sidecar.istio.io/port with sidecar.istio.io/rewriteAppHTTPProbers "false":
+#   Istio refuses the Pod (it validates its annotations before anything), the policy checks the port
+#   only when it rewrites probes, and injects it into istio-init's -d and the preStop hook's
+#   --debug-port (a gap this test found: annotations {status.sidecar.istio.io/port: "abc",
+#   sidecar.istio.io/rewriteAppHTTPProbers: "false"}); the invalid port is drawn without the opt-out;
+# - proxy resource annotations that are no quantity (sidecar.istio.io/proxyCPU: "lots"): Istio
+#   refuses the Pod, the policy writes the value into the proxy's resources;
 # - one to three of the four proxy resource annotations (Istio then writes only those: the
 #   manifest's header), readiness.status.sidecar.istio.io/* (integers from annotations),
 #   status.sidecar.istio.io/port "0", sidecar.istio.io/userVolume and userVolumeMount,
