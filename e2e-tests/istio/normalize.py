@@ -35,6 +35,10 @@ here is compared as it is: values, list order, fields present on one side only.
     empty list (Istio writes `null` for none, the policy `[]`), in the order written, and
     `revision`, the revision's name in both. Dropped: the fields only the policy writes (`hash`
     of what was injected, `templates`, `labels`, `annotations`, `probes`, `metrics`).
+ 9. A probe's `grpc.service: null` is dropped (on every container and init container): Kubernetes'
+    GRPCAction declares `service` without omitempty, so kube-inject's round trip through Go types
+    writes `null` for a service the input did not set, where the CLI writes nothing; both mean
+    no service (the API server defaults it to ""). A service either side sets still counts.
 """
 import json
 import re
@@ -99,6 +103,10 @@ def normalize_pod_spec(spec):
         for env in container.get("env") or []:
             if isinstance(env, dict) and env.get("value") == "":
                 del env["value"]  # item 7
+        for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+            grpc = (container.get(kind) or {}).get("grpc") if isinstance(container.get(kind), dict) else None
+            if isinstance(grpc, dict) and "service" in grpc and grpc["service"] is None:
+                del grpc["service"]  # item 9
         resources = container.get("resources")
         if resources == {}:
             del container["resources"]  # item 4
