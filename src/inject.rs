@@ -17,7 +17,8 @@
 //! The Pod is an [`Edit`] of its text: never round-tripped through a typed Pod, nor even parsed
 //! whole. Only the levels an injection changes are opened (the Pod, its `spec` and `metadata`, the
 //! lists that receive the sidecar), and everything else is written back as the text it came in
-//! (see [`crate::json`]). Every value of the submitted Pod is kept where it was; only the injected
+//! (see [`crate::json`]). Every value of the submitted Pod is kept where it was (but for the
+//! Prometheus annotations `prometheusMerge` replaces, recorded in the status); only the injected
 //! parts are added, so the mutated Pod minus those parts is the submitted Pod (the JSONPatch the
 //! policy server derives shows only them). The templates are edited as text too: their template
 //! strings are replaced, and nothing else of them is touched.

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use crate::error::{RequestError, SettingsError, json_type, sorted_names};
+use crate::error::{RequestError, SettingsError, sorted_names};
 use crate::keys::MERGE_METRICS_KEY;
 use crate::pod::OBJECT_PATH;
 
@@ -41,7 +41,7 @@ pub struct PrometheusMerge {
     /// The template container that runs the agent: it receives the Pod's scrape settings in `env`.
     pub container: String,
     /// The port the agent serves the merged metrics on (Istio's status port, 15020).
-    #[serde(deserialize_with = "port_setting")]
+    #[serde(deserialize_with = "crate::probes::status_port_setting")]
     pub port: u16,
     /// The path it serves them at.
     #[serde(default = "default_path", deserialize_with = "not_empty")]
@@ -76,20 +76,6 @@ fn default_path() -> String {
 
 fn default_env() -> String {
     "ISTIO_PROMETHEUS_ANNOTATIONS".to_string()
-}
-
-fn port_setting<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
-    let value = Value::deserialize(deserializer)?;
-    match value.as_u64().and_then(|n| u16::try_from(n).ok()) {
-        Some(port) if port > 0 => Ok(port),
-        _ => Err(serde::de::Error::custom(format!(
-            "expected a port number from 1 to 65535, got {}",
-            match &value {
-                Value::Number(n) => n.to_string(),
-                other => json_type(other).to_string(),
-            }
-        ))),
-    }
 }
 
 fn not_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
@@ -199,12 +185,16 @@ impl<'s> Merge<'s> {
         let mut targets = None;
         let mut replaced = BTreeMap::new();
         for (key, value) in annotations {
-            let slot = match sanitized(key).as_str() {
-                "prometheus_io_scrape" => &mut scrape,
-                "prometheus_io_path" => &mut path,
-                "prometheus_io_port" => &mut port,
-                "prometheus_istio_io_scrape_targets" => &mut targets,
-                _ => continue,
+            let slot = if reads_as(key, "prometheus_io_scrape") {
+                &mut scrape
+            } else if reads_as(key, "prometheus_io_path") {
+                &mut path
+            } else if reads_as(key, "prometheus_io_port") {
+                &mut port
+            } else if reads_as(key, "prometheus_istio_io_scrape_targets") {
+                &mut targets
+            } else {
+                continue;
             };
             let text = value.as_str().ok_or_else(|| {
                 RequestError::expected(
@@ -331,17 +321,18 @@ fn port_number(text: &str) -> Option<u16> {
     text.parse::<u16>().ok().filter(|port| *port > 0)
 }
 
-/// A key as Prometheus reads it: every character outside `[a-zA-Z0-9_]` made `_`.
-fn sanitized(key: &str) -> String {
-    key.chars()
-        .map(|c| {
+/// Whether Prometheus reads `key` as `name` (a name of letters, digits and `_`): every character
+/// of `key` outside `[a-zA-Z0-9_]` is `_` to it. Compared in place: it runs for every annotation
+/// of every injected Pod.
+fn reads_as(key: &str, name: &str) -> bool {
+    key.chars().count() == name.len()
+        && key.chars().zip(name.bytes()).all(|(c, n)| {
             if c.is_ascii_alphanumeric() || c == '_' {
-                c
+                c as u32 == u32::from(n)
             } else {
-                '_'
+                n == b'_'
             }
         })
-        .collect()
 }
 
 /// A boolean as Go's `strconv.ParseBool` reads it.

@@ -85,7 +85,9 @@ fn default_env() -> String {
 
 /// `statusPort`: read as any JSON value, so that whatever is not a port is answered with the range
 /// and the value given (a number as written, anything else by its type).
-fn status_port_setting<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+pub(crate) fn status_port_setting<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<u16, D::Error> {
     let value = Value::deserialize(deserializer)?;
     match value.as_u64().and_then(|n| u16::try_from(n).ok()) {
         Some(port) if port > 0 => Ok(port),

@@ -3,8 +3,9 @@
 //! Prometheus annotations the metrics merge replaced.
 //!
 //! Injection keeps every value of the submitted Pod where it was and only adds (see
-//! [`crate::inject`]), so removing the additions by name gives the submitted Pod back, values and
-//! order. What removal cannot know is whether a list or map it empties existed before: injection
+//! [`crate::inject`]), but for the Prometheus annotations the metrics merge replaces, whose old
+//! values the status annotation keeps; so removing the additions by name and putting those back
+//! gives the submitted Pod back, values and order. What removal cannot know is whether a list or map it empties existed before: injection
 //! creates `initContainers`, `volumes`, `imagePullSecrets`, `labels` and `annotations` when the Pod
 //! has none, so one that removal empties is removed too (a Pod that had an empty one loses it).
 //! Nor can it undo customization: a Pod container named like a template container was merged
