@@ -47,7 +47,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value, json};
 
 use crate::error::{Conflict, RenderError, RequestError, SettingsError};
-use crate::json::{Edit, Fields, Kind, Name, Rendering, StringValue, Text, entry};
+use crate::json::{Edit, Fields, Kind, Name, Rendering, Step, StringValue, Text, entry};
 use crate::keys::{INJECT_KEY, STATUS_KEY};
 use crate::merge;
 use crate::metrics::Merge;
@@ -56,9 +56,10 @@ use crate::placement::Placement;
 use crate::pod::{OBJECT_PATH, PodHead};
 use crate::probes::{self, ProbeRewrite};
 use crate::revision::revision_reading;
-use crate::settings::{Chosen, Settings};
+use crate::schema::{self, Ty};
+use crate::settings::{Chosen, Settings, Template};
 use crate::status::{self, Status};
-use crate::template::{Renderer, is_template};
+use crate::template::{Placed, Renderer, is_template, typed};
 use crate::validation::{self, Strings};
 
 /// `pod` with the sidecar injected, as a value: [`inject_json`] for the CLI, the playground and
@@ -101,7 +102,7 @@ fn inject_text(
 ) -> Result<String, RequestError> {
     let placement = Placement::for_pod(settings, head.annotations())?;
     let templates = choose(settings, &head, placement)?;
-    let rendering = render(pod, namespace, workload, settings, &templates)?;
+    let rendering = render(pod, namespace, workload, &templates)?;
     let parts = combine(&templates.chosen, &rendering);
     let probes = match &settings.probe_rewrite {
         Some(rewrite) => {
@@ -190,19 +191,85 @@ fn render(
     pod: &Text,
     namespace: &str,
     workload: Option<Workload>,
-    settings: &Settings,
     templates: &Templates,
 ) -> Result<Rendering, RequestError> {
     let mut renderer = Renderer::with_workload(pod.clone(), namespace, workload);
     let mut rendering = Rendering::default();
     for string in &templates.strings {
+        // Strings elsewhere in the settings than the chosen templates are not template strings.
+        let Some(place) = templates
+            .chosen
+            .iter()
+            .find_map(|chosen| TemplatePlace::of(*chosen, string))
+        else {
+            continue;
+        };
         let text = string.unescaped().unwrap_or_default();
-        let rendered = renderer.render_string(&text).map_err(|message| {
-            RequestError::Render(locate(settings, &templates.chosen, &mut renderer, message))
-        })?;
-        rendering.replace(string, &rendered);
+        let failed = |message: String| {
+            RequestError::Render(RenderError {
+                path: place.path(),
+                message,
+            })
+        };
+        let output = renderer.evaluate(&text).map_err(failed)?;
+        // The Pod's data gave a value its place cannot hold: what the API server would refuse.
+        let refused = |problem: String| {
+            RequestError::Conflict(Conflict {
+                at: place.path(),
+                problem,
+                origin: Some(format!("the template string {text:?} gave it for this Pod")),
+            })
+        };
+        match typed::place(output, place.ty, place.item).map_err(refused)? {
+            Placed::Text(rendered) => rendering.replace(string, &rendered),
+            Placed::Typed(value) => rendering.replace_typed(string, value),
+        }
     }
     Ok(rendering)
+}
+
+/// Where a template string is in the template it is part of: the steps to it, the Kubernetes
+/// type of its place, and whether it is a list's item.
+struct TemplatePlace<'s> {
+    name: Option<&'s str>,
+    steps: Vec<Step<'s>>,
+    ty: Ty,
+    item: bool,
+}
+
+impl<'s> TemplatePlace<'s> {
+    fn of(chosen: Chosen<'s>, string: &StringValue<'s>) -> Option<Self> {
+        let steps = chosen.template.path_to_string(string)?;
+        let (first, rest) = steps.split_first()?;
+        let Step::Key(field) = first else {
+            return None;
+        };
+        let ty = schema::type_at(Template::field_type(field)?, rest).unwrap_or(Ty::Any);
+        Some(Self {
+            name: chosen.name,
+            item: matches!(steps.last(), Some(Step::Index(_))),
+            steps,
+            ty,
+        })
+    }
+
+    /// `template.containers[0].env[1].value`, `templates.grpc.volumes[2]`: as messages name it.
+    fn path(&self) -> String {
+        let mut path = match self.name {
+            None => "template".to_string(),
+            Some(name) => format!("templates.{name}"),
+        };
+        for step in &self.steps {
+            match step {
+                Step::Key(key) => {
+                    path.push('.');
+                    path.push_str(key);
+                }
+                Step::Index(i) => path.push_str(&format!("[{i}]")),
+            }
+        }
+        path
+    }
 }
 
 /// A template's object and its name.
@@ -235,16 +302,14 @@ fn combine<'s>(chosen: &[Chosen<'s>], rendering: &'s Rendering) -> Parts<'s> {
     };
     for chosen in chosen {
         let template = chosen.template;
+        // A typed template string among the items gives its items, or none, in its place.
         let list = |key| {
             template
                 .get(key)
-                .and_then(|list| list.items())
+                .and_then(|list| Edit::rendered(list, rendering).into_items())
                 .into_iter()
                 .flatten()
-                .map(|item| {
-                    let edit = Edit::rendered(item, rendering);
-                    (edit.name().as_str().unwrap_or_default().to_string(), edit)
-                })
+                .map(|edit| (edit.name().as_str().unwrap_or_default().to_string(), edit))
         };
         let map = |key| match template
             .get(key)
@@ -735,47 +800,6 @@ fn put(fields: &mut Fields, key: &'static str, map: Map<String, Value>) {
     }
 }
 
-/// Where the template string that failed is: the templates rendered again as values, which names
-/// the path. Only a failure pays for this.
-fn locate(
-    settings: &Settings,
-    chosen: &[Chosen],
-    renderer: &mut Renderer,
-    message: String,
-) -> RenderError {
-    let located = chosen.iter().find_map(|&template| {
-        let (at, mut template) = settings.parsed(template).ok()?;
-        let lists = [
-            ("containers", &mut template.containers),
-            ("initContainers", &mut template.init_containers),
-            ("volumes", &mut template.volumes),
-            ("imagePullSecrets", &mut template.image_pull_secrets),
-        ];
-        for (name, items) in lists {
-            for (i, item) in items.iter_mut().enumerate() {
-                if let Err(error) = renderer.render(item, &|| format!("{at}.{name}[{i}]")) {
-                    return Some(error);
-                }
-            }
-        }
-        for (name, map) in [
-            ("labels", &mut template.labels),
-            ("annotations", &mut template.annotations),
-        ] {
-            for (key, value) in map.iter_mut() {
-                if let Err(error) = renderer.render(value, &|| format!("{at}.{name}.{key}")) {
-                    return Some(error);
-                }
-            }
-        }
-        None
-    });
-    located.unwrap_or(RenderError {
-        path: "template".to_string(),
-        message,
-    })
-}
-
 fn expected(path: &str, what: &str, got: Kind) -> RequestError {
     RequestError::field(path, format!("expected {what}, got {}", got.described()))
 }
@@ -1201,6 +1225,107 @@ mod tests {
         );
         pod["metadata"]["annotations"] = json!({"proxyCPU": "1500m", "proxyCPULimit": "1.5"});
         assert!(inject(pod, &settings, "shop").is_ok());
+    }
+
+    /// Istio's typed template values: integers from annotations, fields left out when an
+    /// annotation is absent, volumes parsed from an annotation's JSON.
+    fn typed_template() -> Value {
+        let mut template = proxy_template();
+        let proxy = &mut template["containers"][0];
+        proxy["readinessProbe"] = json!({
+            "httpGet": {"path": "/ready", "port": 15021},
+            "periodSeconds": "{{ pod.metadata.annotations['periodSeconds'] | default(15) }}",
+            "failureThreshold": "{{ pod.metadata.annotations['failureThreshold'] | default(none) }}",
+            "timeoutSeconds": 3
+        });
+        proxy["resources"] = json!({
+            "requests": {"cpu": "100m"},
+            "limits": {
+                "cpu": "{{ pod.metadata.annotations['proxyCPULimit'] | default(none) }}",
+                "memory": "{{ pod.metadata.annotations['proxyMemoryLimit'] | default(none) }}"
+            }
+        });
+        proxy["volumeMounts"] = json!([
+            "{{ pod.metadata.annotations['userVolumeMount'] | fromjson | named_list }}",
+            {"name": "certs", "mountPath": "/certs"}
+        ]);
+        template["volumes"] = json!([
+            {"name": "certs", "emptyDir": {}},
+            "{{ pod.metadata.annotations['userVolume'] | fromjson | named_list }}"
+        ]);
+        template
+    }
+
+    #[test]
+    fn typed_template_values_give_numbers_nothing_and_parsed_json() {
+        let settings = settings(json!({}), typed_template());
+        let injected = inject(app_pod(), &settings, "shop").unwrap();
+        let proxy = &injected["spec"]["containers"][1];
+        assert_eq!(
+            proxy["readinessProbe"],
+            json!({"httpGet": {"path": "/ready", "port": 15021}, "periodSeconds": 15, "timeoutSeconds": 3})
+        );
+        assert_eq!(
+            proxy["resources"],
+            json!({"requests": {"cpu": "100m"}, "limits": {}})
+        );
+        assert_eq!(
+            proxy["volumeMounts"],
+            json!([{"name": "certs", "mountPath": "/certs"}])
+        );
+        assert_eq!(
+            injected["spec"]["volumes"],
+            json!([{"name": "certs", "emptyDir": {}}])
+        );
+
+        let mut pod = app_pod();
+        pod["metadata"]["annotations"] = json!({
+            "periodSeconds": "20", "failureThreshold": "4", "proxyMemoryLimit": "1Gi",
+            "userVolume": r#"{"data": {"emptyDir": {"medium": "Memory"}}, "cache": {"emptyDir": {}}}"#,
+            "userVolumeMount": r#"{"data": {"mountPath": "/data", "readOnly": true}}"#
+        });
+        let injected = inject(pod, &settings, "shop").unwrap();
+        let proxy = &injected["spec"]["containers"][1];
+        assert_eq!(proxy["readinessProbe"]["periodSeconds"], json!(20));
+        assert_eq!(proxy["readinessProbe"]["failureThreshold"], json!(4));
+        assert_eq!(proxy["resources"]["limits"], json!({"memory": "1Gi"}));
+        assert_eq!(
+            proxy["volumeMounts"],
+            json!([{"name": "data", "mountPath": "/data", "readOnly": true}, {"name": "certs", "mountPath": "/certs"}])
+        );
+        assert_eq!(
+            injected["spec"]["volumes"],
+            json!([{"name": "certs", "emptyDir": {}}, {"name": "cache", "emptyDir": {}}, {"name": "data", "emptyDir": {"medium": "Memory"}}])
+        );
+        let status = status::Status::parse(
+            injected["metadata"]["annotations"][STATUS_KEY]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(status.volumes, ["certs", "cache", "data"]);
+    }
+
+    #[rstest::rstest]
+    #[case::not_an_integer(json!({"periodSeconds": "often"}), 400,
+        "the sidecar cannot be injected into this Pod, because the API server would refuse the result: template.containers[0].readinessProbe.periodSeconds: expected a 32-bit integer, got the string \"often\"; the template string \"{{ pod.metadata.annotations['periodSeconds'] | default(15) }}\" gave it for this Pod")]
+    #[case::not_json(json!({"userVolume": "{data"}), 500,
+        "the sidecar template could not be rendered for this Pod: template.volumes[1]: invalid operation: fromjson: \"{data\" is not JSON: key must be a string at line 1 column 2 (in <expression>:1)")]
+    #[case::not_a_volume(json!({"userVolume": r#"{"data": {"hostPath": {"path": 7}}}"#}), 400,
+        "the sidecar cannot be injected into this Pod, because the API server would refuse the result: template.volumes[1]: [0].hostPath.path: expected a string, got the number 7; the template string \"{{ pod.metadata.annotations['userVolume'] | fromjson | named_list }}\" gave it for this Pod")]
+    #[case::not_objects(json!({"userVolumeMount": r#"{"data": "/data"}"#}), 500,
+        "the sidecar template could not be rendered for this Pod: template.containers[0].volumeMounts[0]: invalid operation: named_list reads an object of objects; \"data\" is not an object (in <expression>:1)")]
+    fn typed_template_values_of_the_wrong_type_are_refused_naming_the_field(
+        #[case] annotations: Value,
+        #[case] code: u16,
+        #[case] message: &str,
+    ) {
+        let settings = settings(json!({}), typed_template());
+        let mut pod = app_pod();
+        pod["metadata"]["annotations"] = annotations;
+        let error = inject(pod, &settings, "shop").unwrap_err();
+        assert_eq!(error.to_string(), message);
+        assert_eq!(error.code(), code);
     }
 
     #[test]
@@ -2115,7 +2240,7 @@ mod tests {
     ) -> T {
         let (text, head) = pod_text(pod);
         let templates = choose(settings, &head, Placement::of(settings)).unwrap();
-        let rendering = render(&text, "shop", None, settings, &templates).unwrap();
+        let rendering = render(&text, "shop", None, &templates).unwrap();
         let parts = combine(&templates.chosen, &rendering);
         f(&text, &parts)
     }
@@ -2228,7 +2353,7 @@ mod tests {
         let settings = settings(json!({}), proxy_template());
         let (pod, head) = pod_text(&app_pod());
         let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
-        let rendering = render(&pod, "shop", None, &settings, &templates).unwrap();
+        let rendering = render(&pod, "shop", None, &templates).unwrap();
         let template = templates.chosen[0].template;
         let rendered = Edit::rendered(template, &rendering);
         // The rest of the template is its text, byte for byte.
@@ -2264,9 +2389,7 @@ mod tests {
         ] {
             let (pod, head) = pod_text(&app_pod());
             let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
-            let Err(RequestError::Render(error)) =
-                render(&pod, "shop", None, &settings, &templates)
-            else {
+            let Err(RequestError::Render(error)) = render(&pod, "shop", None, &templates) else {
                 panic!("expected a render error at {path}");
             };
             assert_eq!(error.path, path);

@@ -33,7 +33,7 @@ mod text;
 use serde_json::Value;
 
 pub use canonical::{Canonical, Form, StringValue};
-pub use edit::{Edit, Fields, Name, Rendering, entry};
+pub use edit::{Edit, Fields, Name, Rendering, Typed, entry};
 pub use text::{Found, Members, Part, Place, Step, Text};
 
 /// The JSON type of a value, as error messages name it.

@@ -11,6 +11,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::json_type;
+use crate::json::Step;
 
 // Generated: the test that checks it is current compares its text, so rustfmt leaves it.
 #[rustfmt::skip]
@@ -91,13 +92,42 @@ impl Problem {
     }
 }
 
+/// The type of the value `steps` below a value of type `ty`; `None` where the types have no such
+/// value (a field they do not know, a step into a string).
+pub fn type_at<'s>(ty: Ty, steps: impl IntoIterator<Item = &'s Step<'s>>) -> Option<Ty> {
+    let mut ty = ty;
+    for step in steps {
+        ty = match (ty, step) {
+            (Ty::List(item), Step::Index(_)) | (Ty::Map(item), Step::Key(_)) => *item,
+            (Ty::Struct(index), Step::Key(key)) => {
+                kubernetes::STRUCTS.get(usize::from(index))?.field(key)?
+            }
+            (Ty::Any, _) => Ty::Any,
+            _ => return None,
+        };
+    }
+    Some(ty)
+}
+
 /// Checks `value` against `ty`. A wrong value anywhere is reported before an unknown field
 /// anywhere, and among each kind the first in the document's order: the order in which
 /// k8s-openapi, reading the document once, came upon them.
 pub fn check(value: &Value, ty: Ty) -> Result<(), Problem> {
+    check_walk(value, ty, false)
+}
+
+/// As [`check`], for a template as the settings write it: a template string may stand for a value
+/// of any type, which its evaluation gives for each Pod ([`crate::template::typed`]); where an
+/// object or a list goes, it must be one expression, as only one gives such a value.
+pub fn check_template(value: &Value, ty: Ty) -> Result<(), Problem> {
+    check_walk(value, ty, true)
+}
+
+fn check_walk(value: &Value, ty: Ty, templates: bool) -> Result<(), Problem> {
     let mut walk = Walk {
         path: Vec::new(),
         unknown: None,
+        templates,
     };
     walk.value(value, ty).map_err(|message| Problem {
         path: walk.path.clone(),
@@ -119,11 +149,26 @@ struct Walk {
     path: Vec<Segment>,
     /// The first field, not null, that its type does not have.
     unknown: Option<Vec<Segment>>,
+    /// Whether template strings stand for values (see [`check_template`]).
+    templates: bool,
 }
 
 impl Walk {
     fn value(&mut self, value: &Value, ty: Ty) -> Result<(), String> {
         match (ty, value) {
+            (Ty::List(_) | Ty::Map(_) | Ty::Struct(_), Value::String(text))
+                if self.templates
+                    && crate::template::is_template(text)
+                    && crate::template::expression(text).is_none() =>
+            {
+                Err(format!(
+                    "expected {}; a template string gives one only when it is one expression, such as {{{{ pod.metadata.annotations['x'] | fromjson }}}}, got {text:?}",
+                    expected(ty)
+                ))
+            }
+            (_, Value::String(text)) if self.templates && crate::template::is_template(text) => {
+                Ok(())
+            }
             (Ty::String, Value::String(_))
             | (Ty::Bool, Value::Bool(_))
             | (Ty::Quantity, Value::String(_) | Value::Number(_))

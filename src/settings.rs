@@ -580,6 +580,17 @@ impl<'de> Deserialize<'de> for Names {
 }
 
 impl Template {
+    /// The Kubernetes type of a template's field `key` (`containers`: a list of Containers).
+    pub fn field_type(key: &str) -> Option<Ty> {
+        Some(match key {
+            "containers" | "initContainers" => Ty::List(&CONTAINER),
+            "volumes" => Ty::List(&VOLUME),
+            "imagePullSecrets" => Ty::List(&LOCAL_OBJECT_REFERENCE),
+            "labels" | "annotations" => Ty::Map(&Ty::String),
+            _ => return None,
+        })
+    }
+
     /// The checks injection relies on: names present, strings where strings go, no duplicates.
     fn check_shape(&self, root: &str) -> Result<(), SettingsError> {
         if self.containers.is_empty() && self.init_containers.is_empty() {
@@ -612,6 +623,10 @@ impl Template {
         ] {
             let mut names = HashSet::new();
             for (i, item) in items.iter().enumerate() {
+                // A template string gives items for each Pod (its type is checked below).
+                if item.as_str().is_some_and(template::is_template) {
+                    continue;
+                }
                 let at = format!("{root}.{list}[{i}]");
                 let name = required_string(item, &at, "name")?;
                 if !names.insert(name) {
@@ -855,7 +870,7 @@ fn required_string<'a>(item: &'a Value, at: &str, field: &str) -> Result<&'a str
 
 /// Checks `value` against the Kubernetes type `ty`, with a message that names the field.
 fn typed(value: &Value, ty: Ty, at: &str) -> Result<(), SettingsError> {
-    schema::check(value, ty).map_err(|problem| {
+    schema::check_template(value, ty).map_err(|problem| {
         SettingsError::new(format!("{at}{}", problem.display_path()), problem.message)
     })
 }
@@ -928,6 +943,19 @@ mod tests {
         assert_eq!(settings.revision.to_string(), "1-28-0.canary_2");
     }
 
+    #[test]
+    fn template_strings_may_stand_for_values_of_any_type() {
+        let settings = validate(json!({"template": {
+            "containers": [{"name": "proxy", "image": "proxy:1",
+                "ports": [{"containerPort": "{{ pod.metadata.annotations['port'] | default(15090) }}"}],
+                "readinessProbe": {"periodSeconds": "{{ pod.metadata.annotations['p'] | default(15) }}"},
+                "volumeMounts": ["{{ pod.metadata.annotations['mounts'] | fromjson | named_list }}"],
+                "securityContext": "{{ pod.metadata.annotations['sc'] | fromjson }}"}],
+            "volumes": [{"name": "certs", "emptyDir": {}}, "{{ pod.metadata.annotations['volumes'] | fromjson | named_list }}"]
+        }}));
+        assert!(settings.is_ok(), "{settings:?}");
+    }
+
     #[rstest]
     #[case::policy_case(with(minimal(), "/policy", json!("Enabled")), r#"policy: expected "enabled" or "disabled", got "Enabled""#)]
     #[case::policy_type(with(minimal(), "/policy", json!(true)), r#"policy: expected "enabled" or "disabled", got a boolean"#)]
@@ -962,6 +990,12 @@ mod tests {
         "template.containers[0].restartPolicy: only init containers take a restartPolicy; set nativeSidecars: true to inject this container as a native sidecar")]
     #[case::template_syntax(json!({"template": {"containers": [{"name": "a", "image": "x", "args": ["ok", "{{ pod.metadata.name "]}]}}),
         "template.containers[0].args[1]: syntax error: unexpected end of input, expected end of variable block (in <string>:1)")]
+    #[case::text_template_for_an_object(with(minimal(), "/template/volumes", json!(["data-{{ pod.metadata.name }}"])),
+        "template.volumes[0]: expected an object (Kubernetes Volume); a template string gives one only when it is one expression, such as {{ pod.metadata.annotations['x'] | fromjson }}, got \"data-{{ pod.metadata.name }}\"")]
+    #[case::text_template_for_a_list(json!({"template": {"containers": [{"name": "a", "image": "x", "args": "{{ a }} {{ b }}"}]}}),
+        "template.containers[0].args: expected a list; a template string gives one only when it is one expression, such as {{ pod.metadata.annotations['x'] | fromjson }}, got \"{{ a }} {{ b }}\"")]
+    #[case::plain_string_for_an_integer(json!({"template": {"containers": [{"name": "a", "image": "x", "ports": [{"containerPort": "{ 80 }"}]}]}}),
+        "template.containers[0].ports[0].containerPort: expected a 32-bit integer, got the string \"{ 80 }\"")]
     #[case::selector(with(minimal(), "/alwaysInjectSelector", json!([{"matchLabels": {"a": "b"}}, {"matchExpressions": [{"key": "a", "operator": "in", "values": ["b"]}]}])),
         r#"alwaysInjectSelector[1].matchExpressions[0].operator: expected one of In, NotIn, Exists, DoesNotExist, got "in""#)]
     #[case::selector_misspelled(with(minimal(), "/neverInjectSelector", json!([{"matchLabel": {"a": "b"}}])),

@@ -18,11 +18,13 @@ use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 
-use crate::error::RenderError;
 use crate::json::{Found, Kind, Members, Place, Step, Text};
 use crate::owner::Workload;
 
 mod simple;
+pub mod typed;
+
+pub use typed::{Output, Placed};
 
 /// True when `text` holds template syntax; other strings are copied as they are.
 pub fn is_template(text: &str) -> bool {
@@ -40,6 +42,16 @@ pub fn is_template(text: &str) -> bool {
         from = at + 1;
     }
     false
+}
+
+/// The expression of a template string that is one expression and nothing else, `{{ … }}`
+/// (whitespace control, `{{-` and `-}}`, allowed); `None` for any other.
+pub fn expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = inner.strip_prefix('-').unwrap_or(inner);
+    let inner = inner.strip_suffix('-').unwrap_or(inner);
+    let nested = ["{{", "}}", "{%", "%}", "{#", "#}"];
+    (!nested.iter().any(|pair| inner.contains(pair))).then_some(inner.trim())
 }
 
 /// Compiles `text` without rendering it: the load-time check of the settings.
@@ -80,20 +92,46 @@ impl Renderer {
         }
     }
 
-    /// One template string, rendered.
-    pub fn render_string(&mut self, text: &str) -> Result<String, String> {
-        self.render_str(text)
-    }
-
-    fn render_str(&mut self, text: &str) -> Result<String, String> {
+    /// One template string, evaluated: a string that is one expression, `{{ … }}`, gives the
+    /// expression's value with its type (see [`typed`]); any other gives its text.
+    pub fn evaluate(&mut self, text: &str) -> Result<Output, String> {
+        let expression = expression(text);
+        // The simple renderer writes undefined as nothing; one expression that gives nothing is
+        // told apart by the engine (undefined leaves a field of another type than string out).
         match simple::render(text, &self.pod, &self.namespace) {
-            Some(rendered) => Ok(rendered),
-            None => self.engine_render(text),
+            Some(rendered) if !(rendered.is_empty() && expression.is_some()) => {
+                return Ok(Output::Text(rendered));
+            }
+            _ => {}
         }
+        let Some(expression) = expression else {
+            return self.engine_render(text).map(Output::Text);
+        };
+        let (env, context) = self.engine();
+        let compiled = match env.compile_expression(expression) {
+            Ok(compiled) => compiled,
+            // Not one expression after all (`{{ a }} {{ b }}` has its braces inside): text.
+            Err(_) => return self.engine_render(text).map(Output::Text),
+        };
+        let value = compiled.eval(context).map_err(|e| describe(&e))?;
+        Ok(if value.is_undefined() {
+            Output::Undefined
+        } else if value.is_none() {
+            Output::Nothing
+        } else if let Some(text) = value.as_str() {
+            Output::Text(text.to_string())
+        } else {
+            Output::Value(serde_json::to_value(&value).map_err(|e| e.to_string())?)
+        })
     }
 
     fn engine_render(&mut self, text: &str) -> Result<String, String> {
-        let (env, context) = self.engine.get_or_insert_with(|| {
+        let (env, context) = self.engine();
+        env.render_str(text, context).map_err(|e| describe(&e))
+    }
+
+    fn engine(&mut self) -> &(Environment<'static>, minijinja::Value) {
+        self.engine.get_or_insert_with(|| {
             let workload = LazyWorkload {
                 pod: self.pod.clone(),
                 namespace: self.namespace.clone(),
@@ -105,47 +143,7 @@ impl Renderer {
                 workload => minijinja::Value::from_object(workload),
             };
             (environment(), context)
-        });
-        env.render_str(text, &*context).map_err(|e| describe(&e))
-    }
-
-    /// Renders every template string inside `value`, in place. `path` names `value` in errors;
-    /// it is only built when one occurs.
-    pub fn render(
-        &mut self,
-        value: &mut Value,
-        path: &dyn Fn() -> String,
-    ) -> Result<(), RenderError> {
-        self.render_tree(value)
-            .map_err(|(inner, message)| RenderError {
-                path: format!("{}{inner}", path()),
-                message,
-            })
-    }
-
-    /// On failure, the path below `value` (built on the way out, so success costs no strings).
-    fn render_tree(&mut self, value: &mut Value) -> Result<(), (String, String)> {
-        match value {
-            Value::String(text) if is_template(text) => {
-                *text = self
-                    .render_str(text)
-                    .map_err(|message| (String::new(), message))?;
-            }
-            Value::Array(items) => {
-                for (i, item) in items.iter_mut().enumerate() {
-                    self.render_tree(item)
-                        .map_err(|(path, message)| (format!("[{i}]{path}"), message))?;
-                }
-            }
-            Value::Object(map) => {
-                for (key, item) in map.iter_mut() {
-                    self.render_tree(item)
-                        .map_err(|(path, message)| (format!(".{key}{path}"), message))?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
+        })
     }
 }
 
@@ -250,6 +248,8 @@ fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.set_keep_trailing_newline(true);
+    env.add_filter("fromjson", typed::from_json);
+    env.add_filter("named_list", typed::named_list);
     env
 }
 
@@ -302,49 +302,64 @@ mod tests {
     #[case::yaml_syntax_stays_text("{{ pod.metadata.annotations.yaml }}", "a: b\n- c")]
     fn renders(#[case] text: &str, #[case] expected: &str) {
         let mut renderer = Renderer::new(Text::new(&pod().to_string()), "shop");
-        let mut rendered = json!(text);
-        renderer.render(&mut rendered, &|| "t".to_string()).unwrap();
-        assert_eq!(rendered, json!(expected));
-    }
-
-    #[test]
-    fn renders_inside_structures_and_leaves_other_values_alone() {
-        let mut renderer = Renderer::new(Text::new(&pod().to_string()), "shop");
-        let mut rendered = json!({"name": "proxy", "args": ["--id", "{{ pod.metadata.name }}.{{ namespace }}"], "port": 15001, "tty": false});
-        renderer.render(&mut rendered, &|| "t".to_string()).unwrap();
         assert_eq!(
-            rendered,
-            json!({"name": "proxy", "args": ["--id", "web-1.shop"], "port": 15001, "tty": false})
+            renderer.evaluate(text),
+            Ok(Output::Text(expected.to_string()))
         );
     }
 
     #[test]
-    fn render_error_names_the_string() {
+    fn render_error_says_what_failed() {
         let mut renderer = Renderer::new(Text::new(&pod().to_string()), "shop");
-        let mut template =
-            json!({"env": [{"name": "A", "value": "{{ pod.metadata.name | nosuchfilter }}"}]});
         let error = renderer
-            .render(&mut template, &|| "template.containers[0]".to_string())
+            .evaluate("{{ pod.metadata.name | nosuchfilter }}")
             .unwrap_err();
-        assert_eq!(error.path, "template.containers[0].env[0].value");
-        assert!(error.message.contains("nosuchfilter"), "{}", error.message);
+        assert!(error.contains("nosuchfilter"), "{error}");
+    }
+
+    #[rstest]
+    #[case::number("{{ pod.metadata.annotations.n | default(15) }}", Output::Value(json!(15)))]
+    #[case::int_filter("{{ pod.metadata.annotations.port | int }}", Output::Value(json!(8080)))]
+    #[case::none(
+        "{{ pod.metadata.annotations.absent | default(none) }}",
+        Output::Nothing
+    )]
+    #[case::undefined("{{ pod.metadata.annotations.absent }}", Output::Undefined)]
+    #[case::undefined_trimmed("{{- pod.metadata.annotations.absent -}}", Output::Undefined)]
+    #[case::json("{{ pod.metadata.annotations.volumes | fromjson | named_list }}",
+        Output::Value(json!([{"name": "data", "emptyDir": {}}])))]
+    #[case::absent_json("{{ pod.metadata.annotations.absent | fromjson }}", Output::Undefined)]
+    #[case::text_around("n={{ pod.metadata.annotations.port | int }}", Output::Text("n=8080".into()))]
+    #[case::two_expressions("{{ 1 }}{{ 2 }}", Output::Text("12".into()))]
+    #[case::string_value("{{ pod.metadata.name ~ '-x' }}", Output::Text("web-1-x".into()))]
+    fn evaluates_one_expression_to_its_value(#[case] text: &str, #[case] expected: Output) {
+        let pod = json!({"metadata": {"name": "web-1", "annotations": {"port": "8080", "volumes": "{\"data\": {\"emptyDir\": {}}}"}}});
+        let mut renderer = Renderer::new(Text::new(&pod.to_string()), "shop");
+        assert_eq!(renderer.evaluate(text), Ok(expected));
     }
 
     #[test]
     fn loops_and_lengths_see_the_pod_lazily() {
         let pod = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}], "x": {"k1": 1, "k2": 2.5, "k3": null, "k4": true}}});
         let mut renderer = Renderer::new(Text::new(&pod.to_string()), "shop");
-        let mut value = json!([
+        let texts = [
             "{% for c in pod.spec.containers %}{{ c.name }}{% if not loop.last %},{% endif %}{% endfor %}",
-            "{{ pod.spec.containers | length }}",
             "{{ pod.spec.x | list | join(' ') }}",
             "{{ pod.spec.x.k1 + 1 }} {{ pod.spec.x.k2 }} {{ pod.spec.x.k3 is none }} {{ pod.spec.x.k4 }}",
             "{{ pod.spec.containers[1].name }} {{ pod.spec.containers[7].name | default('none') }}",
-        ]);
-        renderer.render(&mut value, &|| "t".to_string()).unwrap();
+        ];
+        let rendered: Vec<Output> = texts
+            .iter()
+            .map(|text| renderer.evaluate(text).unwrap())
+            .collect();
+        let expected = ["a,b", "k1 k2 k3 k4", "2 2.5 True True", "b none"];
         assert_eq!(
-            value,
-            json!(["a,b", "2", "k1 k2 k3 k4", "2 2.5 True True", "b none"])
+            rendered,
+            expected.map(|text| Output::Text(text.to_string()))
+        );
+        assert_eq!(
+            renderer.evaluate("{{ pod.spec.containers | length }}"),
+            Ok(Output::Value(json!(2)))
         );
     }
 

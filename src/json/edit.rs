@@ -33,27 +33,98 @@ enum Repr<'t> {
 }
 
 /// The strings of a text replaced by others: where each replaced string is in the text, and the
-/// JSON text that replaces it, in the order they are in the text.
+/// JSON text that replaces it, in the order they are in the text. Most replacements are strings;
+/// a template string that gives a value of another type, or nothing, or several list items, is
+/// also in `typed`, by where it starts, for the reading of the value ([`Edit::open_object`]).
 #[derive(Debug, Clone, Default)]
 pub struct Rendering {
     replaced: Vec<(Range<usize>, String)>,
+    typed: Vec<(usize, Typed)>,
+}
+
+/// What a template string gives when it is not a string: a value of another type, nothing (the
+/// field or the list item is left out), or list items in place of the one it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Typed {
+    Value(Value),
+    Omitted,
+    Items(Vec<Value>),
 }
 
 impl Rendering {
     /// Replaces the string `string` by the string `rendered` (written as JSON, escaped); a string
     /// replaced before keeps its first replacement.
     pub fn replace(&mut self, string: &StringValue, rendered: &str) {
-        let at = string.range();
         let mut text = String::with_capacity(rendered.len() + 2);
         write_string(&mut text, rendered);
+        self.insert(string.range(), text);
+    }
+
+    /// Replaces the string `string` by what `typed` says. Items are for a string that is an item
+    /// of a list; none at all is the item left out.
+    pub fn replace_typed(&mut self, string: &StringValue, typed: Typed) {
+        let typed = match typed {
+            Typed::Items(items) if items.is_empty() => Typed::Omitted,
+            typed => typed,
+        };
+        let text = match &typed {
+            Typed::Value(value) => serde_json::to_string(value).unwrap_or_default(),
+            Typed::Omitted => String::new(),
+            Typed::Items(items) => items
+                .iter()
+                .filter_map(|item| serde_json::to_string(item).ok())
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        let at = string.range();
+        if self.insert(at.clone(), text) {
+            let index = self.typed.partition_point(|(start, _)| *start < at.start);
+            self.typed.insert(index, (at.start, typed));
+        }
+    }
+
+    /// False when `at` was replaced before.
+    fn insert(&mut self, at: Range<usize>, text: String) -> bool {
         let index = self.replaced.partition_point(|(r, _)| r.start < at.start);
-        if self
+        let new = self
             .replaced
             .get(index)
-            .is_none_or(|(r, _)| r.start != at.start)
-        {
+            .is_none_or(|(r, _)| r.start != at.start);
+        if new {
             self.replaced.insert(index, (at, text));
         }
+        new
+    }
+
+    /// What replaces the value of the text at `range` when it is typed.
+    fn typed_at(&self, range: &Range<usize>) -> Option<&Typed> {
+        if self.typed.is_empty() {
+            return None;
+        }
+        let index = self
+            .typed
+            .partition_point(|(start, _)| *start < range.start);
+        match self.typed.get(index) {
+            Some((start, typed)) if *start == range.start => Some(typed),
+            _ => None,
+        }
+    }
+
+    /// Whether a value left out is in `range`: such a value's object or array is written entry by
+    /// entry, so that no comma is left behind.
+    fn omits_within(&self, range: &Range<usize>) -> bool {
+        if self.typed.is_empty() {
+            return false;
+        }
+        let first = self
+            .typed
+            .partition_point(|(start, _)| *start < range.start);
+        self.typed
+            .get(first..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|(start, _)| *start < range.end)
+            .any(|(_, typed)| *typed == Typed::Omitted)
     }
 
     /// The replacements that fall in `range`.
@@ -104,7 +175,20 @@ impl<'t> Edit<'t> {
 
     /// A value of a text with the strings `rendering` replaces in it replaced.
     pub fn rendered(part: Part<'t>, rendering: &'t Rendering) -> Self {
-        Self(Repr::Rendered(part, rendering))
+        match rendering.typed_at(&part.range()) {
+            Some(Typed::Value(value)) => Self::value(value.clone()),
+            _ => Self(Repr::Rendered(part, rendering)),
+        }
+    }
+
+    /// The items of this array, each as [`Edit::open_array`] opens them (a typed template string
+    /// among them gives its items, or none); `None` when this is not an array.
+    pub fn into_items(mut self) -> Option<Vec<Edit<'t>>> {
+        self.open_array()?;
+        match self.0 {
+            Repr::Array(items) => Some(items),
+            _ => None,
+        }
     }
 
     /// A value the policy built.
@@ -134,12 +218,18 @@ impl<'t> Edit<'t> {
         }
     }
 
-    /// A value inside this one's text, of the same kind: as it is, or with the replacements that
-    /// fall in its text (keys are never replaced, only string values).
-    fn inner(&self, part: Part<'t>) -> Self {
+    /// The values a value inside this one's text stands for, with the replacements that fall in
+    /// it (keys are never replaced, only string values): itself, or what a typed template string
+    /// gives in its place, none when it gives nothing.
+    fn members(&self, part: Part<'t>) -> Vec<Self> {
         match &self.0 {
-            Repr::Rendered(_, rendering) => Self(Repr::Rendered(part, rendering)),
-            _ => Self(Repr::Text(part)),
+            Repr::Rendered(_, rendering) => match rendering.typed_at(&part.range()) {
+                Some(Typed::Omitted) => Vec::new(),
+                Some(Typed::Items(items)) => items.iter().cloned().map(Self::value).collect(),
+                Some(Typed::Value(value)) => vec![Self::value(value.clone())],
+                None => vec![Self(Repr::Rendered(part, rendering))],
+            },
+            _ => vec![Self(Repr::Text(part))],
         }
     }
 
@@ -150,7 +240,12 @@ impl<'t> Edit<'t> {
                 let entries = part.entries()?;
                 let entries = entries
                     .into_iter()
-                    .map(|(key, child)| (key, self.inner(child)))
+                    .flat_map(|(key, child)| {
+                        self.members(child)
+                            .into_iter()
+                            .take(1)
+                            .map(move |edit| (key.clone(), edit))
+                    })
                     .collect();
                 self.0 = Repr::Object(entries);
             }
@@ -175,7 +270,7 @@ impl<'t> Edit<'t> {
         match &mut self.0 {
             Repr::Text(part) | Repr::Rendered(part, _) => {
                 let items = part.items()?;
-                let items = items.map(|item| self.inner(item)).collect();
+                let items = items.flat_map(|item| self.members(item)).collect();
                 self.0 = Repr::Array(items);
             }
             Repr::Value(Value::Array(items)) => {
@@ -233,9 +328,9 @@ impl<'t> Edit<'t> {
     /// The field `key` of this object, without opening it; `None` when absent or not an object.
     pub fn field(&self, key: &str) -> Option<Edit<'t>> {
         match &self.0 {
-            Repr::Text(part) | Repr::Rendered(part, _) => {
-                part.get(key).map(|child| self.inner(child))
-            }
+            Repr::Text(part) | Repr::Rendered(part, _) => part
+                .get(key)
+                .and_then(|child| self.members(child).into_iter().next()),
             Repr::Object(entries) => entries
                 .iter()
                 .rev()
@@ -266,9 +361,10 @@ impl<'t> Edit<'t> {
     /// This value's `name`, when it is an object.
     pub fn name(&self) -> Name {
         let name = match &self.0 {
-            Repr::Text(part) | Repr::Rendered(part, _) if part.kind() == Kind::Object => {
-                part.get("name").map(|name| self.inner(name).as_name())
-            }
+            Repr::Text(part) | Repr::Rendered(part, _) if part.kind() == Kind::Object => part
+                .get("name")
+                .and_then(|name| self.members(name).into_iter().next())
+                .map(|name| name.as_name()),
             Repr::Object(entries) => entries
                 .iter()
                 .rev()
@@ -301,6 +397,15 @@ impl<'t> Edit<'t> {
     pub fn write(&self, out: &mut String) {
         match &self.0 {
             Repr::Text(part) => out.push_str(part.as_str()),
+            Repr::Rendered(part, rendering) if rendering.omits_within(&part.range()) => {
+                // Left out, or items in place of one: written member by member.
+                let mut opened = self.clone();
+                if opened.open_object().is_some() || opened.open_array().is_some() {
+                    opened.write(out);
+                } else {
+                    out.push_str(part.as_str());
+                }
+            }
             Repr::Rendered(part, rendering) => {
                 let range = part.range();
                 let text = part.whole();

@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 use serde_json::Value;
 
 use super::Kind;
+use super::canonical::StringValue;
 use super::scan::{Ends, index, scan_array, scan_object, string};
 
 /// A JSON text, its levels opened on demand and kept. Shared (`Arc`), so that the template engine,
@@ -227,6 +228,31 @@ impl Doc {
             Kind::String => string(self.text_of(level)),
             _ => None,
         }
+    }
+
+    /// The steps from `level` to the value that starts at `at` in the text. Each level on the
+    /// way is found by a binary search among its children, which stay opened.
+    pub(super) fn path_to<'d>(&'d self, mut level: &'d Level, at: usize) -> Option<Vec<Step<'d>>> {
+        let mut steps = Vec::new();
+        while level.range.start != at {
+            match self.open(level)? {
+                Children::Object(entries) => {
+                    let i = entries.partition_point(|(_, child)| child.range.end <= at);
+                    let (key, child) = entries.get(i)?;
+                    steps.push(Step::Key(self.key(key)));
+                    level = child;
+                }
+                Children::Array(items) => {
+                    let i = items.partition_point(|child| child.range.end <= at);
+                    steps.push(Step::Index(i));
+                    level = items.get(i)?;
+                }
+            }
+            if !level.range.contains(&at) {
+                return None;
+            }
+        }
+        Some(steps)
     }
 
     /// The value at a place found before.
@@ -496,6 +522,15 @@ impl<'t> Part<'t> {
     /// JSON).
     pub fn parse(self) -> Result<Value, serde_json::Error> {
         self.doc.parse(self.level)
+    }
+
+    /// The steps from this value to `string`, a string value inside it; `None` when it is not.
+    pub fn path_to_string(self, string: &StringValue) -> Option<Vec<Step<'t>>> {
+        let at = string.range().start;
+        if !self.level.range.contains(&at) {
+            return None;
+        }
+        self.doc.path_to(self.level, at)
     }
 
     /// Where the value's text is in its text's.
