@@ -1267,7 +1267,8 @@ mod tests {
         );
         assert_eq!(
             proxy["resources"],
-            json!({"requests": {"cpu": "100m"}, "limits": {}})
+            // Every limit left out: `limits` is left out too.
+            json!({"requests": {"cpu": "100m"}})
         );
         assert_eq!(
             proxy["volumeMounts"],

@@ -110,6 +110,30 @@ impl Rendering {
         }
     }
 
+    /// Whether `part` is an object or a list that had members and whose every member a template
+    /// string left out: it is left out too, as Istio's text templates leave out `limits:` when
+    /// they write no limit.
+    fn empties(&self, part: Part) -> bool {
+        if !self.omits_within(&part.range()) {
+            return false;
+        }
+        let gone = |child: Part| match self.typed_at(&child.range()) {
+            Some(Typed::Omitted) => true,
+            Some(_) => false,
+            None => self.empties(child),
+        };
+        match part.kind() {
+            Kind::Object => part.entries().is_some_and(|entries| {
+                !entries.is_empty() && entries.into_iter().all(|(_, child)| gone(child))
+            }),
+            Kind::Array => part.items().is_some_and(|items| {
+                let mut items = items.peekable();
+                items.peek().is_some() && items.all(gone)
+            }),
+            _ => false,
+        }
+    }
+
     /// Whether a value left out is in `range`: such a value's object or array is written entry by
     /// entry, so that no comma is left behind.
     fn omits_within(&self, range: &Range<usize>) -> bool {
@@ -227,6 +251,7 @@ impl<'t> Edit<'t> {
                 Some(Typed::Omitted) => Vec::new(),
                 Some(Typed::Items(items)) => items.iter().cloned().map(Self::value).collect(),
                 Some(Typed::Value(value)) => vec![Self::value(value.clone())],
+                None if rendering.empties(part) => Vec::new(),
                 None => vec![Self(Repr::Rendered(part, rendering))],
             },
             _ => vec![Self(Repr::Text(part))],
