@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Named templates through the compiled module (examples/templates.yaml): the defaults, a Pod that
 # chooses with inject.istio.io/templates, a later template customizing an earlier one, and a
-# name the policy does not have.
+# name the policy does not have; typed template values (examples/istio/istio.yaml): integers,
+# fields left out and JSON from a Pod's annotations, and a value its field cannot hold.
 
 load helpers
 
@@ -70,5 +71,47 @@ status_of() {
   expect_eq "$(field .status.code)" 400 "code"
   expect_eq "$(field .status.message)" \
     'invalid admission request: request.object.metadata.annotations.inject.istio.io/templates: no template named "tracing"; the policy has debug, sidecar' "message"
+  expect_no_patch
+}
+
+# istio_request ANNOTATIONS: the example Pod's creation in namespace shop with ANNOTATIONS (a JSON
+# object), under examples/istio/istio.yaml, whose sidecar template has typed values.
+istio_request() {
+  yq -c '.spec.settings' "$ROOT/examples/istio/istio.yaml" >"$BATS_TEST_TMPDIR/settings.json"
+  yq --argjson annotations "$1" '.metadata.annotations = $annotations
+      | {uid: "e2e-typed", kind: {group: "", version: "v1", kind: "Pod"}, resource: {group: "", version: "v1", resource: "pods"},
+         namespace: "shop", operation: "CREATE", userInfo: {username: "system:serviceaccount:kube-system:replicaset-controller"}, object: .}' \
+    "$ROOT/examples/pod.yaml" >"$BATS_TEST_TMPDIR/request.json"
+  evaluate "$BATS_TEST_TMPDIR/settings.json" "$BATS_TEST_TMPDIR/request.json"
+}
+
+@test "templates: typed values give integers, fields left out and JSON from the Pod's annotations" {
+  istio_request '{}'
+  expect_allowed_with_reason "the Pod does not choose, and the policy's default is enabled"
+  pod=$(applied "$BATS_TEST_TMPDIR/request.json")
+  proxy='.spec.initContainers[] | select(.name == "istio-proxy")'
+  expect_eq "$(jq -c "$proxy | [.readinessProbe.periodSeconds, .readinessProbe.failureThreshold, .readinessProbe.initialDelaySeconds, .resources]" <<<"$pod")" \
+    '[15,4,null,{"limits":{"cpu":"2000m","memory":"1024Mi"},"requests":{"cpu":"100m","memory":"128Mi"}}]' "the profile's values"
+  expect_eq "$(jq -c '.spec.initContainers[0].args | index("-c")' <<<"$pod")" null "no -c without its annotation"
+
+  istio_request '{"readiness.status.sidecar.istio.io/periodSeconds": "20", "sidecar.istio.io/proxyCPULimit": "3",
+    "traffic.sidecar.istio.io/excludeInterfaces": "eth1",
+    "sidecar.istio.io/userVolume": "{\"data\": {\"emptyDir\": {}}}", "sidecar.istio.io/userVolumeMount": "{\"data\": {\"mountPath\": \"/data\"}}"}'
+  expect_allowed_with_reason "the Pod does not choose, and the policy's default is enabled"
+  pod=$(applied "$BATS_TEST_TMPDIR/request.json")
+  expect_eq "$(jq -c "$proxy | [.readinessProbe.periodSeconds, .resources, .volumeMounts[-1]]" <<<"$pod")" \
+    '[20,{"limits":{"cpu":"3"}},{"mountPath":"/data","name":"data"}]' "integer, only the limit set, the mount"
+  expect_eq "$(jq -c '.spec.initContainers[0].args | .[index("-c"):index("-c") + 2]' <<<"$pod")" '["-c","eth1"]' "-c and its value"
+  expect_eq "$(jq -c '.spec.volumes[-1]' <<<"$pod")" '{"emptyDir":{},"name":"data"}' "the volume"
+  expect_eq "$(jq -c '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .volumes[-1]' <<<"$pod")" '"data"' "recorded for uninject"
+}
+
+@test "templates: a typed value its field cannot hold is refused with 400, naming the field" {
+  istio_request '{"readiness.status.sidecar.istio.io/periodSeconds": "often"}'
+  expect_eq "$status" 0 "exit status"
+  expect_eq "$(field .allowed)" false "allowed"
+  expect_eq "$(field .status.code)" 400 "code"
+  expect_eq "$(field .status.message)" \
+    "the sidecar cannot be injected into this Pod, because the API server would refuse the result: templates.sidecar.containers[0].readinessProbe.periodSeconds: expected a 32-bit integer, got the string \"often\"; the template string \"{{ pod.metadata.annotations['readiness.status.sidecar.istio.io/periodSeconds'] | default(15) }}\" gave it for this Pod" "message"
   expect_no_patch
 }

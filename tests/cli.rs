@@ -468,6 +468,38 @@ fn a_template_that_fails_for_the_pod_fails_check() {
     );
 }
 
+#[test]
+fn typed_values_are_written_and_a_value_that_does_not_fit_fails_check() {
+    let settings = r#"{"template": {"containers": [{"name": "proxy", "image": "proxy:1",
+        "readinessProbe": {"periodSeconds": "{{ pod.metadata.annotations['period'] | default(15) }}"},
+        "resources": {"limits": {"cpu": "{{ pod.metadata.annotations['cpuLimit'] | default(none) }}"}}}]}}"#;
+    let settings = TempFile::new("typed.json", settings);
+    let pod = |annotations: &str| {
+        format!(
+            r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "web", "namespace": "shop", "annotations": {annotations}}}, "spec": {{"containers": [{{"name": "app", "image": "web:1"}}]}}}}"#
+        )
+    };
+    let output = run(
+        &["inject", "--settings", settings.path()],
+        Some(&pod(r#"{"period": "20"}"#)),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let injected = values(&stdout(&output)).remove(0).unwrap();
+    assert_eq!(
+        injected["spec"]["containers"][1],
+        serde_json::json!({"name": "proxy", "image": "proxy:1", "readinessProbe": {"periodSeconds": 20}})
+    );
+    let output = run(
+        &["check", "--settings", settings.path()],
+        Some(&pod(r#"{"period": "often"}"#)),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        "sidecar-injector: <stdin>, document 1: Pod shop/web: the sidecar cannot be injected into this Pod, because the API server would refuse the result: template.containers[0].readinessProbe.periodSeconds: expected a 32-bit integer, got the string \"often\"; the template string \"{{ pod.metadata.annotations['period'] | default(15) }}\" gave it for this Pod\n"
+    );
+}
+
 /// The values of a stream's documents, to compare manifests whatever their formatting.
 fn values(text: &str) -> Vec<Option<serde_json::Value>> {
     sidecar_injector::manifest::read_stream(text)
