@@ -158,9 +158,27 @@ test('bindings: a template string that fails for this Pod points at the policy',
   assert.deepEqual(result.errors, []);
   assert.deepEqual(result.objects[0].error, {
     message:
-      'the sidecar template could not be rendered for this Pod: template.containers[0].image: invalid operation: tried to use + operator on unsupported types string and number (in <string>:1)',
+      'the sidecar template could not be rendered for this Pod: template.containers[0].image: invalid operation: tried to use + operator on unsupported types string and number (in <expression>:1)',
     input: 'policy',
     settingsPath: 'template.containers[0].image',
+  });
+});
+
+test('bindings: typed values are written, and one its field cannot hold points at the policy', async () => {
+  const policy = SETTINGS.replace(
+    'image: proxy:1\n',
+    "image: proxy:1\n      readinessProbe:\n        periodSeconds: \"{{ pod.metadata.annotations['period'] | default(15) }}\"\n",
+  );
+  const [injected] = (await evaluate({ policy, namespaceLabels: '' })).objects;
+  assert.equal(injected.error, undefined);
+  assert.match(injected.after, /periodSeconds: 15\n/);
+  const pod = POD.replace('  annotations:\n', '  annotations:\n    period: often\n');
+  const [refused] = (await evaluate({ policy, manifests: pod, namespaceLabels: '' })).objects;
+  assert.deepEqual(refused.error, {
+    message:
+      'the sidecar cannot be injected into this Pod, because the API server would refuse the result: template.containers[0].readinessProbe.periodSeconds: expected a 32-bit integer, got the string "often"; the template string "{{ pod.metadata.annotations[\'period\'] | default(15) }}" gave it for this Pod',
+    input: 'policy',
+    settingsPath: 'template.containers[0].readinessProbe.periodSeconds',
   });
 });
 

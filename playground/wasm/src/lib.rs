@@ -299,8 +299,17 @@ fn line_and_column(message: &str) -> (Option<usize>, Option<usize>) {
 /// the object's field that its message starts with.
 fn object_error(message: &str, object_path: &str) -> Value {
     const RENDER: &str = "the sidecar template could not be rendered for this Pod: ";
+    // A typed value its field cannot hold: the refusal names the field in the policy's template.
+    const REFUSED: &str = "the sidecar cannot be injected into this Pod, because the API server would refuse the result: ";
     if let Some(rest) = message.strip_prefix(RENDER) {
         return json!({"message": message, "input": "policy", "settingsPath": leading_path(rest)});
+    }
+    if let Some(path) = message
+        .strip_prefix(REFUSED)
+        .and_then(leading_path)
+        .filter(|path| path.starts_with("template.") || path.starts_with("templates."))
+    {
+        return json!({"message": message, "input": "policy", "settingsPath": path});
     }
     let path = leading_path(message).map(|path| path_within(object_path, &path));
     json!({"message": message, "input": "manifest", "path": path})
