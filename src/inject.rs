@@ -1307,6 +1307,24 @@ mod tests {
         assert_eq!(status.volumes, ["certs", "cache", "data"]);
     }
 
+    #[test]
+    fn values_left_out_leave_valid_json_wherever_they_are() {
+        let mut template = proxy_template();
+        let proxy = &mut template["containers"][0];
+        proxy["env"] = json!(["{{ none }}", {"name": "A", "value": "1"}, "{{ none }}"]);
+        proxy["securityContext"] =
+            json!({"runAsUser": "{{ none }}", "runAsGroup": 1, "privileged": "{{ none }}"});
+        proxy["args"] = json!(["a", "{{ ['b', 'c'] }}", "{{ [] }}", "d", "{{ none }}"]);
+        proxy["workingDir"] = json!("{{ none }}");
+        let settings = settings(json!({}), template);
+        let injected = inject(app_pod(), &settings, "shop").unwrap();
+        let proxy = &injected["spec"]["containers"][1];
+        assert_eq!(proxy["env"], json!([{"name": "A", "value": "1"}]));
+        assert_eq!(proxy["securityContext"], json!({"runAsGroup": 1}));
+        assert_eq!(proxy["args"], json!(["a", "b", "c", "d"]));
+        assert_eq!(proxy.get("workingDir"), None);
+    }
+
     #[rstest::rstest]
     #[case::not_an_integer(json!({"periodSeconds": "often"}), 400,
         "the sidecar cannot be injected into this Pod, because the API server would refuse the result: template.containers[0].readinessProbe.periodSeconds: expected a 32-bit integer, got the string \"often\"; the template string \"{{ pod.metadata.annotations['periodSeconds'] | default(15) }}\" gave it for this Pod")]
