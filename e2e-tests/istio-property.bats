@@ -34,7 +34,11 @@
 # prometheus.io.; scrape true, false, and Go's other spellings of both, and no boolean),
 # prometheus.istio.io/scrape-targets, prometheus.istio.io/merge-metrics (Go's booleans), a port
 # merged before (15020), sidecar.istio.io/rewriteAppHTTPProbers "false" and "true",
-# status.sidecar.istio.io/port, all four proxy resource annotations, the log levels, proxyImage,
+# status.sidecar.istio.io/port, any of the four proxy resource annotations (Istio then writes only
+# those), readiness.status.sidecar.istio.io/* (integers), sidecar.istio.io/userVolume and
+# userVolumeMount (JSON), istio-init's traffic.sidecar.istio.io/includeOutboundPorts,
+# excludeOutboundPorts, kubevirtInterfaces, excludeInterfaces and istio.io/reroute-virtual-interfaces,
+# the log levels, proxyImage,
 # inject.istio.io/templates: sidecar, a Pod's own kubectl.kubernetes.io/default-container;
 # hostNetwork; a workload's own annotations (which injection does not read). Refused by both, one
 # case in 25: a reserved Prometheus port (in any spelling), the agent's port as a scrape target or
@@ -55,17 +59,10 @@
 #   policy nothing (a gap this test found: `grpc: {port: 9090}`);
 # - a probe on a named port the container does not declare: Istio rewrites it to the status port
 #   (with no entry in ISTIO_KUBE_APP_PROBERS), the policy leaves it alone, as its README says;
-# - an invalid status.sidecar.istio.io/port with sidecar.istio.io/rewriteAppHTTPProbers "false":
-#   Istio refuses the Pod (it validates its annotations before anything), the policy checks the port
-#   only when it rewrites probes, and injects it into istio-init's -d and the preStop hook's
-#   --debug-port (a gap this test found: annotations {status.sidecar.istio.io/port: "abc",
-#   sidecar.istio.io/rewriteAppHTTPProbers: "false"}); the invalid port is drawn without the opt-out;
 # - proxy resource annotations that are no quantity (sidecar.istio.io/proxyCPU: "lots"): Istio
 #   refuses the Pod, the policy writes the value into the proxy's resources;
-# - one to three of the four proxy resource annotations (Istio then writes only those: the
-#   manifest's header), readiness.status.sidecar.istio.io/* (integers from annotations),
-#   status.sidecar.istio.io/port "0", sidecar.istio.io/userVolume and userVolumeMount,
-#   proxy.istio.io/config, traffic.sidecar.istio.io/* and the interception mode (NONE, TPROXY),
+# - status.sidecar.istio.io/port "0", proxy.istio.io/config, traffic.sidecar.istio.io/* other
+#   than the -q/-o/-k/-c pairs, and the interception mode (NONE, TPROXY),
 #   customizing istio-proxy (a container of that name: proxy.istio.io/overrides), the grpc
 #   templates, lifecycle hooks on the Pod's containers (not-equal.txt, for each);
 # - a Pod with no name and no controller (ISTIO_META_WORKLOAD_NAME and ISTIO_META_OWNER, which

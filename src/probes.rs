@@ -146,12 +146,20 @@ pub fn status_port(
     settings: &ProbeRewrite,
 ) -> Result<Option<u16>, RequestError> {
     let annotation = |key| annotations.and_then(|map| map.get(key));
+    // The port is checked even when the Pod turns rewriting off, as Istio checks it: the
+    // templates write it too (istio-init's excluded ports, the drain hook's --debug-port).
+    let port = match annotation(STATUS_PORT_KEY) {
+        None => Some(settings.status_port),
+        Some(value) => status_port_annotation(value)?,
+    };
     if annotation(REWRITE_KEY).and_then(Value::as_str) == Some("false") {
         return Ok(None);
     }
-    let Some(value) = annotation(STATUS_PORT_KEY) else {
-        return Ok(Some(settings.status_port));
-    };
+    Ok(port)
+}
+
+/// The annotation's port; `None` for "0".
+fn status_port_annotation(value: &Value) -> Result<Option<u16>, RequestError> {
     let at = || format!("{OBJECT_PATH}.metadata.annotations.{STATUS_PORT_KEY}");
     let Some(text) = value.as_str() else {
         return Err(RequestError::expected(at(), "a string", value));
@@ -604,7 +612,6 @@ pub(crate) mod tests {
     #[case::port_leading_zero(Some(json!({STATUS_PORT_KEY: "015021"})), Some(15021))]
     #[case::port_zero_disables(Some(json!({STATUS_PORT_KEY: "0"})), None)]
     #[case::rewrite_false_wins_over_port(Some(json!({REWRITE_KEY: "false", STATUS_PORT_KEY: "15021"})), None)]
-    #[case::rewrite_false_ignores_a_bad_port(Some(json!({REWRITE_KEY: "false", STATUS_PORT_KEY: "x"})), None)]
     fn when_it_applies(#[case] annotations: Option<Value>, #[case] expected: Option<u16>) {
         let annotations = annotations.and_then(|a| a.as_object().cloned());
         assert_eq!(status_port(annotations.as_ref(), &settings()), Ok(expected));
@@ -630,6 +637,15 @@ pub(crate) mod tests {
                  expected a port number from 1 to 65535, or \"0\" to leave the probes as they are; {got}"
             )
         );
+    }
+
+    #[test]
+    fn status_port_annotation_that_is_not_a_port_is_refused_even_without_rewriting() {
+        let annotations = json!({STATUS_PORT_KEY: "abc", REWRITE_KEY: "false"});
+        let error = status_port(annotations.as_object(), &settings()).unwrap_err();
+        assert_eq!(error.code(), 400);
+        let annotations = json!({STATUS_PORT_KEY: "15030", REWRITE_KEY: "false"});
+        assert_eq!(status_port(annotations.as_object(), &settings()), Ok(None));
     }
 
     #[test]

@@ -269,14 +269,39 @@ def pod_metadata(rng, features):
         # Left out: "0" (e2e-tests/istio/not-equal.txt's status_annotations_zeroport.yaml).
         annotations["status.sidecar.istio.io/port"] = rng.choice(["15020", "15030", "15099"])
         features.add("annotation:status-port")
+    if maybe(rng, 0.15):
+        # Any of the four, alone or together: Istio then writes only those (typed values that
+        # leave a field out). A request within its limit: 4 CPUs and 2Gi are above every request.
+        resources = {"proxyCPU": rng.choice(CPU), "proxyMemory": rng.choice(MEMORY),
+                     "proxyCPULimit": "4", "proxyMemoryLimit": rng.choice(["2Gi", "4096Mi"])}
+        chosen = rng.sample(sorted(resources), k=rng.randint(1, 4))
+        for key in chosen:
+            annotations["sidecar.istio.io/" + key] = resources[key]
+        features.add(f"annotation:proxy-resources:{len(chosen)}")
     if maybe(rng, 0.1):
-        # Left out: one to three of the four (Istio then writes only those, examples/istio/istio.yaml's
-        # header).
-        annotations["sidecar.istio.io/proxyCPU"] = rng.choice(CPU)
-        annotations["sidecar.istio.io/proxyMemory"] = rng.choice(MEMORY)
-        annotations["sidecar.istio.io/proxyCPULimit"] = "4"
-        annotations["sidecar.istio.io/proxyMemoryLimit"] = rng.choice(["2Gi", "4096Mi"])
-        features.add("annotation:proxy-resources")
+        # Integers from annotations. Left out: 0 (see the header: kube-inject drops a zero).
+        for key in rng.sample(["initialDelaySeconds", "periodSeconds", "failureThreshold"], k=rng.randint(1, 3)):
+            annotations["readiness.status.sidecar.istio.io/" + key] = str(rng.randint(1, 30))
+        features.add("annotation:readiness")
+    if maybe(rng, 0.08):
+        # Volumes and the proxy's mounts of them, as JSON objects by name.
+        names = rng.sample(["data", "cache", "extra-certs"], k=rng.randint(1, 2))
+        sources = [{"emptyDir": {}}, {"emptyDir": {"medium": "Memory"}}, {"configMap": {"name": "proxy-extra"}}]
+        volumes = {name: rng.choice(sources) for name in names}
+        mounts = {name: {"mountPath": "/etc/extra/" + name, "readOnly": maybe(rng)} for name in names}
+        annotations["sidecar.istio.io/userVolume"] = json.dumps(volumes)
+        if maybe(rng, 0.7):
+            annotations["sidecar.istio.io/userVolumeMount"] = json.dumps(mounts)
+        features.add("annotation:user-volume")
+    for key, values in [("traffic.sidecar.istio.io/includeOutboundPorts", ["80,443", "8080"]),
+                        ("traffic.sidecar.istio.io/excludeOutboundPorts", ["3306", "5432,6379"]),
+                        ("traffic.sidecar.istio.io/kubevirtInterfaces", ["net1", "net1,net2"]),
+                        ("istio.io/reroute-virtual-interfaces", ["net3"]),
+                        ("traffic.sidecar.istio.io/excludeInterfaces", ["eth1", "eth1,eth2"])]:
+        # istio-init's -q, -o, -k and -c pairs, only when their annotation is set.
+        if maybe(rng, 0.05):
+            annotations[key] = rng.choice(values)
+            features.add("annotation:" + key.split("/")[1])
     for key, values in [("sidecar.istio.io/logLevel", ["debug", "info", "trace"]),
                         ("sidecar.istio.io/componentLogLevel", ["misc:info", "upstream:debug,misc:error"]),
                         ("sidecar.istio.io/agentLogLevel", ["default:debug", "ads:debug"]),
@@ -475,12 +500,9 @@ def refusal(rng, obj, features):
     elif what == "merge-not-bool":
         annotations["prometheus.istio.io/merge-metrics"] = rng.choice(["yes", "on", "enabled"])
     else:
+        # Refused whatever sidecar.istio.io/rewriteAppHTTPProbers says, by Istio and by the policy
+        # (which once checked it only when it rewrote probes: a gap this test found).
         annotations["status.sidecar.istio.io/port"] = rng.choice(["abc", "70000", "-5"])
-        # Left out: with sidecar.istio.io/rewriteAppHTTPProbers "false". Istio refuses a status
-        # port that is not one whatever the Pod says; the policy checks it only when it rewrites
-        # probes, and injects "-d 15090,15021,abc" and "--debug-port=abc" (a gap this test found).
-        if annotations.get("sidecar.istio.io/rewriteAppHTTPProbers") == "false":
-            del annotations["sidecar.istio.io/rewriteAppHTTPProbers"]
     features.add(f"refused:{what}")
     return True
 
