@@ -46,7 +46,7 @@ agent_env() {
     '{"httpGet":{"path":"/app-health/worker/livez","port":15020}}' "gRPC liveness"
   # Istio's shape, keys sorted, the named port resolved.
   expect_eq "$(agent_env "$pod")" \
-    '{"/app-health/web/livez":{"tcpSocket":{"port":8443}},"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8443,"scheme":"HTTPS"},"timeoutSeconds":3},"/app-health/worker/livez":{"grpc":{"port":9090}}}' \
+    '{"/app-health/web/livez":{"tcpSocket":{"port":8443}},"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8443,"scheme":"HTTPS"},"timeoutSeconds":3},"/app-health/worker/livez":{"grpc":{"port":9090,"service":null}}}' \
     "the originals, for the agent"
   expect_eq "$(jq -c '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .probes' <<<"$pod")" \
     '{"container":"istio-proxy","env":"ISTIO_KUBE_APP_PROBERS","statusPort":15020,"rewritten":["/app-health/web/livez","/app-health/web/readyz","/app-health/worker/livez"],"portNames":{"/app-health/web/readyz":"https"}}' \

@@ -1889,7 +1889,7 @@ mod tests {
         assert_eq!(env[2]["name"], probes::DEFAULT_ENV);
         assert_eq!(
             env[2]["value"],
-            r#"{"/app-health/web/livez":{"tcpSocket":{"port":8081}},"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080,"scheme":"HTTPS"},"timeoutSeconds":2},"/app-health/worker/livez":{"grpc":{"port":9090}}}"#
+            r#"{"/app-health/web/livez":{"tcpSocket":{"port":8081}},"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080,"scheme":"HTTPS"},"timeoutSeconds":2},"/app-health/worker/livez":{"grpc":{"port":9090,"service":null}}}"#
         );
         assert_eq!(
             status(&pod)["probes"],
