@@ -43,7 +43,10 @@
 # hostNetwork; a workload's own annotations (which injection does not read). Refused by both, one
 # case in 25: a reserved Prometheus port (in any spelling), the agent's port as a scrape target or
 # written "015020", a port that is not one or out of range, a reserved scrape target, a
-# merge-metrics that is no boolean, a status port that is not a port.
+# merge-metrics that is no boolean, a status port that is not a port (with or without
+# rewriteAppHTTPProbers "false"), a proxy resource annotation that is no quantity. httpGet probe
+# fields come in Kubernetes' order or shuffled, gRPC probes with a service or without (gaps this
+# test found: Istio writes ISTIO_KUBE_APP_PROBERS in Kubernetes' order, a missing service as null).
 #
 # Left out, because the policy (or examples/istio/istio.yaml) does not match Istio there yet (a
 # value or combination of something drawn is marked "Left out" in generate.py where it would be):
@@ -51,16 +54,8 @@
 #   native sidecars off (e2e-tests/istio/not-equal.txt, native-sidecar-opt-out.yaml);
 # - volumes of the Pod's own (and mounts of them): Istio puts the injected volumes before the Pod's,
 #   the policy after (not-equal.txt, statefulset.yaml);
-# - httpGet probe fields in another order than Kubernetes' (path, port, host, scheme,
-#   httpHeaders): the policy writes a probe's fields into ISTIO_KUBE_APP_PROBERS in the input's
-#   order, Istio in Kubernetes' (a gap this test found: `httpGet: {port: 8080, path: /r}` gives
-#   Istio's {"httpGet":{"path":"/r","port":8080}}, the policy's {"httpGet":{"port":8080,"path":"/r"}});
-# - a gRPC probe without a service: Istio writes "service":null into ISTIO_KUBE_APP_PROBERS, the
-#   policy nothing (a gap this test found: `grpc: {port: 9090}`);
 # - a probe on a named port the container does not declare: Istio rewrites it to the status port
 #   (with no entry in ISTIO_KUBE_APP_PROBERS), the policy leaves it alone, as its README says;
-# - proxy resource annotations that are no quantity (sidecar.istio.io/proxyCPU: "lots"): Istio
-#   refuses the Pod, the policy writes the value into the proxy's resources;
 # - status.sidecar.istio.io/port "0", proxy.istio.io/config, traffic.sidecar.istio.io/* other
 #   than the -q/-o/-k/-c pairs, and the interception mode (NONE, TPROXY),
 #   customizing istio-proxy (a container of that name: proxy.istio.io/overrides), the grpc

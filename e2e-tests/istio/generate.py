@@ -113,12 +113,11 @@ def probe(rng, ports, features, kind_name):
         action = {"exec": {"command": ["cat", "/tmp/healthy"]}}
         features.add(f"probe:{kind_name}:exec")
     elif kind == "grpc":
-        # gRPC probes take a number only.
-        # Always with a service. Left out: a gRPC probe without one, which Istio's
-        # ISTIO_KUBE_APP_PROBERS writes as "service":null and the policy's leaves out (see the
-        # header of istio-property.bats).
-        action = {"grpc": {"port": rng.choice(numbers + [9090, 50051]),
-                           "service": rng.choice(["", "health", "grpc.health.v1.Health"])}}
+        # gRPC probes take a number only; with a service or without (Istio writes "service":null
+        # into ISTIO_KUBE_APP_PROBERS for none).
+        action = {"grpc": {"port": rng.choice(numbers + [9090, 50051])}}
+        if maybe(rng, 0.7):
+            action["grpc"]["service"] = rng.choice(["", "health", "grpc.health.v1.Health"])
         features.add(f"probe:{kind_name}:grpc")
     else:
         # A named port the container declares, a number (declared or not). Left out: a named
@@ -131,7 +130,7 @@ def probe(rng, ports, features, kind_name):
             action = {"tcpSocket": {"port": port}}
         else:
             # The fields in Kubernetes' order (HTTPGetAction: path, port, host, scheme,
-            # httpHeaders). Left out: another order (see the header of istio-property.bats).
+            # httpHeaders), or shuffled: Istio writes them in Kubernetes' order.
             get = {}
             if maybe(rng, 0.8):
                 get["path"] = rng.choice(["/ready", "/healthz", "/live?full=1", "/"])
@@ -145,6 +144,11 @@ def probe(rng, ports, features, kind_name):
             if maybe(rng, 0.15):
                 get["httpHeaders"] = [{"name": "X-Probe", "value": "kubelet"}]
                 features.add("probe:httpGet:headers")
+            if maybe(rng, 0.3):
+                items = list(get.items())
+                rng.shuffle(items)
+                get = dict(items)
+                features.add("probe:httpGet:shuffled")
             action = {"httpGet": get}
         features.add(f"probe:{kind_name}:{kind}:{how}")
     # No field at 0: kube-inject's round trip through Go types drops an integer at 0 (omitempty)
@@ -484,8 +488,12 @@ def refusal(rng, obj, features):
     for key in [k for k in annotations if "prometheus" in k]:
         del annotations[key]
     what = rng.choice(["reserved", "agent", "agent-written-otherwise", "not-a-port", "out-of-range",
-                       "target-reserved", "merge-not-bool", "status-port"])
-    if what == "reserved":
+                       "target-reserved", "merge-not-bool", "status-port", "not-a-quantity"])
+    if what == "not-a-quantity":
+        # Istio validates the resource annotations; the policy refuses what the API server would.
+        annotations["sidecar.istio.io/" + rng.choice(["proxyCPU", "proxyMemory", "proxyCPULimit"])] = \
+            rng.choice(["lots", "1 core", "-"])
+    elif what == "reserved":
         annotations[rng.choice(PROM_PREFIXES) + "port"] = str(rng.choice(RESERVED))
     elif what == "agent-written-otherwise":
         annotations["prometheus.io/port"] = "015020"
