@@ -44,7 +44,7 @@
 # case in 25: a reserved Prometheus port (in any spelling), the agent's port as a scrape target or
 # written "015020", a port that is not one or out of range, a reserved scrape target, a
 # merge-metrics that is no boolean, a status port that is not a port (with or without
-# rewriteAppHTTPProbers "false"), a proxy resource annotation that is no quantity. httpGet probe
+# rewriteAppHTTPProbers "false"). httpGet probe
 # fields come in Kubernetes' order or shuffled, gRPC probes with a service or without (gaps this
 # test found: Istio writes ISTIO_KUBE_APP_PROBERS in Kubernetes' order, a missing service as null).
 #
@@ -56,6 +56,9 @@
 #   the policy after (not-equal.txt, statefulset.yaml);
 # - a probe on a named port the container does not declare: Istio rewrites it to the status port
 #   (with no entry in ISTIO_KUBE_APP_PROBERS), the policy leaves it alone, as its README says;
+# - a proxy resource annotation that is no quantity (sidecar.istio.io/proxyCPU: "lots"): istiod's
+#   webhook refuses the Pod, kube-inject (which does not validate annotations) writes it, the policy
+#   refuses it with 400 as the API server would refuse the Pod;
 # - status.sidecar.istio.io/port "0", proxy.istio.io/config, traffic.sidecar.istio.io/* other
 #   than the -q/-o/-k/-c pairs, and the interception mode (NONE, TPROXY),
 #   customizing istio-proxy (a container of that name: proxy.istio.io/overrides), the grpc
