@@ -29,7 +29,7 @@
 # and values that make no choice); names longer than 63 characters (the canonical name is cut and
 # trimmed); Pods a controller made (generateName, with or without a name, ownerReferences to a
 # ReplicaSet with and without pod-template-hash, a Job, a CronJob's Job, a StatefulSet, a DaemonSet,
-# a custom kind; controller or not); annotations sidecar.istio.io/nativeSidecar "true",
+# a custom kind; controller or not); annotations sidecar.istio.io/nativeSidecar "true" and "false",
 # prometheus.io/scrape, port and path in Prometheus's other spellings (prometheus-io/, prometheus_io_,
 # prometheus.io.; scrape true, false, and Go's other spellings of both, and no boolean),
 # prometheus.istio.io/scrape-targets, prometheus.istio.io/merge-metrics (Go's booleans), a port
@@ -50,8 +50,6 @@
 #
 # Left out, because the policy (or examples/istio/istio.yaml) does not match Istio there yet (a
 # value or combination of something drawn is marked "Left out" in generate.py where it would be):
-# - sidecar.istio.io/nativeSidecar "false": the drain preStop hook Istio drops when a Pod turns
-#   native sidecars off (e2e-tests/istio/not-equal.txt, native-sidecar-opt-out.yaml);
 # - volumes of the Pod's own (and mounts of them): Istio puts the injected volumes before the Pod's,
 #   the policy after (not-equal.txt, statefulset.yaml);
 # - a probe on a named port the container does not declare: Istio rewrites it to the status port

@@ -159,7 +159,7 @@ impl Walk {
             (Ty::List(_) | Ty::Map(_) | Ty::Struct(_), Value::String(text))
                 if self.templates
                     && crate::template::is_template(text)
-                    && crate::template::expression(text).is_none() =>
+                    && !crate::template::is_one_expression(text) =>
             {
                 Err(format!(
                     "expected {}; a template string gives one only when it is one expression, such as {{{{ pod.metadata.annotations['x'] | fromjson }}}}, got {text:?}",

@@ -44,14 +44,21 @@ pub fn is_template(text: &str) -> bool {
     false
 }
 
-/// The expression of a template string that is one expression and nothing else, `{{ … }}`
-/// (whitespace control, `{{-` and `-}}`, allowed); `None` for any other.
+/// What may be the expression of a template string that is one expression and nothing else,
+/// `{{ … }}` (whitespace control, `{{-` and `-}}`, allowed): what is between the outer braces, if
+/// it opens no other block. `{{ a }} {{ b }}` passes too; it does not compile as an expression
+/// ([`is_one_expression`]).
 pub fn expression(text: &str) -> Option<&str> {
     let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
     let inner = inner.strip_prefix('-').unwrap_or(inner);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
-    let nested = ["{{", "}}", "{%", "%}", "{#", "#}"];
-    (!nested.iter().any(|pair| inner.contains(pair))).then_some(inner.trim())
+    let nested = ["{{", "{%", "{#"];
+    (!nested.iter().any(|open| inner.contains(open))).then_some(inner.trim())
+}
+
+/// Whether `text` is one expression and nothing else, and so may give a value of any type.
+pub fn is_one_expression(text: &str) -> bool {
+    expression(text).is_some_and(|inner| environment().compile_expression(inner).is_ok())
 }
 
 /// Compiles `text` without rendering it: the load-time check of the settings.

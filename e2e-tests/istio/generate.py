@@ -261,10 +261,10 @@ def pod_metadata(rng, features):
         annotations["sidecar.istio.io/inject"] = rng.choice(["true", "false", "True", "yes"])
         features.add("annotation:inject:" + annotations["sidecar.istio.io/inject"])
     if maybe(rng, 0.1):
-        # Left out: "false" (the drain preStop hook Istio drops, e2e-tests/istio/not-equal.txt's
-        # native-sidecar-opt-out.yaml).
-        annotations["sidecar.istio.io/nativeSidecar"] = "true"
-        features.add("annotation:nativeSidecar:true")
+        # "false" moves istio-proxy to the containers, istio-init after the Pod's own init
+        # containers, and drops the drain hook.
+        annotations["sidecar.istio.io/nativeSidecar"] = rng.choice(["true", "false"])
+        features.add("annotation:nativeSidecar:" + annotations["sidecar.istio.io/nativeSidecar"])
     prometheus_annotations(rng, annotations, features)
     if maybe(rng, 0.15):
         annotations["sidecar.istio.io/rewriteAppHTTPProbers"] = rng.choice(["false", "false", "true"])
