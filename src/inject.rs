@@ -48,7 +48,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Conflict, RenderError, RequestError, SettingsError};
 use crate::json::{Edit, Fields, Kind, Name, Rendering, Step, StringValue, Text, entry};
-use crate::keys::{INJECT_KEY, STATUS_KEY};
+use crate::keys::{INJECT_KEY, OVERRIDES_KEY, STATUS_KEY};
 use crate::merge;
 use crate::metrics::Merge;
 use crate::owner::Workload;
@@ -121,7 +121,8 @@ fn inject_text(
         .open_object()
         .ok_or_else(|| expected(OBJECT_PATH, "an object", kind))?;
     let spec = open_spec(object)?;
-    let mut status = place_containers(spec, &parts, placement, probes, metrics.as_ref())?;
+    let (mut status, overrides) =
+        place_containers(spec, &parts, placement, probes, metrics.as_ref())?;
     status.volumes = append_named(spec, "volumes", &parts.volumes)?;
     status.image_pull_secrets = append_named(spec, "imagePullSecrets", &parts.image_pull_secrets)?;
     if settings.has_named_templates() {
@@ -136,7 +137,7 @@ fn inject_text(
     }
     status.revision = Some(settings.revision.to_string());
     status.hash = Some(templates.hash);
-    edit_metadata(object, head, &parts, metrics.as_ref(), status)?;
+    edit_metadata(object, head, &parts, metrics.as_ref(), overrides, status)?;
     let mut out = String::with_capacity(pod.as_str().len() + templates.size + 512);
     root.write(&mut out);
     Ok(out)
@@ -374,14 +375,15 @@ type Customization<'a> = (String, Map<String, Value>, Edit<'a>);
 
 /// Pass 4: where the sidecar's containers go, customized by the Pod's own, checked, in order;
 /// with the Pod's scrape settings given to the agent (pass 5) and the application's probes
-/// rewritten (pass 6) on the way. Returns what was injected.
+/// rewritten (pass 6) on the way. Returns what was injected, and the Pod's customizations as
+/// Istio records them ([`OVERRIDES_KEY`]) when there are any.
 fn place_containers<'a>(
     spec: &mut Fields<'a>,
     parts: &Parts<'a>,
     placement: Placement,
     probes: Option<(&ProbeRewrite, u16)>,
     metrics: Option<&Merge>,
-) -> Result<Status, RequestError> {
+) -> Result<(Status, Option<String>), RequestError> {
     // Each container's name is read once.
     let mut seen = HashSet::new();
     let mut containers = named(take_list(spec, "containers")?, "containers", &mut seen)?;
@@ -396,11 +398,13 @@ fn place_containers<'a>(
         [&mut containers, &mut init_containers],
         &mut customizations,
     );
+    let of_sidecars = customizations.len();
     let template_inits = customized(
         &parts.init_containers,
         [&mut containers, &mut init_containers],
         &mut customizations,
     );
+    let overrides = overrides(&customizations, of_sidecars, placement.native_sidecars);
     let windows = spec_os(spec).as_deref() == Some("windows");
     for (name, edit) in sidecars.iter().chain(&template_inits) {
         check_container(name, edit, &customizations, windows)?;
@@ -454,13 +458,44 @@ fn place_containers<'a>(
     let edits = |list: Vec<Named<'a>>| list.into_iter().map(|(_, edit)| edit).collect();
     put_list(spec, "containers", edits(containers));
     put_list(spec, "initContainers", edits(new_inits));
-    Ok(Status {
+    let status = Status {
         init_containers: injected_inits,
         containers: injected_containers,
         probes: rewritten,
         metrics,
         ..Status::default()
-    })
+    };
+    Ok((status, overrides))
+}
+
+/// The Pod's customizations as Istio records them in [`OVERRIDES_KEY`]: each Pod's own container
+/// as it wrote it (less an `image: auto`), under the list its template container went to; the
+/// first `of_sidecars` customized the template's containers, which native sidecars make init
+/// containers. `None` without customizations.
+fn overrides(
+    customizations: &[Customization],
+    of_sidecars: usize,
+    native_sidecars: bool,
+) -> Option<String> {
+    if customizations.is_empty() {
+        return None;
+    }
+    let (mut containers, mut init_containers) = (Vec::new(), Vec::new());
+    for (i, (_, own, _)) in customizations.iter().enumerate() {
+        let container = Value::Object(own.clone());
+        if i < of_sidecars && !native_sidecars {
+            containers.push(container);
+        } else {
+            init_containers.push(container);
+        }
+    }
+    let mut recorded = Map::new();
+    for (key, list) in [("containers", containers), ("initContainers", init_containers)] {
+        if !list.is_empty() {
+            recorded.insert(key.to_string(), Value::Array(list));
+        }
+    }
+    Some(Value::Object(recorded).to_string())
 }
 
 /// Pass 5: the Pod's own scrape settings to the agent's environment, as Istio's metrics merge
@@ -737,6 +772,7 @@ fn edit_metadata(
     head: PodHead,
     parts: &Parts,
     metrics: Option<&Merge>,
+    overrides: Option<String>,
     mut status: Status,
 ) -> Result<(), RequestError> {
     if entry(object, "metadata").is_none() {
@@ -773,6 +809,9 @@ fn edit_metadata(
     let mut annotations = map_of(annotations, "annotations")?;
     let mut additions = parts.annotations.clone();
     additions.remove(STATUS_KEY);
+    if let Some(overrides) = overrides {
+        additions.insert(OVERRIDES_KEY.to_string(), Value::String(overrides));
+    }
     status.annotations = merge::missing_keys(&mut annotations, additions);
     if let (Some(merge), Some(recorded)) = (metrics, status.metrics.as_mut()) {
         let (added, replaced) = merge.apply(&mut annotations);
@@ -2484,7 +2523,7 @@ mod tests {
         with_parts(settings, pod, |text, parts| {
             let mut root = Edit::part(text.root());
             let spec = open_spec(root.open_object().unwrap())?;
-            let status = place_containers(spec, parts, Placement::of(settings), None, None)?;
+            let (status, _) = place_containers(spec, parts, Placement::of(settings), None, None)?;
             let mut pod = root.into_value();
             Ok((pod["spec"].take(), status))
         })
@@ -2892,7 +2931,7 @@ mod tests {
             revision: Some("r1".to_string()),
             ..Status::default()
         };
-        edit_metadata(root.open_object().unwrap(), head, parts, None, status)?;
+        edit_metadata(root.open_object().unwrap(), head, parts, None, None, status)?;
         Ok(written(&root))
     }
 

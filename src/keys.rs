@@ -19,3 +19,6 @@ pub const PROXY_CONFIG_KEY: &str = "proxy.istio.io/config";
 /// Annotation by which a Pod turns Istio's Prometheus metrics merge on (`"true"`) or off
 /// (`"false"`) for itself.
 pub const MERGE_METRICS_KEY: &str = "prometheus.istio.io/merge-metrics";
+/// The Pod's own containers that customized the template's, as the Pod wrote them, as JSON: what
+/// Istio records so that a second injection can apply them again.
+pub const OVERRIDES_KEY: &str = "proxy.istio.io/overrides";
