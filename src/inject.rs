@@ -490,7 +490,10 @@ fn overrides(
         }
     }
     let mut recorded = Map::new();
-    for (key, list) in [("containers", containers), ("initContainers", init_containers)] {
+    for (key, list) in [
+        ("containers", containers),
+        ("initContainers", init_containers),
+    ] {
         if !list.is_empty() {
             recorded.insert(key.to_string(), Value::Array(list));
         }

@@ -49,7 +49,7 @@ pub fn is_template(text: &str) -> bool {
 /// it opens no other block. `{{ a }} {{ b }}` passes too; it does not compile as an expression
 /// ([`is_one_expression`]).
 pub fn expression(text: &str) -> Option<&str> {
-    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = text.strip_prefix("{{")?.strip_suffix("}}")?;
     let inner = inner.strip_prefix('-').unwrap_or(inner);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
     let nested = ["{{", "{%", "{#"];
@@ -103,13 +103,8 @@ impl Renderer {
     /// expression's value with its type (see [`typed`]); any other gives its text.
     pub fn evaluate(&mut self, text: &str) -> Result<Output, String> {
         let expression = expression(text);
-        // The simple renderer writes undefined as nothing; one expression that gives nothing is
-        // told apart by the engine (undefined leaves a field of another type than string out).
-        match simple::render(text, &self.pod, &self.namespace) {
-            Some(rendered) if !(rendered.is_empty() && expression.is_some()) => {
-                return Ok(Output::Text(rendered));
-            }
-            _ => {}
+        if let Some(output) = simple::evaluate(text, expression, &self.pod, &self.namespace) {
+            return Ok(output);
         }
         let Some(expression) = expression else {
             return self.engine_render(text).map(Output::Text);
@@ -343,6 +338,20 @@ mod tests {
         let pod = json!({"metadata": {"name": "web-1", "annotations": {"port": "8080", "volumes": "{\"data\": {\"emptyDir\": {}}}"}}});
         let mut renderer = Renderer::new(Text::new(&pod.to_string()), "shop");
         assert_eq!(renderer.evaluate(text), Ok(expected));
+    }
+
+    #[test]
+    fn the_common_strings_need_no_engine_even_when_they_give_nothing() {
+        let mut renderer = Renderer::new(Text::new(&pod().to_string()), "shop");
+        let empty = "{{ pod.metadata.annotations['absent'] | default('') }}";
+        assert_eq!(renderer.evaluate(empty), Ok(Output::Text(String::new())));
+        let absent = "{{ pod.metadata.annotations['absent'] }}";
+        assert_eq!(renderer.evaluate(absent), Ok(Output::Undefined));
+        assert_eq!(
+            renderer.evaluate(" {{ pod.metadata.name }} "),
+            Ok(Output::Text(" web-1 ".into()))
+        );
+        assert!(renderer.engine.is_none(), "minijinja was set up");
     }
 
     #[test]

@@ -14,6 +14,30 @@ use std::borrow::Cow;
 
 use crate::json::{Kind, Part, Step, Text};
 
+/// What `text` gives ([`super::Renderer::evaluate`]), or `None` when minijinja must evaluate
+/// it; `expression` is its expression when it is one and nothing else, whose lookup that finds
+/// nothing is told apart from an empty string.
+pub(super) fn evaluate(
+    text: &str,
+    expression: Option<&str>,
+    pod: &Text,
+    namespace: &str,
+) -> Option<super::Output> {
+    let Some(expression) = expression else {
+        return render(text, pod, namespace).map(super::Output::Text);
+    };
+    let mut parser = Parser {
+        text: expression,
+        pod: pod.root(),
+        namespace,
+    };
+    match parser.expression()? {
+        Lookup::Str(value) => Some(super::Output::Text(value.into_owned())),
+        Lookup::Undefined => Some(super::Output::Undefined),
+        Lookup::Container(..) | Lookup::Strings(_) | Lookup::Other => None,
+    }
+}
+
 /// `text` rendered, or `None` when minijinja must render it.
 pub(super) fn render(text: &str, pod: &Text, namespace: &str) -> Option<String> {
     let bytes = text.as_bytes();
