@@ -179,7 +179,9 @@ fn write_template<'t>(writer: &mut Canonical<'t, '_>, template: Part<'t>) {
         if i > 0 {
             writer.push(b",");
         }
-        writer.push(format!("\"{field}\":").as_bytes());
+        writer.push(b"\"");
+        writer.push(field.as_bytes());
+        writer.push(b"\":");
         if !template.get(field).is_some_and(|value| writer.value(value)) {
             writer.push(empty.as_bytes());
         }
