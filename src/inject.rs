@@ -575,10 +575,19 @@ fn customized<'a>(
 
 /// A native sidecar: `restartPolicy: Always`, unless its template or customization says otherwise
 /// (a null says nothing: Kubernetes reads it as absent, and the sidecar would block the Pod's start).
+/// The container is edited one level deep, the rest of it staying the text it is.
 fn restart_always(sidecar: &mut Edit) {
+    if let Some(fields) = opened_without_duplicate_keys(sidecar) {
+        match entry(fields, RESTART_POLICY) {
+            Some(policy) if policy.kind() == Kind::Null => *policy = Edit::value(json!("Always")),
+            Some(_) => {}
+            None => fields.push((Cow::Borrowed(RESTART_POLICY), Edit::value(json!("Always")))),
+        }
+        return;
+    }
     let mut container = std::mem::replace(sidecar, Edit::value(Value::Null)).into_value();
     if let Value::Object(fields) = &mut container {
-        let policy = fields.entry("restartPolicy").or_insert(Value::Null);
+        let policy = fields.entry(RESTART_POLICY).or_insert(Value::Null);
         if policy.is_null() {
             *policy = json!("Always");
         }
@@ -588,18 +597,47 @@ fn restart_always(sidecar: &mut Edit) {
 
 /// A sidecar placed among the Pod's containers, though the settings make native sidecars (the Pod
 /// said `sidecar.istio.io/nativeSidecar: "false"`): without the `restartPolicy: Always` its template
-/// gives it for an init container, which a container of the Pod does not take.
+/// gives it for an init container, which a container of the Pod does not take. The container is
+/// edited one level deep, the rest of it staying the text it is.
 fn not_restarted(sidecar: &mut Edit) {
-    if !sidecar.may_contain("restartPolicy") {
+    if !sidecar.may_contain(RESTART_POLICY) {
+        return;
+    }
+    if let Some(fields) = opened_without_duplicate_keys(sidecar) {
+        let always =
+            |edit: &Edit| edit.kind() == Kind::String && edit.clone().into_value() == "Always";
+        if let Some(at) = fields
+            .iter()
+            .position(|(key, edit)| key == RESTART_POLICY && always(edit))
+        {
+            // Where serde_json's map (`preserve_order`) would put the entries after removing it.
+            fields.swap_remove(at);
+        }
         return;
     }
     let mut container = std::mem::replace(sidecar, Edit::value(Value::Null)).into_value();
     if let Value::Object(fields) = &mut container
-        && fields.get("restartPolicy").and_then(Value::as_str) == Some("Always")
+        && fields.get(RESTART_POLICY).and_then(Value::as_str) == Some("Always")
     {
-        fields.remove("restartPolicy");
+        fields.remove(RESTART_POLICY);
     }
     *sidecar = Edit::value(container);
+}
+
+const RESTART_POLICY: &str = "restartPolicy";
+
+/// The container's fields, opened one level, when no key is there twice: then editing them is
+/// editing the container as serde_json would read it. `None` otherwise (or when it is not an
+/// object), for the caller to read it whole.
+fn opened_without_duplicate_keys<'f, 'a>(
+    container: &'f mut Edit<'a>,
+) -> Option<&'f mut Fields<'a>> {
+    let fields = container.open_object()?;
+    let unique = fields
+        .iter()
+        .enumerate()
+        .all(|(i, (key, _))| fields.iter().skip(i + 1).all(|(other, _)| other != key));
+    unique.then_some(fields)
 }
 
 /// Pass 6: rewrites the probes of the Pod's own containers (see [`crate::probes`]). Of each
@@ -2708,6 +2746,67 @@ mod tests {
             let mut expected = container.clone();
             expected["restartPolicy"] = json!(policy);
             assert_eq!(sidecar.into_value(), expected, "{container}");
+        }
+    }
+
+    /// What the two edits of a container's restart policy write, against the container read
+    /// whole by serde_json and edited as a map: the same text, its order included, whether the
+    /// container is still text or already opened, and with a key written twice.
+    #[test]
+    fn restart_policy_edits_write_what_serde_json_would() {
+        let containers = [
+            r#"{"name":"proxy"}"#,
+            r#"{"name":"proxy","restartPolicy":null,"image":"i"}"#,
+            r#"{"name":"proxy","restartPolicy":"Always","image":"i","env":[{"name":"A","value":"1"}]}"#,
+            r#"{"restartPolicy":"Always"}"#,
+            r#"{"name":"proxy","restartPolicy":"Never","image":"i"}"#,
+            r#"{"name":"proxy","restartPolicy":"Never","image":"i","restartPolicy":"Always"}"#,
+            r#"{"name":"proxy","restartPolicy":"Always","image":"i","name":"other"}"#,
+            r#"["not", "an object"]"#,
+        ];
+        let edited = |text: &str, opened: bool, edit: fn(&mut Edit)| {
+            let text = Text::new(text);
+            let mut sidecar = Edit::part(text.root());
+            if opened {
+                sidecar.open_object();
+            }
+            edit(&mut sidecar);
+            let mut written = String::new();
+            sidecar.write(&mut written);
+            written
+        };
+        for container in containers {
+            let value: Value = serde_json::from_str(container).unwrap();
+            let mut always = value.clone();
+            let mut not = value.clone();
+            if let Value::Object(fields) = &mut always {
+                let policy = fields.entry("restartPolicy").or_insert(Value::Null);
+                if policy.is_null() {
+                    *policy = json!("Always");
+                }
+            }
+            if let Value::Object(fields) = &mut not
+                && fields.get("restartPolicy").and_then(Value::as_str) == Some("Always")
+            {
+                fields.remove("restartPolicy");
+            }
+            for opened in [false, true] {
+                assert_eq!(
+                    edited(container, opened, restart_always),
+                    always.to_string(),
+                    "{container}"
+                );
+                assert_eq!(
+                    serde_json::from_str::<Value>(&edited(container, opened, not_restarted))
+                        .unwrap(),
+                    not,
+                    "{container}"
+                );
+                let written = edited(container, opened, not_restarted);
+                if written != container {
+                    assert_eq!(written, not.to_string(), "{container}");
+                }
+            }
         }
     }
 

@@ -62,7 +62,8 @@ fn reserved_ports<'de, D: Deserializer<'de>>(
     let map = BTreeMap::<String, String>::deserialize(deserializer)?;
     map.into_iter()
         .map(|(key, reason)| match port_number(&key) {
-            Some(port) if port.to_string() == key => Ok((port, reason)),
+            // Written plainly: no sign, no leading zero (what `port.to_string()` would give).
+            Some(port) if !key.starts_with(['+', '0']) => Ok((port, reason)),
             _ => Err(serde::de::Error::custom(format!(
                 "expected port numbers from 1 to 65535 as keys, got {key:?}"
             ))),
@@ -548,16 +549,25 @@ mod tests {
 
     #[test]
     fn reserved_ports_are_port_numbers() {
-        let error = serde_json::from_value::<PrometheusMerge>(
-            json!({"container": "p", "port": 1, "reservedPorts": {"admin": "Envoy admin"}}),
+        // Written plainly: a sign, a leading zero, 0 or more than 65535 is no port key.
+        for key in ["admin", "+80", "080", "0", "00", "65536", "", " 80"] {
+            let error = serde_json::from_value::<PrometheusMerge>(
+                json!({"container": "p", "port": 1, "reservedPorts": {key: "Envoy admin"}}),
+            )
+            .unwrap_err();
+            assert!(
+                error.to_string().contains(&format!(
+                    "expected port numbers from 1 to 65535 as keys, got {key:?}"
+                )),
+                "{key}: {error}"
+            );
+        }
+        let ports = serde_json::from_value::<PrometheusMerge>(
+            json!({"container": "p", "port": 1, "reservedPorts": {"80": "a", "65535": "b", "1": "c"}}),
         )
-        .unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .contains("expected port numbers from 1 to 65535 as keys, got \"admin\""),
-            "{error}"
-        );
+        .unwrap()
+        .reserved_ports;
+        assert_eq!(ports.keys().copied().collect::<Vec<_>>(), [1, 80, 65535]);
     }
 
     #[test]

@@ -32,10 +32,11 @@ impl PodHead {
                 format!("expected an object, got {}", root.kind().described()),
             ));
         }
-        let parse = |value: Part, path: &str| {
+        // The path is written only for an error.
+        let parse = |value: Part, path: &dyn Fn() -> String| {
             value.parse().map_err(|_| {
                 RequestError::field(
-                    format!("{OBJECT_PATH}.{path}"),
+                    format!("{OBJECT_PATH}.{}", path()),
                     "nested deeper than the JSON parser goes (128 levels)",
                 )
             })
@@ -47,24 +48,25 @@ impl PodHead {
                 let mut fields = Map::new();
                 for key in METADATA_READ {
                     if let Some(value) = metadata.get(key) {
-                        fields.insert(key.to_string(), parse(value, &format!("metadata.{key}"))?);
+                        let path = || format!("metadata.{key}");
+                        fields.insert(key.to_string(), parse(value, &path)?);
                     }
                 }
                 Value::Object(fields)
             }
-            Some(other) => parse(other, "metadata")?,
+            Some(other) => parse(other, &|| "metadata".to_string())?,
             None => Value::Null,
         };
         let spec = match root.get("spec") {
             None => Value::Null,
             Some(spec) if spec.kind() == Kind::Object => {
                 let host_network = match spec.get("hostNetwork") {
-                    Some(value) => parse(value, "spec.hostNetwork")?,
+                    Some(value) => parse(value, &|| "spec.hostNetwork".to_string())?,
                     None => Value::Null,
                 };
                 json!({"hostNetwork": host_network})
             }
-            Some(other) => parse(other, "spec")?,
+            Some(other) => parse(other, &|| "spec".to_string())?,
         };
         Ok(Self {
             fields: json!({"metadata": metadata, "spec": spec}),
@@ -76,11 +78,15 @@ impl PodHead {
         PodView::read(&self.fields)
     }
 
+    /// A field of the Pod's metadata, as read.
+    fn metadata(&self, key: &str) -> Option<&Value> {
+        self.fields.get("metadata")?.get(key)
+    }
+
     /// The Pod's name, or its `generateName` prefix while the API server has not named it yet.
     pub fn name(&self) -> &str {
         let metadata = |key| {
-            self.fields
-                .pointer(&format!("/metadata/{key}"))
+            self.metadata(key)
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
         };
@@ -91,9 +97,7 @@ impl PodHead {
 
     /// The Pod's annotations, when it has them as an object.
     pub fn annotations(&self) -> Option<&Map<String, Value>> {
-        self.fields
-            .pointer("/metadata/annotations")
-            .and_then(Value::as_object)
+        self.metadata("annotations").and_then(Value::as_object)
     }
 
     /// The Pod's labels and annotations, as read: what injection adds to.
@@ -109,8 +113,7 @@ impl PodHead {
 
     /// The Pod's own `metadata.namespace`, which a Pod made by a controller does not have yet.
     pub fn namespace(&self) -> &str {
-        self.fields
-            .pointer("/metadata/namespace")
+        self.metadata("namespace")
             .and_then(Value::as_str)
             .unwrap_or_default()
     }

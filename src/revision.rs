@@ -109,38 +109,48 @@ fn canonical_settings<'t>(
     strings: &mut dyn FnMut(StringValue<'t>),
 ) -> Form<'t> {
     let mut writer = Canonical::new(text, strings);
-    writer.push(
-        format!(
-            "{{\"holdApplicationUntilProxyStarts\":{},\"nativeSidecars\":{},",
-            placement.hold_application_until_proxy_starts, placement.native_sidecars
-        )
-        .as_bytes(),
-    );
+    // Written as serde_json writes these values (keys in order, no whitespace): they are written
+    // for every injection, so without building them as values first.
+    let boolean = |value: bool| if value { "true" } else { "false" };
+    writer.push(b"{\"holdApplicationUntilProxyStarts\":");
+    writer.push(boolean(placement.hold_application_until_proxy_starts).as_bytes());
+    writer.push(b",\"nativeSidecars\":");
+    writer.push(boolean(placement.native_sidecars).as_bytes());
+    writer.push(b",");
     // These are absent when not set, so that the revisions of settings without them did not
     // change. The network init containers are a set: the templates give their order.
     if !placement.network_init_containers.is_empty() {
         let mut names: Vec<&String> = placement.network_init_containers.iter().collect();
         names.sort_unstable();
         names.dedup();
-        let canonical = serde_json::json!(names);
-        writer.push(format!("\"networkInitContainers\":{canonical},").as_bytes());
+        writer.push(b"\"networkInitContainers\":[");
+        for (i, name) in names.into_iter().enumerate() {
+            if i > 0 {
+                writer.push(b",");
+            }
+            writer.push_string(name);
+        }
+        writer.push(b"],");
     }
     if let Some(rewrite) = placement.probe_rewrite {
-        let canonical = serde_json::json!({
-            "container": rewrite.container,
-            "env": rewrite.env,
-            "statusPort": rewrite.status_port,
-        });
-        writer.push(format!("\"probeRewrite\":{canonical},").as_bytes());
+        writer.push(b"\"probeRewrite\":{\"container\":");
+        writer.push_string(&rewrite.container);
+        writer.push(b",\"env\":");
+        writer.push_string(&rewrite.env);
+        writer.push(b",\"statusPort\":");
+        writer.push(rewrite.status_port.to_string().as_bytes());
+        writer.push(b"},");
     }
     if let Some(merge) = placement.prometheus_merge {
-        let canonical = serde_json::json!({
-            "container": merge.container,
-            "env": merge.env,
-            "path": merge.path,
-            "port": merge.port,
-        });
-        writer.push(format!("\"prometheusMerge\":{canonical},").as_bytes());
+        writer.push(b"\"prometheusMerge\":{\"container\":");
+        writer.push_string(&merge.container);
+        writer.push(b",\"env\":");
+        writer.push_string(&merge.env);
+        writer.push(b",\"path\":");
+        writer.push_string(&merge.path);
+        writer.push(b",\"port\":");
+        writer.push(merge.port.to_string().as_bytes());
+        writer.push(b"},");
     }
     match chosen {
         [
@@ -179,7 +189,9 @@ fn write_template<'t>(writer: &mut Canonical<'t, '_>, template: Part<'t>) {
         if i > 0 {
             writer.push(b",");
         }
-        writer.push(format!("\"{field}\":").as_bytes());
+        writer.push(b"\"");
+        writer.push(field.as_bytes());
+        writer.push(b"\":");
         if !template.get(field).is_some_and(|value| writer.value(value)) {
             writer.push(empty.as_bytes());
         }
@@ -257,6 +269,44 @@ mod tests {
             },
         ] {
             assert_ne!(one, revision(&template(base.clone()), placement));
+        }
+    }
+
+    /// The placement settings as the canonical form wrote them when it built them as serde values:
+    /// the same text, escapes included.
+    #[test]
+    fn placement_settings_are_written_as_serde_json_writes_them() {
+        let odd = "a\"b\\c\u{1}d\u{e9}</";
+        let rewrite = crate::probes::ProbeRewrite {
+            container: odd.to_string(),
+            status_port: 15020,
+            env: "ENV".to_string(),
+        };
+        let merge: crate::metrics::PrometheusMerge =
+            serde_json::from_value(json!({"container": "c", "port": 1, "path": odd, "env": "E\n"}))
+                .unwrap();
+        let names = ["z".to_string(), odd.to_string(), "z".to_string()];
+        for hold in [false, true] {
+            let placement = Placement {
+                native_sidecars: !hold,
+                hold_application_until_proxy_starts: hold,
+                network_init_containers: &names,
+                probe_rewrite: Some(&rewrite),
+                prometheus_merge: Some(&merge),
+            };
+            let mut sorted: Vec<&String> = names.iter().collect();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let expected = format!(
+                "{{\"holdApplicationUntilProxyStarts\":{},\"nativeSidecars\":{},\"networkInitContainers\":{},\"probeRewrite\":{},\"prometheusMerge\":{},\"template\":",
+                hold,
+                !hold,
+                json!(sorted),
+                json!({"container": rewrite.container, "env": rewrite.env, "statusPort": rewrite.status_port}),
+                json!({"container": merge.container, "env": merge.env, "path": merge.path, "port": merge.port}),
+            );
+            let form = canonical_form(&template(json!({})), placement);
+            assert!(form.starts_with(&expected), "{form}\n{expected}");
         }
     }
 

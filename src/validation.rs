@@ -135,12 +135,13 @@ fn resources(resources: Option<&Value>, strings: Strings) -> Option<Violation> {
                 Value::Number(number) => number.to_string(),
                 _ => continue,
             };
-            let field = format!("resources.{list}.{name}");
+            // Named only for a violation.
+            let field = || format!("resources.{list}.{name}");
             let quantity = match Quantity::parse(&text) {
                 Ok(quantity) => quantity,
                 Err(error) => {
                     return Some(Violation {
-                        field,
+                        field: field(),
                         problem: format!("{text:?} is {error}"),
                         related: None,
                     });
@@ -148,7 +149,7 @@ fn resources(resources: Option<&Value>, strings: Strings) -> Option<Violation> {
             };
             if quantity.is_negative() {
                 return Some(Violation {
-                    field,
+                    field: field(),
                     problem: format!("{text:?} is negative"),
                     related: None,
                 });
@@ -188,17 +189,18 @@ fn ports(ports: Option<&Value>, strings: Strings) -> Option<Violation> {
         if !strings.known(name) {
             continue;
         }
-        let field = format!("ports[{i}].name");
+        // Named only for a violation.
+        let field = || format!("ports[{i}].name");
         if let Some(problem) = service_name(name) {
             return Some(Violation {
-                field,
+                field: field(),
                 problem,
                 related: None,
             });
         }
         if names.contains(&name) {
             return Some(Violation {
-                field,
+                field: field(),
                 problem: format!("{name:?} names another port of this container too"),
                 related: None,
             });
