@@ -480,15 +480,18 @@ fn overrides(
     if customizations.is_empty() {
         return None;
     }
-    let (mut containers, mut init_containers) = (Vec::new(), Vec::new());
-    for (i, (_, own, _)) in customizations.iter().enumerate() {
-        let container = Value::Object(own.clone());
-        if i < of_sidecars && !native_sidecars {
-            containers.push(container);
-        } else {
-            init_containers.push(container);
-        }
-    }
+    let own = |list: &[Customization]| -> Vec<Value> {
+        list.iter()
+            .map(|(_, own, _)| Value::Object(own.clone()))
+            .collect()
+    };
+    let (sidecars, inits) = customizations.split_at(of_sidecars.min(customizations.len()));
+    // In the order the Pod has them: native sidecars after the template's init containers.
+    let (containers, init_containers) = if native_sidecars {
+        (Vec::new(), [own(inits), own(sidecars)].concat())
+    } else {
+        (own(sidecars), own(inits))
+    };
     let mut recorded = Map::new();
     for (key, list) in [
         ("containers", containers),
@@ -1268,6 +1271,44 @@ mod tests {
                 "securityContext": {"runAsUser": 1337}
             })
         );
+    }
+
+    #[test]
+    fn a_customization_is_recorded_as_istio_records_it_and_uninject_takes_the_record_out() {
+        let mut pod = app_pod();
+        pod["spec"]["containers"] = json!([
+            {"name": "app", "image": "web:1"},
+            {"name": "proxy", "image": "auto", "args": ["-c", "my.yaml"]}
+        ]);
+        pod["spec"]["initContainers"] = json!([{"name": "mesh-init", "image": "init:2"}]);
+        let recorded = |settings: &Settings| {
+            let injected = inject(pod.clone(), settings, "shop").unwrap();
+            let annotations = &injected["metadata"]["annotations"];
+            let status = status::Status::parse(annotations[STATUS_KEY].as_str().unwrap()).unwrap();
+            assert!(status.annotations.contains(&OVERRIDES_KEY.to_string()));
+            let mut back = injected.clone();
+            crate::uninject::uninject(&mut back).unwrap();
+            assert_eq!(
+                back["metadata"]
+                    .get("annotations")
+                    .and_then(|a| a.get(OVERRIDES_KEY)),
+                None
+            );
+            serde_json::from_str::<Value>(annotations[OVERRIDES_KEY].as_str().unwrap()).unwrap()
+        };
+        // The sidecar customized under the list it goes to; image: auto is no customization.
+        assert_eq!(
+            recorded(&settings(json!({}), proxy_template())),
+            json!({"containers": [{"name": "proxy", "args": ["-c", "my.yaml"]}],
+                   "initContainers": [{"name": "mesh-init", "image": "init:2"}]})
+        );
+        assert_eq!(
+            recorded(&settings(json!({"nativeSidecars": true}), proxy_template())),
+            json!({"initContainers": [{"name": "mesh-init", "image": "init:2"}, {"name": "proxy", "args": ["-c", "my.yaml"]}]})
+        );
+        // Nothing customized, nothing recorded.
+        let injected = inject(app_pod(), &settings(json!({}), proxy_template()), "shop").unwrap();
+        assert_eq!(injected["metadata"]["annotations"].get(OVERRIDES_KEY), None);
     }
 
     fn conflict(pod: Value, settings: &Settings) -> String {

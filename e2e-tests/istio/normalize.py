@@ -39,6 +39,12 @@ here is compared as it is: values, list order, fields present on one side only.
     GRPCAction declares `service` without omitempty, so kube-inject's round trip through Go types
     writes `null` for a service the input did not set, where the CLI writes nothing; both mean
     no service (the API server defaults it to ""). A service either side sets still counts.
+10. The annotation `proxy.istio.io/overrides` (the Pod's own containers that customized the
+    template's) is compared as parsed JSON, with each container's quantities canonical (item 5)
+    and an empty `resources: {}` dropped: Istio writes the containers through Go's Container
+    type, which writes its fields in the type's order and an empty resources struct the Pod did
+    not set; the policy writes each container as the Pod wrote it. Both record the same
+    containers, under the same list.
 """
 import json
 import re
@@ -48,6 +54,7 @@ from fractions import Fraction
 import yaml
 
 STATUS = "sidecar.istio.io/status"
+OVERRIDES = "proxy.istio.io/overrides"
 STATUS_PARTS = ("initContainers", "containers", "volumes", "imagePullSecrets")
 
 BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
@@ -100,20 +107,24 @@ def containers_of(spec):
 
 def normalize_pod_spec(spec):
     for container in containers_of(spec):
-        for env in container.get("env") or []:
-            if isinstance(env, dict) and env.get("value") == "":
-                del env["value"]  # item 7
-        for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
-            grpc = (container.get(kind) or {}).get("grpc") if isinstance(container.get(kind), dict) else None
-            if isinstance(grpc, dict) and "service" in grpc and grpc["service"] is None:
-                del grpc["service"]  # item 9
-        resources = container.get("resources")
-        if resources == {}:
-            del container["resources"]  # item 4
-        elif isinstance(resources, dict):
-            for kind in ("requests", "limits"):
-                if isinstance(resources.get(kind), dict):
-                    resources[kind] = {k: canonical_quantity(v) for k, v in resources[kind].items()}
+        normalize_container(container)
+
+
+def normalize_container(container):
+    for env in container.get("env") or []:
+        if isinstance(env, dict) and env.get("value") == "":
+            del env["value"]  # item 7
+    for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+        grpc = (container.get(kind) or {}).get("grpc") if isinstance(container.get(kind), dict) else None
+        if isinstance(grpc, dict) and "service" in grpc and grpc["service"] is None:
+            del grpc["service"]  # item 9
+    resources = container.get("resources")
+    if resources == {}:
+        del container["resources"]  # item 4
+    elif isinstance(resources, dict):
+        for kind in ("requests", "limits"):
+            if isinstance(resources.get(kind), dict):
+                resources[kind] = {k: canonical_quantity(v) for k, v in resources[kind].items()}
 
 
 def normalize_metadata(metadata):
@@ -126,6 +137,16 @@ def normalize_metadata(metadata):
         status = json.loads(annotations[STATUS])
         annotations[STATUS] = {part: status.get(part) or [] for part in STATUS_PARTS}  # item 8
         annotations[STATUS]["revision"] = status.get("revision")
+    if isinstance(annotations, dict) and isinstance(annotations.get(OVERRIDES), str):
+        try:
+            overrides = json.loads(annotations[OVERRIDES])
+        except ValueError:
+            return
+        for containers in overrides.values() if isinstance(overrides, dict) else []:
+            for container in containers if isinstance(containers, list) else []:
+                if isinstance(container, dict):
+                    normalize_container(container)  # item 10
+        annotations[OVERRIDES] = overrides
 
 
 def normalize_object(obj):
