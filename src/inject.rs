@@ -10,7 +10,7 @@
 //! 5. [`merge_metrics`]: the Pod's Prometheus scrape settings sent to the agent
 //!    ([`crate::metrics`]);
 //! 6. [`rewrite_probes`]: the application's probes sent to the agent ([`crate::probes`]);
-//! 7. [`append_named`]: volumes and pull secrets;
+//! 7. [`add_named`]: volumes and pull secrets, before the Pod's own;
 //! 8. [`edit_metadata`]: labels, annotations (the Prometheus ones pointed at the agent after pass
 //!    5) and the status annotation ([`crate::status`]).
 //!
@@ -47,7 +47,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value, json};
 
 use crate::error::{Conflict, RenderError, RequestError, SettingsError};
-use crate::json::{Edit, Fields, Kind, Name, Rendering, Step, StringValue, Text, entry};
+use crate::json::{Canonical, Edit, Fields, Kind, Name, Rendering, Step, StringValue, Text, entry};
 use crate::keys::{INJECT_KEY, OVERRIDES_KEY, STATUS_KEY};
 use crate::merge;
 use crate::metrics::Merge;
@@ -123,8 +123,8 @@ fn inject_text(
     let spec = open_spec(object)?;
     let (mut status, overrides) =
         place_containers(spec, &parts, placement, probes, metrics.as_ref())?;
-    status.volumes = append_named(spec, "volumes", &parts.volumes)?;
-    status.image_pull_secrets = append_named(spec, "imagePullSecrets", &parts.image_pull_secrets)?;
+    status.volumes = add_named(spec, "volumes", &parts.volumes)?;
+    status.image_pull_secrets = add_named(spec, "imagePullSecrets", &parts.image_pull_secrets)?;
     if settings.has_named_templates() {
         status.templates = Some(
             templates
@@ -501,7 +501,14 @@ fn overrides(
             recorded.insert(key.to_string(), Value::Array(list));
         }
     }
-    Some(Value::Object(recorded).to_string())
+    // Keys sorted (json's canonical form): the hosts send a Pod's keys sorted, a manifest has
+    // them in any order, and the record must not depend on which (Istio writes them in its
+    // types' order).
+    let text = Text::new(&Value::Object(recorded).to_string());
+    let mut ignore = |_| {};
+    let mut writer = Canonical::new(&text, &mut ignore);
+    writer.value(text.root());
+    Some(writer.finish().to_text())
 }
 
 /// Pass 5: the Pod's own scrape settings to the agent's environment, as Istio's metrics merge
@@ -949,9 +956,9 @@ fn names(items: &[Named]) -> Vec<String> {
     items.iter().map(|(name, _)| name.clone()).collect()
 }
 
-/// Pass 7: appends to the Pod's list at `spec[key]` the entries whose name it lacks; returns
-/// their names.
-fn append_named<'a>(
+/// Pass 7: adds to the Pod's list at `spec[key]` the entries whose name it lacks, before the
+/// Pod's own, where Istio puts them; returns their names.
+fn add_named<'a>(
     spec: &mut Fields<'a>,
     key: &'static str,
     additions: &[Named<'a>],
@@ -959,12 +966,13 @@ fn append_named<'a>(
     if additions.is_empty() {
         return Ok(Vec::new());
     }
-    let mut list = take_list(spec, key)?;
-    let present: HashSet<String> = list
+    let own = take_list(spec, key)?;
+    let present: HashSet<String> = own
         .iter()
         .filter_map(|item| item.name().as_str().map(str::to_string))
         .collect();
     let mut added = Vec::new();
+    let mut list = Vec::with_capacity(additions.len() + own.len());
     for (name, addition) in additions {
         if name.is_empty() || present.contains(name) {
             continue;
@@ -972,6 +980,7 @@ fn append_named<'a>(
         added.push(name.clone());
         list.push(addition.clone());
     }
+    list.extend(own);
     put_list(spec, key, list);
     Ok(added)
 }
@@ -1232,9 +1241,10 @@ mod tests {
         template["volumes"] =
             json!([{"name": "certs", "emptyDir": {}}, {"name": "sds", "emptyDir": {}}]);
         let injected = inject(pod, &settings(json!({}), template), "shop").unwrap();
+        // The injected ones before the Pod's own, as Istio puts them.
         assert_eq!(
             injected["spec"]["volumes"],
-            json!([{"name": "certs", "secret": {"secretName": "mine"}}, {"name": "sds", "emptyDir": {}}])
+            json!([{"name": "sds", "emptyDir": {}}, {"name": "certs", "secret": {"secretName": "mine"}}])
         );
         assert_eq!(
             injected["spec"]["imagePullSecrets"],
@@ -3001,14 +3011,14 @@ mod tests {
     }
 
     #[test]
-    fn append_named_skips_the_names_the_pod_has_and_says_which_it_added() {
+    fn add_named_skips_the_names_the_pod_has_puts_the_others_first_and_says_which_it_added() {
         let pod = Text::new(
             r#"{"volumes": [{"name": "certs", "secret": {"secretName": "mine"}}], "containers": [ ]}"#,
         );
         let volumes =
             Text::new(r#"[{"name": "certs", "emptyDir": {}}, {"name": "sds", "emptyDir": {}}]"#);
         let mut spec = Edit::part(pod.root());
-        let added = append_named(
+        let added = add_named(
             spec.open_object().unwrap(),
             "volumes",
             &named_parts(&volumes),
@@ -3017,32 +3027,28 @@ mod tests {
         assert_eq!(added, ["sds"]);
         assert_eq!(
             written(&spec),
-            r#"{"volumes":[{"name": "certs", "secret": {"secretName": "mine"}},{"name": "sds", "emptyDir": {}}],"containers":[ ]}"#
+            r#"{"volumes":[{"name": "sds", "emptyDir": {}},{"name": "certs", "secret": {"secretName": "mine"}}],"containers":[ ]}"#
         );
     }
 
     #[test]
-    fn append_named_creates_the_list_the_pod_lacks_and_leaves_it_alone_when_nothing_is_added() {
+    fn add_named_creates_the_list_the_pod_lacks_and_leaves_it_alone_when_nothing_is_added() {
         let secrets = Text::new(r#"[{"name": "mesh-registry"}]"#);
         let pod = Text::new(r#"{"containers": [ ], "volumes": null}"#);
         let mut spec = Edit::part(pod.root());
         let fields = spec.open_object().unwrap();
-        assert!(append_named(fields, "volumes", &[]).unwrap().is_empty());
-        assert!(
-            append_named(fields, "initContainers", &[])
-                .unwrap()
-                .is_empty()
-        );
+        assert!(add_named(fields, "volumes", &[]).unwrap().is_empty());
+        assert!(add_named(fields, "initContainers", &[]).unwrap().is_empty());
         assert_eq!(written(&spec), r#"{"containers":[ ],"volumes":null}"#);
 
         let fields = spec.open_object().unwrap();
         let secrets = named_parts(&secrets);
         assert_eq!(
-            append_named(fields, "imagePullSecrets", &secrets).unwrap(),
+            add_named(fields, "imagePullSecrets", &secrets).unwrap(),
             ["mesh-registry"]
         );
         assert_eq!(
-            append_named(fields, "volumes", &secrets).unwrap(),
+            add_named(fields, "volumes", &secrets).unwrap(),
             ["mesh-registry"]
         );
         assert_eq!(
