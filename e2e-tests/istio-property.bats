@@ -23,7 +23,8 @@
 # numbered, protocols, host ports), 0 to 2 init containers (some the Pod's own native sidecars);
 # readiness, liveness and startup probes of every kind: httpGet on named and numbered ports (paths,
 # HTTPS and HTTP schemes, headers, host), tcpSocket on named and numbered ports, grpc, exec, with
-# their timing fields; container resources (quantities in other spellings), env, pull secrets,
+# their timing fields; the Pod's own volumes and mounts of them; container resources (quantities in
+# other spellings), env, pull secrets,
 # security contexts; the labels app, version, app.kubernetes.io/name and version, Istio's
 # canonical-name and canonical-revision, sidecar.istio.io/inject (label and annotation, true, false,
 # and values that make no choice); names longer than 63 characters (the canonical name is cut and
@@ -50,8 +51,6 @@
 #
 # Left out, because the policy (or examples/istio/istio.yaml) does not match Istio there yet (a
 # value or combination of something drawn is marked "Left out" in generate.py where it would be):
-# - volumes of the Pod's own (and mounts of them): Istio puts the injected volumes before the Pod's,
-#   the policy after (not-equal.txt, statefulset.yaml);
 # - a probe on a named port the container does not declare: Istio rewrites it to the status port
 #   (with no entry in ISTIO_KUBE_APP_PROBERS), the policy leaves it alone, as its README says;
 # - a proxy resource annotation that is no quantity (sidecar.istio.io/proxyCPU: "lots"): istiod's

@@ -325,9 +325,10 @@ def pod_metadata(rng, features):
 
 
 def pod_spec(rng, features, restart_policy=None):
-    # Left out: volumes of the Pod's own (and so mounts of them): Istio puts the injected volumes
-    # before the Pod's, the policy after (e2e-tests/istio/not-equal.txt's statefulset.yaml).
-    volume_names = []
+    # Volumes of the Pod's own, mounted by its containers: the injected ones go before them.
+    volume_names = rng.sample(["app-data", "config", "tmp"], k=rng.choice([0, 0, 1, 2]))
+    if volume_names:
+        features.add(f"volumes:{len(volume_names)}")
     used_port_names, used_numbers = set(), set()
     names = rng.sample(CONTAINER_NAMES, k=rng.choice([1, 1, 1, 2, 2, 3]))
     features.add(f"containers:{len(names)}")
