@@ -103,10 +103,13 @@ registry_digest() {
     "$(yq -cS '.annotations' "$metadata")" "annotations"
   expect_eq "$(yq -r '.annotations["io.kubewarden.kwctl"]' <<<"$inspected")" \
     "$(kwctl --version 2>/dev/null | sed -n 's/^kwctl //p')" "io.kubewarden.kwctl"
-  # The usage is the README up to its sections for developers (the Makefile's usage.md).
+  # The usage is the README for the policy's users (the Makefile's usage.md): its settings and
+  # troubleshooting, not the CLI's sections nor those for developers.
   expect_eq "$(yq -r '.annotations["io.kubewarden.policy.usage"]' <<<"$inspected")" \
-    "$(sed '/^## Performance and robustness$/,$d' "$ROOT/README.md")" "usage"
-  expect_eq "$(yq -r '.annotations["io.kubewarden.policy.usage"]' <<<"$inspected" | grep -c '^## Operations$')" 1 "usage has the Operations section"
+    "$(cat "$ROOT/usage.md")" "usage"
+  usage=$(yq -r '.annotations["io.kubewarden.policy.usage"]' <<<"$inspected")
+  expect_eq "$(grep -c -e '^## Settings$' -e '^## Troubleshooting in the cluster$' <<<"$usage")" 2 "usage has the policy's sections"
+  expect_eq "$(grep -c -e '^## Operations$' -e '^## Development$' <<<"$usage")" 0 "usage has neither the CLI's nor the developers' sections"
 }
 
 @test "registry: kwctl run registry:// injects the sidecar, as the local module does" {

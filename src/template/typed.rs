@@ -122,7 +122,7 @@ pub(super) fn from_json(value: minijinja::Value) -> Result<minijinja::Value, min
             format!("fromjson: {text:?} is not JSON: {e}"),
         )
     })?;
-    Ok(minijinja::Value::from_serialize(&parsed))
+    Ok(minijinja::Value::from_serialize(parsed))
 }
 
 /// The filter `named_list`: an object of objects as a list of them, each with its key as `name`,
@@ -143,8 +143,13 @@ pub(super) fn named_list(value: minijinja::Value) -> Result<minijinja::Value, mi
             )));
         }
     };
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort();
+    // In key order, as Go ranges over a map: inserted in place (a handful of keys; the module
+    // carries no sort for them).
+    let mut keys: Vec<&String> = Vec::with_capacity(map.len());
+    for key in map.keys() {
+        let at = keys.partition_point(|k| *k < key);
+        keys.insert(at, key);
+    }
     let mut items = Vec::with_capacity(keys.len());
     for key in keys {
         let Some(Value::Object(fields)) = map.get(key) else {
@@ -161,7 +166,8 @@ pub(super) fn named_list(value: minijinja::Value) -> Result<minijinja::Value, mi
         }
         items.push(Value::Object(item));
     }
-    Ok(minijinja::Value::from_serialize(&items))
+    // The same instantiation as fromjson's.
+    Ok(minijinja::Value::from_serialize(Value::Array(items)))
 }
 
 #[cfg(test)]
