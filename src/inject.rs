@@ -240,7 +240,10 @@ struct TemplatePlace<'s> {
 
 impl<'s> TemplatePlace<'s> {
     fn of(chosen: Chosen<'s>, string: &StringValue<'s>) -> Option<Self> {
-        let steps = chosen.template.path_to_string(string)?;
+        if !chosen.template.holds(string) {
+            return None;
+        }
+        let steps = string.path();
         let (first, rest) = steps.split_first()?;
         let Step::Key(field) = first else {
             return None;

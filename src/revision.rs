@@ -192,7 +192,10 @@ fn write_template<'t>(writer: &mut Canonical<'t, '_>, template: Part<'t>) {
         writer.push(b"\"");
         writer.push(field.as_bytes());
         writer.push(b"\":");
-        if !template.get(field).is_some_and(|value| writer.value(value)) {
+        if !template
+            .get(field)
+            .is_some_and(|value| writer.value_under(field, value))
+        {
             writer.push(empty.as_bytes());
         }
     }

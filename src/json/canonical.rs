@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use super::scan::{StringScan, scan_string, skip_string, skip_whitespace, string};
-use super::text::{Doc, Part, Text};
+use super::text::{Doc, Part, Step, Text};
 
 /// serde_json's recursion limit, which the settings were read with when the policy was loaded.
 const MAX_DEPTH: usize = 128;
@@ -19,9 +19,36 @@ const MAX_DEPTH: usize = 128;
 pub struct StringValue<'t> {
     text: &'t str,
     at: Range<usize>,
+    /// The steps to it from the value given to the writer.
+    path: Vec<PathStep>,
+}
+
+/// A step from a value to one inside it: an object's key (where its token, quotes included, is in
+/// the text), or an array's item.
+#[derive(Debug, Clone)]
+enum PathStep {
+    Key(Range<usize>),
+    /// A key the writer's caller names ([`Canonical::value_under`]).
+    Field(&'static str),
+    Item(usize),
 }
 
 impl<'t> StringValue<'t> {
+    /// The steps to this string from the value it was found in (given to the writer): found on
+    /// the way, so that its place needs no second look at the text.
+    pub fn path(&self) -> Vec<Step<'t>> {
+        self.path
+            .iter()
+            .map(|step| match step {
+                PathStep::Key(token) => Step::Key(
+                    string(self.text.get(token.clone()).unwrap_or("\"\"")).unwrap_or_default(),
+                ),
+                PathStep::Field(field) => Step::Key(Cow::Borrowed(field)),
+                PathStep::Item(index) => Step::Index(*index),
+            })
+            .collect()
+    }
+
     /// The string as written, quotes and escapes included.
     pub fn raw(&self) -> &'t str {
         self.text.get(self.at.clone()).unwrap_or_default()
@@ -90,6 +117,8 @@ pub struct Canonical<'t, 's> {
     entries: Vec<Entry<'t>>,
     /// How many objects and arrays the value being written is in.
     depth: usize,
+    /// The steps to the value being written anew, from the value given to the writer.
+    path: Vec<PathStep>,
     strings: &'s mut dyn FnMut(StringValue<'t>),
 }
 
@@ -115,6 +144,7 @@ impl<'t, 's> Canonical<'t, 's> {
             },
             entries: Vec::new(),
             depth: 0,
+            path: Vec::new(),
             strings,
         }
     }
@@ -145,6 +175,15 @@ impl<'t, 's> Canonical<'t, 's> {
         if !written {
             self.form.valid = false;
         }
+        written
+    }
+
+    /// As [`Self::value`], for the value of the field `field` of an object the caller writes: the
+    /// template strings found in it are shown with their path from that object.
+    pub fn value_under(&mut self, field: &'static str, value: Part<'t>) -> bool {
+        self.path.push(PathStep::Field(field));
+        let written = self.value(value);
+        self.path.pop();
         written
     }
 
@@ -179,7 +218,7 @@ impl<'t, 's> Canonical<'t, 's> {
                             continue 'value;
                         }
                         _ => {
-                            open.push(Open::Array);
+                            open.push(Open::Array { index: 0 });
                             continue 'value;
                         }
                     }
@@ -190,7 +229,15 @@ impl<'t, 's> Canonical<'t, 's> {
                         return None;
                     }
                     if may_be_template(&scan) {
-                        strings.push(i..scan.end);
+                        let inside = open.iter().map(|container| match container {
+                            Open::Object { last_key } => {
+                                let key = last_key.clone().unwrap_or_default();
+                                PathStep::Key(key.start.saturating_sub(1)..key.end + 1)
+                            }
+                            Open::Array { index } => PathStep::Item(*index),
+                        });
+                        let path = self.path.iter().cloned().chain(inside).collect();
+                        strings.push((i..scan.end, path));
                     }
                     i = scan.end;
                 }
@@ -209,11 +256,14 @@ impl<'t, 's> Canonical<'t, 's> {
                         i = key_in_order(bytes, i + 1, &mut open)?;
                         continue 'value;
                     }
-                    (b',', Open::Array) => {
+                    (b',', Open::Array { .. }) => {
+                        if let Some(Open::Array { index }) = open.last_mut() {
+                            *index += 1;
+                        }
                         i += 1;
                         continue 'value;
                     }
-                    (b'}', Open::Object { .. }) | (b']', Open::Array) => {
+                    (b'}', Open::Object { .. }) | (b']', Open::Array { .. }) => {
                         i += 1;
                         open.pop();
                     }
@@ -222,10 +272,11 @@ impl<'t, 's> Canonical<'t, 's> {
             }
         }
         self.form.spliced.push((self.form.written.len(), at..i));
-        for at in strings {
+        for (at, path) in strings {
             (self.strings)(StringValue {
                 text: self.text,
                 at,
+                path,
             });
         }
         Some(i)
@@ -259,6 +310,7 @@ impl<'t, 's> Canonical<'t, 's> {
                     (self.strings)(StringValue {
                         text: self.text,
                         at: at..end,
+                        path: self.path.clone(),
                     });
                 }
                 // Without escapes, a string's text is already how serde_json writes it.
@@ -296,8 +348,13 @@ impl<'t, 's> Canonical<'t, 's> {
             self.form.written.push(b']');
             return Some(i + 1);
         }
+        let mut index = 0;
         loop {
-            i = skip_whitespace(bytes, self.value_at(i)?);
+            self.path.push(PathStep::Item(index));
+            let end = self.value_at(i);
+            self.path.pop();
+            i = skip_whitespace(bytes, end?);
+            index += 1;
             match bytes.get(i)? {
                 b',' => {
                     self.form.written.push(b',');
@@ -324,6 +381,7 @@ impl<'t, 's> Canonical<'t, 's> {
             i + 1
         } else {
             loop {
+                let i_key = i;
                 let (key_end, escaped) = skip_string(bytes, i)?;
                 let token = self.text.get(i..key_end)?;
                 let key: Cow<'t, str> = if escaped {
@@ -344,7 +402,10 @@ impl<'t, 's> Canonical<'t, 's> {
                 self.form.written.push(b':');
                 i = skip_whitespace(bytes, key_end);
                 (bytes.get(i)? == &b':').then_some(())?;
-                i = skip_whitespace(bytes, self.value_at(i + 1)?);
+                self.path.push(PathStep::Key(i_key..key_end));
+                let end = self.value_at(i + 1);
+                self.path.pop();
+                i = skip_whitespace(bytes, end?);
                 self.entries.push(Entry {
                     key,
                     written: from..self.form.written.len(),
@@ -386,11 +447,10 @@ impl<'t, 's> Canonical<'t, 's> {
 
 /// An object or array being read by [`Canonical::as_is`].
 enum Open {
-    Array,
+    /// With the index of the item being read.
+    Array { index: usize },
     /// Where the last key read is in the text (without its quotes).
-    Object {
-        last_key: Option<Range<usize>>,
-    },
+    Object { last_key: Option<Range<usize>> },
 }
 
 /// Reads the key at `at` of the innermost open object, and the `:` after it; `None` unless it

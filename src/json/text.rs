@@ -230,31 +230,6 @@ impl Doc {
         }
     }
 
-    /// The steps from `level` to the value that starts at `at` in the text. Each level on the
-    /// way is found by a binary search among its children, which stay opened.
-    pub(super) fn path_to<'d>(&'d self, mut level: &'d Level, at: usize) -> Option<Vec<Step<'d>>> {
-        let mut steps = Vec::new();
-        while level.range.start != at {
-            match self.open(level)? {
-                Children::Object(entries) => {
-                    let i = entries.partition_point(|(_, child)| child.range.end <= at);
-                    let (key, child) = entries.get(i)?;
-                    steps.push(Step::Key(self.key(key)));
-                    level = child;
-                }
-                Children::Array(items) => {
-                    let i = items.partition_point(|child| child.range.end <= at);
-                    steps.push(Step::Index(i));
-                    level = items.get(i)?;
-                }
-            }
-            if !level.range.contains(&at) {
-                return None;
-            }
-        }
-        Some(steps)
-    }
-
     /// The value at a place found before.
     pub(super) fn at(&self, place: &[usize]) -> Option<Found<'_>> {
         let level = self.resolve(place)?;
@@ -524,13 +499,10 @@ impl<'t> Part<'t> {
         self.doc.parse(self.level)
     }
 
-    /// The steps from this value to `string`, a string value inside it; `None` when it is not.
-    pub fn path_to_string(self, string: &StringValue) -> Option<Vec<Step<'t>>> {
-        let at = string.range().start;
-        if !self.level.range.contains(&at) {
-            return None;
-        }
-        self.doc.path_to(self.level, at)
+    /// Whether `string` (a string value of the same text) is inside this value.
+    pub fn holds(self, string: &StringValue) -> bool {
+        let at = string.range();
+        self.level.range.start <= at.start && at.end <= self.level.range.end
     }
 
     /// Where the value's text is in its text's.
