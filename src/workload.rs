@@ -27,6 +27,11 @@ fn template_path(api_version: &str, kind: &str) -> Option<&'static [&'static str
         ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet") => Some(TEMPLATE),
         ("batch", "Job") => Some(TEMPLATE),
         ("batch", "CronJob") => Some(CRON_JOB_TEMPLATE),
+        // OpenShift's DeploymentConfig (in its group, or as OpenShift's first API served it,
+        // `v1`) and Argo's Rollout, which Istio's injector knows too.
+        ("apps.openshift.io" | "", "DeploymentConfig") | ("argoproj.io", "Rollout") => {
+            Some(TEMPLATE)
+        }
         _ => None,
     }
 }
@@ -160,6 +165,9 @@ mod tests {
     #[case::replication_controller("v1", "ReplicationController", "spec.template")]
     #[case::job("batch/v1", "Job", "spec.template")]
     #[case::cron_job("batch/v1", "CronJob", "spec.jobTemplate.spec.template")]
+    #[case::deployment_config("apps.openshift.io/v1", "DeploymentConfig", "spec.template")]
+    #[case::deployment_config_v1("v1", "DeploymentConfig", "spec.template")]
+    #[case::rollout("argoproj.io/v1alpha1", "Rollout", "spec.template")]
     fn finds_the_pod_template(#[case] api_version: &str, #[case] kind: &str, #[case] at: &str) {
         let object = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}});
         let source = PodSource::of(&object).unwrap();

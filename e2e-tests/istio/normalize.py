@@ -45,6 +45,11 @@ here is compared as it is: values, list order, fields present on one side only.
     type, which writes its fields in the type's order and an empty resources struct the Pod did
     not set; the policy writes each container as the Pod wrote it. Both record the same
     containers, under the same list.
+11. In a workload's spec, outside its pod template, values at Go's zero (0, false, "", empty
+    objects and lists) are dropped, at any depth: kube-inject's round trip through the workload's
+    Go type writes some of them (OpenShift DeploymentConfig's `test: false`, `strategy.resources:
+    {}`) and drops others the input set (`minReadySeconds: 0`, `paused: false`); injection never
+    touches that part of the object.
 """
 import json
 import re
@@ -96,6 +101,16 @@ def is_zero(value):
     if isinstance(value, list):
         return not value
     return value in (0, False, "", None)
+
+
+def drop_zeros(value):
+    """`value` without the members and items at Go's zero (item 11)."""
+    if isinstance(value, dict):
+        kept = {k: drop_zeros(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if not is_zero(v)}
+    if isinstance(value, list):
+        return [drop_zeros(v) for v in value]
+    return value
 
 
 def containers_of(spec):
@@ -168,6 +183,11 @@ def normalize_object(obj):
         for key in ("strategy", "updateStrategy"):
             if spec.get(key) == {}:
                 del spec[key]  # item 4
+        if obj.get("kind") not in ("Pod", None):
+            for key in [k for k in spec if k not in ("template", "jobTemplate")]:
+                spec[key] = drop_zeros(spec[key])  # item 11
+                if is_zero(spec[key]):
+                    del spec[key]
         if obj.get("kind") == "Pod":
             normalize_pod_spec(spec)
         # Pod templates: spec.template (most workloads), spec.jobTemplate.spec.template (CronJob).
