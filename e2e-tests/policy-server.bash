@@ -159,7 +159,7 @@ SIDECAR_VOLUMES='["workload-socket","workload-certs","istio-envoy","istio-data",
 # expect_injected REVIEW REASON: allowed, the reason, no warning, and the patch gives the fixture
 # Pod with the opt-in sidecar where holdApplicationUntilProxyStarts puts it: the proxy before the
 # Pod's containers, istio-init after the Pod's init containers (networkInitContainers), volumes
-# after the Pod's; nothing of the Pod's own is changed.
+# before the Pod's (where Istio puts them); nothing of the Pod's own is changed.
 expect_injected() {
   local review=$1 pod submitted status
   expect_answer "allowed,auditAnnotations,patch,patchType,uid,warnings"
@@ -174,7 +174,7 @@ expect_injected() {
   expect_eq "$(container_names "$pod" containers)" "istio-proxy,app,worker" "containers"
   expect_eq "$(container_names "$pod" initContainers)" "migrate,istio-init" "initContainers"
   expect_eq "$(jq -c '[.spec.volumes[].name]' <<<"$pod")" \
-    "$(jq -c '["data"] + .' <<<"$SIDECAR_VOLUMES")" "volumes"
+    "$(jq -c '. + ["data"]' <<<"$SIDECAR_VOLUMES")" "volumes"
   status=$(jq -r '.metadata.annotations["sidecar.istio.io/status"]' <<<"$pod")
   expect_eq "$(jq -S -c 'del(.hash)' <<<"$status")" \
     "$(jq -S -c '{initContainers: ["istio-init"], containers: ["istio-proxy"], volumes: ., imagePullSecrets: [], revision: "default",

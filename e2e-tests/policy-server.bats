@@ -158,7 +158,7 @@ teardown() {
   wait_log_quiet
   before=$(log_lines)
   post failing-template "$(review)"
-  message="the sidecar template could not be rendered for this Pod: template.annotations.failing: invalid operation: invalid float literal (in <string>:1)"
+  message="the sidecar template could not be rendered for this Pod: template.annotations.failing: invalid operation: invalid float literal (in <expression>:1)"
   expect_rejected 500 "$message"
   wait_until 10 request_logged "$before" failing-template
   # The positive control of the next test: the policy's own events reach this log at info.
