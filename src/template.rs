@@ -53,7 +53,34 @@ pub fn expression(text: &str) -> Option<&str> {
     let inner = inner.strip_prefix('-').unwrap_or(inner);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
     let nested = ["{{", "{%", "{#"];
-    (!nested.iter().any(|open| inner.contains(open))).then_some(inner.trim())
+    (!nested.iter().any(|open| inner.contains(open)) && balanced(inner)).then_some(inner.trim())
+}
+
+/// Whether no bracket of `text` closes more than it opened, outside string literals: a `}}` that
+/// closes nothing ends the block (`{{ a }}b }}` is no one expression), and minijinja's expression
+/// compiler panics on it rather than failing.
+fn balanced(text: &str) -> bool {
+    let mut depth = 0usize;
+    let mut quote = None;
+    let mut escaped = false;
+    for c in text.chars() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '{' | '[' | '(' => depth += 1,
+                '}' | ']' | ')' => match depth.checked_sub(1) {
+                    Some(d) => depth = d,
+                    None => return false,
+                },
+                _ => {}
+            },
+        }
+    }
+    true
 }
 
 /// Whether `text` is one expression and nothing else, and so may give a value of any type.
@@ -333,6 +360,8 @@ mod tests {
     #[case::absent_json("{{ pod.metadata.annotations.absent | fromjson }}", Output::Undefined)]
     #[case::text_around("n={{ pod.metadata.annotations.port | int }}", Output::Text("n=8080".into()))]
     #[case::two_expressions("{{ 1 }}{{ 2 }}", Output::Text("12".into()))]
+    #[case::block_end_inside("{{ pod.metadata.na}}me | default('x') }}", Output::Text("me | default('x') }}".into()))]
+    #[case::dict_literal("{{ {'a': {'b': '}}'}} }}", Output::Value(json!({"a": {"b": "}}"}})))]
     #[case::string_value("{{ pod.metadata.name ~ '-x' }}", Output::Text("web-1-x".into()))]
     fn evaluates_one_expression_to_its_value(#[case] text: &str, #[case] expected: Output) {
         let pod = json!({"metadata": {"name": "web-1", "annotations": {"port": "8080", "volumes": "{\"data\": {\"emptyDir\": {}}}"}}});
