@@ -416,3 +416,29 @@ mod tests {
         assert_eq!(check_syntax(text).is_ok(), ok);
     }
 }
+
+#[cfg(test)]
+mod expression_panics {
+    use super::*;
+
+    #[test]
+    fn block_ends_inside_one_expression_do_not_panic() {
+        let pod = Text::new(r#"{"metadata": {"name": "web"}}"#);
+        let mut renderer = Renderer::new(pod, "shop");
+        for text in [
+            "{{ a %} b }}",
+            "{{ a #} b }}",
+            "{{ a -}} b }}",
+            "{{ a }}} }}",
+            "{{ ')' }} }}",
+            "{{ a -%} }}",
+            "{{ (a }}) }}",
+            "{{ [a }}] }}",
+            "{{ 'x' ~ }} }}",
+        ] {
+            let _ = renderer.evaluate(text);
+            let _ = is_one_expression(text);
+            let _ = check_syntax(text);
+        }
+    }
+}
