@@ -31,11 +31,7 @@ setup_file() {
 }
 
 setup() {
-  istio_binaries
-  [ -x "$CLI" ] || {
-    echo "the CLI is not built: $CLI (make e2e-tests builds it; CLI_BIN= names another)" >&2
-    return 1
-  }
+  istio_cli_setup
 }
 
 # The distinct inputs of Istio's default-category cases, one a line.

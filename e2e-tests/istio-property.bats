@@ -81,11 +81,7 @@ setup_file() {
 }
 
 setup() {
-  istio_binaries
-  [ -x "$CLI" ] || {
-    echo "the CLI is not built: $CLI (make e2e-tests builds it; CLI_BIN= names another)" >&2
-    return 1
-  }
+  istio_cli_setup
 }
 
 # inject_both FILE OUT: OUT.istio and OUT.ours, what kube-inject and the CLI write of FILE; OUT.SIDE.err

@@ -68,3 +68,13 @@ istio_kube_inject() {
     --meshConfigFile "$ISTIO_GENERATED/mesh-config.yaml" \
     --revision default
 }
+
+# istio_cli_setup: a test's setup in the suites that compare kube-inject with the CLI ($CLI):
+# istioctl built or found, and the CLI there.
+istio_cli_setup() {
+  istio_binaries
+  [ -x "$CLI" ] || {
+    echo "the CLI is not built: $CLI (make e2e-tests builds it; CLI_BIN= names another)" >&2
+    return 1
+  }
+}
