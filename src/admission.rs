@@ -12,10 +12,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use std::sync::Arc;
+
 use crate::decision::{Decision, Reason, decide_for_pod};
 use crate::error::{RequestError, SettingsError};
 use crate::inject::inject_json;
 use crate::json::Text;
+use crate::namespace::{NamespaceSource, ReadNamespace};
 use crate::pod::PodHead;
 use crate::settings::Settings;
 
@@ -132,8 +135,15 @@ pub struct Evaluation {
     pub outcome: Outcome,
 }
 
-/// Evaluates a `validate` payload.
+/// Evaluates a `validate` payload, where nothing can read Namespaces: settings and templates
+/// that need the Pod's Namespace fail, saying so.
 pub fn evaluate(payload: &[u8]) -> Evaluation {
+    evaluate_with(payload, None)
+}
+
+/// Evaluates a `validate` payload; `read` reads the Pod's Namespace, if the settings or the
+/// templates ask for it ([`crate::namespace`]).
+pub fn evaluate_with(payload: &[u8], read: Option<Arc<ReadNamespace>>) -> Evaluation {
     let Some((request, payload_doc)) = read_payload(payload) else {
         return unnamed(String::new(), Outcome::Reject(explain(payload)));
     };
@@ -164,7 +174,11 @@ pub fn evaluate(payload: &[u8]) -> Evaluation {
         namespace = head.namespace().to_string();
     }
     let name = head.name().to_string();
-    let outcome = decide_and_inject(&pod, head, &namespace, &payload_doc);
+    let source = match read {
+        Some(read) => NamespaceSource::new(&namespace, read),
+        None => NamespaceSource::unreadable(&namespace),
+    };
+    let outcome = decide_and_inject(&pod, head, &source, &payload_doc);
     Evaluation {
         namespace,
         name,
@@ -172,7 +186,12 @@ pub fn evaluate(payload: &[u8]) -> Evaluation {
     }
 }
 
-fn decide_and_inject(pod: &Text, head: PodHead, namespace: &str, payload: &Text) -> Outcome {
+fn decide_and_inject(
+    pod: &Text,
+    head: PodHead,
+    namespace: &NamespaceSource,
+    payload: &Text,
+) -> Outcome {
     let view = match head.view() {
         Ok(view) => view,
         Err(error) => return Outcome::Reject(error),
@@ -183,7 +202,13 @@ fn decide_and_inject(pod: &Text, head: PodHead, namespace: &str, payload: &Text)
         Ok(settings) => settings,
         Err(error) => return Outcome::Reject(RequestError::Settings(error)),
     };
-    let decision = decide_for_pod(&view, namespace, &settings);
+    let decision = match decide_for_pod(&view, namespace, &settings) {
+        Ok(decision) => decision,
+        Err(error) => return Outcome::Reject(RequestError::Namespace(error)),
+    };
+    if decision.is_refusal() {
+        return Outcome::Reject(RequestError::Refused(decision.reason.to_string()));
+    }
     if !decision.inject {
         return Outcome::Accept(decision);
     }

@@ -9,14 +9,19 @@
 //! | 2    | namespace kube-system, kube-public or in ignoredNamespaces  | no        |
 //! | 3    | `spec.hostNetwork: true`                                    | no        |
 //! | 4    | annotation `sidecar.istio.io/status` present                | untouched |
-//! | 5    | label (else annotation) `sidecar.istio.io/inject` = "true"  | yes       |
+//! | 5    | a `mandatory` namespace: the Pod refuses the sidecar        | rejected (400) |
+//! |      | a `mandatory` namespace: otherwise                          | yes       |
+//! |      | `namespaceRules: istio`: none of Istio's webhooks selects it | no        |
+//! | 6    | label (else annotation) `sidecar.istio.io/inject` = "true"  | yes       |
 //! |      | label (else annotation) `sidecar.istio.io/inject` = "false" | no        |
-//! | 6    | labels match a `neverInjectSelector`                        | no        |
+//! | 7    | labels match a `neverInjectSelector`                        | no        |
 //! |      | labels match an `alwaysInjectSelector`                      | yes       |
-//! | 7    | `policy`                                                    | enabled → yes, disabled → no |
+//! | 8    | `policy`                                                    | enabled → yes, disabled → no |
 //!
 //! Steps 2 and 3 are security rules that nothing in the settings or the Pod overrides. When they
 //! refuse a Pod that asked for the sidecar, [`Decision::warning`] says so to the person creating it.
+//! Step 5 reads the Pod's Namespace, and only when the settings have `mandatory` or
+//! `namespaceRules` ([`crate::namespace_rules`]); without them it decides nothing.
 //!
 //! With the namespace selected, this gives the seed truth table:
 //!
@@ -32,6 +37,8 @@
 use std::fmt;
 
 use crate::keys::{INJECT_KEY, STATUS_KEY};
+use crate::namespace::{NamespaceError, NamespaceSource};
+use crate::namespace_rules::{self, NamespaceRules};
 use crate::pod::PodView;
 use crate::settings::{InjectionPolicy, PROTECTED_NAMESPACES, Settings};
 
@@ -54,21 +61,24 @@ pub enum Step {
     HostNetwork = 3,
     /// 4: the status annotation is there.
     AlreadyInjected = 4,
-    /// 5: the Pod's `sidecar.istio.io/inject`, exactly "true" or "false".
-    PodOverride = 5,
-    /// 6: a `neverInjectSelector`, else an `alwaysInjectSelector`.
-    Selectors = 6,
-    /// 7: the policy's default.
-    DefaultPolicy = 7,
+    /// 5: the Namespace's rules: `mandatory`, `namespaceRules`.
+    NamespaceRules = 5,
+    /// 6: the Pod's `sidecar.istio.io/inject`, exactly "true" or "false".
+    PodOverride = 6,
+    /// 7: a `neverInjectSelector`, else an `alwaysInjectSelector`.
+    Selectors = 7,
+    /// 8: the policy's default.
+    DefaultPolicy = 8,
 }
 
 impl Step {
     /// Every step, in order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::NotPodCreation,
         Self::IgnoredNamespace,
         Self::HostNetwork,
         Self::AlreadyInjected,
+        Self::NamespaceRules,
         Self::PodOverride,
         Self::Selectors,
         Self::DefaultPolicy,
@@ -86,6 +96,7 @@ impl Step {
             Self::IgnoredNamespace => "a namespace where sidecars are never injected",
             Self::HostNetwork => "hostNetwork, a security rule",
             Self::AlreadyInjected => "already injected",
+            Self::NamespaceRules => "the namespace's rules (mandatory, namespaceRules)",
             Self::PodOverride => "the Pod's own choice",
             Self::Selectors => "neverInjectSelector or alwaysInjectSelector",
             Self::DefaultPolicy => "the policy's default",
@@ -93,8 +104,8 @@ impl Step {
     }
 
     /// Whether a decision at this step is a row of the seed truth table (this module's
-    /// documentation): that table has only the Pod's override and the default policy, steps 5
-    /// and 7; the other steps decide outside it.
+    /// documentation): that table has only the Pod's override and the default policy, steps 6
+    /// and 8; the other steps decide outside it.
     pub fn is_seed_row(self) -> bool {
         matches!(self, Self::PodOverride | Self::DefaultPolicy)
     }
@@ -130,19 +141,41 @@ pub enum Reason {
     HostNetwork { found: Option<Override> },
     /// Step 4.
     AlreadyInjected,
-    /// Step 5: the Pod's label or annotation, exactly "true" or "false".
+    /// Step 5: a namespace `mandatory` selects; `found` does not refuse.
+    Mandatory {
+        namespace: String,
+        /// Which namespaces are mandatory, in words ([`namespace_rules::Mandatory::describe`]).
+        which: String,
+        found: Option<Override>,
+    },
+    /// Step 5: a namespace `mandatory` selects, and the Pod refuses the sidecar: the Pod is
+    /// rejected ([`Decision::is_refusal`]).
+    MandatoryRefused {
+        namespace: String,
+        which: String,
+        found: Override,
+    },
+    /// Step 5: none of Istio's injection webhooks would be called for the Pod.
+    IstioNamespaceRules {
+        namespace: String,
+        revision: String,
+        /// Each webhook, with the first of its conditions that fails.
+        why: String,
+        found: Option<Override>,
+    },
+    /// Step 6: the Pod's label or annotation, exactly "true" or "false".
     PodChoice(Override),
-    /// Step 6.
+    /// Step 7.
     NeverInjectSelector {
         index: usize,
         found: Option<Override>,
     },
-    /// Step 6.
+    /// Step 7.
     AlwaysInjectSelector {
         index: usize,
         found: Option<Override>,
     },
-    /// Step 7.
+    /// Step 8.
     DefaultPolicy {
         policy: InjectionPolicy,
         found: Option<Override>,
@@ -185,28 +218,96 @@ impl Override {
     }
 }
 
-/// Steps 2 to 7, for a Pod being created in `namespace` (the request's: a Pod made by a
-/// controller has none in its metadata yet). Step 1 is the request's (`admission`).
-pub fn decide_for_pod(pod: &PodView, namespace: &str, settings: &Settings) -> Decision {
+/// What an error says needed the Namespace, when step 5 read it.
+const MANDATORY_NEEDED: &str = "the policy's mandatory.namespaceSelector selects namespaces by their labels";
+const ISTIO_NEEDED: &str = "the policy's namespaceRules (istio) decide by its labels";
+
+/// Steps 2 to 8, for a Pod being created in `namespace`'s Namespace (the request's: a Pod made
+/// by a controller has none in its metadata yet), read only if step 5 needs it. Step 1 is the
+/// request's (`admission`).
+pub fn decide_for_pod(
+    pod: &PodView,
+    namespace: &NamespaceSource,
+    settings: &Settings,
+) -> Result<Decision, NamespaceError> {
     let found = Override::read(pod);
-    if PROTECTED_NAMESPACES.contains(&namespace) {
-        return untouched(Reason::ProtectedNamespace {
-            namespace: namespace.to_string(),
+    let name = namespace.name();
+    if PROTECTED_NAMESPACES.contains(&name) {
+        return Ok(untouched(Reason::ProtectedNamespace {
+            namespace: name.to_string(),
             found,
-        });
+        }));
     }
-    if settings.is_ignored_namespace(namespace) {
-        return untouched(Reason::IgnoredNamespace {
-            namespace: namespace.to_string(),
+    if settings.is_ignored_namespace(name) {
+        return Ok(untouched(Reason::IgnoredNamespace {
+            namespace: name.to_string(),
             found,
-        });
+        }));
     }
     if pod.host_network {
-        return untouched(Reason::HostNetwork { found });
+        return Ok(untouched(Reason::HostNetwork { found }));
     }
     if pod.annotation(STATUS_KEY).is_some() {
-        return untouched(Reason::AlreadyInjected);
+        return Ok(untouched(Reason::AlreadyInjected));
     }
+    if let Some(decision) = namespace_rules(pod, namespace, settings, &found)? {
+        return Ok(decision);
+    }
+    Ok(by_the_pod_and_settings(pod, settings, found))
+}
+
+/// Step 5: what the Namespace decides, if anything.
+fn namespace_rules(
+    pod: &PodView,
+    namespace: &NamespaceSource,
+    settings: &Settings,
+    found: &Option<Override>,
+) -> Result<Option<Decision>, NamespaceError> {
+    if let Some(mandatory) = &settings.mandatory {
+        let selected = if mandatory.needs_labels() {
+            mandatory.selects(&namespace.get(MANDATORY_NEEDED)?.labels)
+        } else {
+            true
+        };
+        if selected {
+            let which = mandatory.describe();
+            let namespace = namespace.name().to_string();
+            return Ok(Some(match found {
+                Some(refused) if refused.choice() == Some(false) => untouched(Reason::MandatoryRefused {
+                    namespace,
+                    which,
+                    found: refused.clone(),
+                }),
+                _ => Decision {
+                    inject: true,
+                    reason: Reason::Mandatory {
+                        namespace,
+                        which,
+                        found: found.clone(),
+                    },
+                },
+            }));
+        }
+    }
+    let Some(NamespaceRules::Istio) = settings.namespace_rules else {
+        return Ok(None);
+    };
+    let labels = &namespace.get(ISTIO_NEEDED)?.labels;
+    let revision = settings.revision.as_str();
+    let webhooks = namespace_rules::istio_webhooks(revision, settings.enable_namespaces_by_default);
+    match namespace_rules::istio_select(&webhooks, labels, pod.labels) {
+        Ok(_) => Ok(None),
+        Err(why) => Ok(Some(untouched(Reason::IstioNamespaceRules {
+            namespace: namespace.name().to_string(),
+            revision: revision.to_string(),
+            why,
+            found: found.clone(),
+        }))),
+    }
+}
+
+/// Steps 6 to 8: the Pod's own choice, the selectors, the default.
+fn by_the_pod_and_settings(pod: &PodView, settings: &Settings, found: Option<Override>) -> Decision {
     if let Some(found) = &found
         && let Some(choice) = found.choice()
     {
@@ -259,6 +360,9 @@ impl Reason {
             }
             Self::HostNetwork { .. } => Step::HostNetwork,
             Self::AlreadyInjected => Step::AlreadyInjected,
+            Self::Mandatory { .. }
+            | Self::MandatoryRefused { .. }
+            | Self::IstioNamespaceRules { .. } => Step::NamespaceRules,
             Self::PodChoice(_) => Step::PodOverride,
             Self::NeverInjectSelector { .. } | Self::AlwaysInjectSelector { .. } => Step::Selectors,
             Self::DefaultPolicy { .. } => Step::DefaultPolicy,
@@ -283,8 +387,10 @@ impl Reason {
             | Self::HostNetwork { found }
             | Self::NeverInjectSelector { found, .. }
             | Self::AlwaysInjectSelector { found, .. }
-            | Self::DefaultPolicy { found, .. } => found.as_ref(),
-            Self::PodChoice(found) => Some(found),
+            | Self::DefaultPolicy { found, .. }
+            | Self::Mandatory { found, .. }
+            | Self::IstioNamespaceRules { found, .. } => found.as_ref(),
+            Self::PodChoice(found) | Self::MandatoryRefused { found, .. } => Some(found),
             Self::NotCreate { .. } | Self::NotPod { .. } | Self::AlreadyInjected => None,
         }
     }
@@ -302,6 +408,12 @@ impl Reason {
 }
 
 impl Decision {
+    /// Whether the Pod is rejected rather than admitted: it refuses a sidecar that is mandatory
+    /// in its namespace.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self.reason, Reason::MandatoryRefused { .. })
+    }
+
     /// A warning for the person creating the Pod, when the Pod asked for the sidecar and a
     /// security rule refused it: the one case in which "no sidecar" is a surprise.
     pub fn warning(&self) -> Option<String> {
@@ -322,7 +434,9 @@ impl Decision {
 
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verdict = if self.inject {
+        let verdict = if self.is_refusal() {
+            "Pod rejected"
+        } else if self.inject {
             "sidecar injected"
         } else {
             "sidecar not injected"
@@ -369,6 +483,25 @@ impl fmt::Display for Reason {
             Self::AlreadyInjected => write!(
                 f,
                 "the Pod already has the sidecar (annotation {STATUS_KEY} is set)"
+            ),
+            Self::Mandatory { namespace, which, found } => {
+                write!(
+                    f,
+                    "the sidecar is mandatory in namespace {namespace}, one of {which}"
+                )?;
+                match found {
+                    Some(found) => write!(f, "; the Pod's {found} does not refuse it"),
+                    None => Ok(()),
+                }
+            }
+            Self::MandatoryRefused { namespace, which, found } => write!(
+                f,
+                "the Pod refuses the sidecar with its {found}, but the sidecar is mandatory in namespace {namespace}, one of {which}: the cluster's administrators decide that in the policy's settings, and only they can exempt a Pod there (ignoredNamespaces, or the mandatory namespaceSelector); remove the Pod's {source} {INJECT_KEY} to create it",
+                source = found.source
+            ),
+            Self::IstioNamespaceRules { namespace, revision, why, .. } => write!(
+                f,
+                "by Istio's namespace rules (namespaceRules: istio), none of Istio's injection webhooks for revision {revision} would be called for this Pod in namespace {namespace}: {why}"
             ),
             Self::PodChoice(choice) => write!(f, "the Pod's {choice}"),
             Self::NeverInjectSelector { index, .. } => {
@@ -435,7 +568,12 @@ mod tests {
     }
 
     fn decide_pod(pod: Value, namespace: &str, settings: &Settings) -> Decision {
-        decide_for_pod(&PodView::read(&pod).unwrap(), namespace, settings)
+        decide_for_pod(
+            &PodView::read(&pod).unwrap(),
+            &NamespaceSource::unreadable(namespace),
+            settings,
+        )
+        .unwrap()
     }
 
     /// The seed truth table with the namespace selected, the override given as a label and
@@ -746,13 +884,13 @@ mod tests {
     #[test]
     fn steps_are_numbered_as_the_tables_number_them() {
         let numbers: Vec<u8> = Step::ALL.iter().map(|step| step.number()).collect();
-        assert_eq!(numbers, [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(numbers, [1, 2, 3, 4, 5, 6, 7, 8]);
         let seed: Vec<u8> = Step::ALL
             .iter()
             .filter(|step| step.is_seed_row())
             .map(|step| step.number())
             .collect();
-        assert_eq!(seed, [5, 7]);
+        assert_eq!(seed, [6, 8]);
         let settings = settings(json!({"neverInjectSelector": [{"matchLabels": {"a": "1"}}]}));
         let step = |labels: Value, annotations: Value, namespace: &str| {
             decide_pod(pod(labels, annotations), namespace, &settings)
@@ -773,6 +911,130 @@ mod tests {
         );
         assert_eq!(step(json!({"a": "1"}), json!({}), "shop"), Step::Selectors);
         assert_eq!(step(json!({}), json!({}), "shop"), Step::DefaultPolicy);
+    }
+
+    fn namespace_of(name: &str, labels: Value) -> NamespaceSource {
+        let text = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels, "annotations": {"team": "shop"}}}).to_string();
+        NamespaceSource::new(name, std::sync::Arc::new(move |_: &str| Ok(text.clone())))
+    }
+
+    fn decide_in(labels: Value, annotations: Value, namespace: &NamespaceSource, settings: Value) -> Result<Decision, NamespaceError> {
+        decide_for_pod(
+            &PodView::read(&pod(labels, annotations)).unwrap(),
+            namespace,
+            &self::settings(settings),
+        )
+    }
+
+    #[test]
+    fn without_namespace_settings_the_namespace_is_never_read() {
+        let namespace = namespace_of("shop", json!({"istio-injection": "disabled"}));
+        for (labels, annotations) in [
+            (json!({}), json!({})),
+            (json!({INJECT_KEY: "false"}), json!({})),
+            (json!({}), json!({INJECT_KEY: "true"})),
+        ] {
+            decide_in(labels, annotations, &namespace, json!({})).unwrap();
+        }
+        assert!(!namespace.was_read());
+    }
+
+    #[rstest::rstest]
+    #[case::enabled(json!({"istio-injection": "enabled"}), json!({}), true, Step::DefaultPolicy)]
+    #[case::enabled_pod_refuses(json!({"istio-injection": "enabled"}), json!({INJECT_KEY: "false"}), false, Step::NamespaceRules)]
+    #[case::disabled(json!({"istio-injection": "disabled"}), json!({}), false, Step::NamespaceRules)]
+    #[case::disabled_pod_asks(json!({"istio-injection": "disabled"}), json!({INJECT_KEY: "true"}), false, Step::NamespaceRules)]
+    #[case::unlabelled(json!({}), json!({}), false, Step::NamespaceRules)]
+    #[case::unlabelled_pod_asks(json!({}), json!({INJECT_KEY: "true"}), true, Step::PodOverride)]
+    #[case::rev_matching(json!({"istio.io/rev": "default"}), json!({}), true, Step::DefaultPolicy)]
+    #[case::rev_other(json!({"istio.io/rev": "canary"}), json!({}), false, Step::NamespaceRules)]
+    fn istio_namespace_rules_decide_step_5(
+        #[case] namespace_labels: Value,
+        #[case] pod_labels: Value,
+        #[case] inject: bool,
+        #[case] step: Step,
+    ) {
+        let namespace = namespace_of("shop", namespace_labels);
+        let decision = decide_in(pod_labels, json!({}), &namespace, json!({"namespaceRules": "istio"})).unwrap();
+        assert_eq!((decision.inject, decision.reason.step()), (inject, step), "{decision}");
+        assert!(namespace.was_read());
+    }
+
+    #[test]
+    fn the_security_rules_come_before_the_namespace_rules_and_read_nothing() {
+        let namespace = namespace_of("kube-system", json!({"istio-injection": "enabled"}));
+        let decision = decide_in(json!({}), json!({}), &namespace, json!({"namespaceRules": "istio", "mandatory": {"namespaceSelector": {}}})).unwrap();
+        assert_eq!(decision.reason.step(), Step::IgnoredNamespace);
+        assert!(!namespace.was_read());
+    }
+
+    #[test]
+    fn the_istio_reason_says_which_webhooks_and_why() {
+        let namespace = namespace_of("shop", json!({"istio-injection": "disabled"}));
+        let decision = decide_in(json!({}), json!({}), &namespace, json!({"namespaceRules": "istio"})).unwrap();
+        assert_eq!(
+            decision.to_string(),
+            "sidecar not injected: by Istio's namespace rules (namespaceRules: istio), none of Istio's injection webhooks for revision default would be called for this Pod in namespace shop: \
+             rev.namespace (the namespace's label istio.io/rev is absent, and istio.io/rev=default is required); \
+             rev.object (the namespace's label istio-injection is \"disabled\", and !istio-injection is required); \
+             namespace (the namespace's label istio-injection is \"disabled\", and istio-injection=enabled is required); \
+             object (the namespace's label istio-injection is \"disabled\", and !istio-injection is required)"
+        );
+    }
+
+    #[rstest::rstest]
+    #[case::all_refused(json!({}), json!({}), json!({INJECT_KEY: "false"}), Some(true), false)]
+    #[case::all_injected(json!({}), json!({}), json!({}), Some(false), true)]
+    #[case::all_policy_disabled_still_injected(json!({}), json!({}), json!({"app": "x"}), Some(false), true)]
+    #[case::selected(json!({"matchLabels": {"mesh": "required"}}), json!({"mesh": "required"}), json!({INJECT_KEY: "false"}), Some(true), false)]
+    #[case::not_selected(json!({"matchLabels": {"mesh": "required"}}), json!({}), json!({INJECT_KEY: "false"}), None, false)]
+    fn mandatory_namespaces(
+        #[case] selector: Value,
+        #[case] namespace_labels: Value,
+        #[case] pod_labels: Value,
+        #[case] refused: Option<bool>,
+        #[case] inject: bool,
+    ) {
+        let namespace = namespace_of("shop", namespace_labels);
+        let settings = json!({"policy": "disabled", "mandatory": {"namespaceSelector": selector}});
+        let decision = decide_in(pod_labels, json!({}), &namespace, settings).unwrap();
+        assert_eq!(decision.inject, inject, "{decision}");
+        match refused {
+            Some(refused) => {
+                assert_eq!(decision.reason.step(), Step::NamespaceRules);
+                assert_eq!(decision.is_refusal(), refused);
+            }
+            None => assert_ne!(decision.reason.step(), Step::NamespaceRules),
+        }
+    }
+
+    #[test]
+    fn a_mandatory_selector_of_every_namespace_reads_nothing() {
+        let namespace = namespace_of("shop", json!({}));
+        decide_in(json!({}), json!({}), &namespace, json!({"mandatory": {"namespaceSelector": {}}})).unwrap();
+        assert!(!namespace.was_read());
+    }
+
+    #[test]
+    fn a_refusal_says_why_and_who_decides() {
+        let namespace = namespace_of("shop", json!({"mesh": "required"}));
+        let decision = decide_in(json!({}), json!({INJECT_KEY: "false"}), &namespace, json!({"mandatory": {"namespaceSelector": {"matchLabels": {"mesh": "required"}}}})).unwrap();
+        assert_eq!(
+            decision.to_string(),
+            "Pod rejected: the Pod refuses the sidecar with its annotation sidecar.istio.io/inject is \"false\", but the sidecar is mandatory in namespace shop, one of the namespaces matching mandatory.namespaceSelector mesh=required: \
+             the cluster's administrators decide that in the policy's settings, and only they can exempt a Pod there (ignoredNamespaces, or the mandatory namespaceSelector); \
+             remove the Pod's annotation sidecar.istio.io/inject to create it"
+        );
+    }
+
+    #[test]
+    fn a_namespace_that_cannot_be_read_is_an_error_not_a_guess() {
+        let namespace = NamespaceSource::new("shop", std::sync::Arc::new(|_: &str| Err("forbidden".to_string())));
+        let error = decide_in(json!({}), json!({}), &namespace, json!({"namespaceRules": "istio"})).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "namespace shop could not be read, and the policy's namespaceRules (istio) decide by its labels: forbidden"
+        );
     }
 
     #[test]

@@ -45,6 +45,12 @@ pub enum RequestError {
     Render(RenderError),
     #[error("{0}")]
     Conflict(Conflict),
+    /// The Pod's Namespace was needed and could not be read.
+    #[error("{0}")]
+    Namespace(crate::namespace::NamespaceError),
+    /// The Pod refuses what the policy makes mandatory: the decision's reason.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl RequestError {
@@ -63,8 +69,8 @@ impl RequestError {
     /// The HTTP status code the rejection carries: the request's fault, or ours.
     pub fn code(&self) -> u16 {
         match self {
-            Self::NotJson(_) | Self::Field { .. } | Self::Conflict(_) => 400,
-            Self::Settings(_) | Self::Render(_) => 500,
+            Self::NotJson(_) | Self::Field { .. } | Self::Conflict(_) | Self::Refused(_) => 400,
+            Self::Settings(_) | Self::Render(_) | Self::Namespace(_) => 500,
         }
     }
 }

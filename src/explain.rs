@@ -402,7 +402,8 @@ pub fn inject_object(
         // A Pod is read for its workload as the policy reads it; a workload names itself.
         let workload =
             (!source.is_pod()).then(|| Workload::of_object(object, &report.object.namespace));
-        let injected = inject_in(pod, &policy.settings, &report.object.namespace, workload)
+        let namespace = namespaces.source(&report.object.namespace);
+        let injected = inject_in(pod, &policy.settings, &namespace, workload)
             .map_err(|e| ObjectError {
                 object: report.object.to_string(),
                 message: relocated(&e, &source),
@@ -444,7 +445,12 @@ fn evaluate(
         return Err(failed(message));
     }
     let view = PodView::read(&pod).map_err(|e| failed(relocated(&e, &source)))?;
-    let decision = decide_for_pod(&view, &object_ref.namespace, &policy.settings);
+    let decision = decide_for_pod(
+        &view,
+        &namespaces.source(&object_ref.namespace),
+        &policy.settings,
+    )
+    .map_err(|e| failed(e.to_string()))?;
     let call = policy.call(namespaces, &object_ref.namespace, view.labels);
     let called = !matches!(call, Call::NotCalled(_));
     let row = Row {

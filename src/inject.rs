@@ -57,6 +57,7 @@ use crate::pod::{OBJECT_PATH, PodHead};
 use crate::probes::{self, ProbeRewrite};
 use crate::revision::revision_reading;
 use crate::schema::{self, Ty};
+use crate::namespace::NamespaceSource;
 use crate::settings::{Chosen, Settings, Template};
 use crate::status::{self, Status};
 use crate::template::{Placed, Renderer, is_template, typed};
@@ -65,7 +66,7 @@ use crate::validation::{self, Strings};
 /// `pod` with the sidecar injected, as a value: [`inject_json`] for the CLI, the playground and
 /// tests, which hold the Pod as a value.
 pub fn inject(pod: Value, settings: &Settings, namespace: &str) -> Result<Value, RequestError> {
-    inject_in(pod, settings, namespace, None)
+    inject_in(pod, settings, &NamespaceSource::unreadable(namespace), None)
 }
 
 /// As [`inject`], for the pod template of a workload a manifest names (the CLI's): its template
@@ -73,7 +74,7 @@ pub fn inject(pod: Value, settings: &Settings, namespace: &str) -> Result<Value,
 pub fn inject_in(
     pod: Value,
     settings: &Settings,
-    namespace: &str,
+    namespace: &NamespaceSource,
     workload: Option<Workload>,
 ) -> Result<Value, RequestError> {
     let pod = Text::new(&pod.to_string());
@@ -88,7 +89,7 @@ pub fn inject_json(
     pod: &Text,
     head: PodHead,
     settings: &Settings,
-    namespace: &str,
+    namespace: &NamespaceSource,
 ) -> Result<String, RequestError> {
     inject_text(pod, head, settings, namespace, None)
 }
@@ -97,7 +98,7 @@ fn inject_text(
     pod: &Text,
     head: PodHead,
     settings: &Settings,
-    namespace: &str,
+    namespace: &NamespaceSource,
     workload: Option<Workload>,
 ) -> Result<String, RequestError> {
     let placement = Placement::for_pod(settings, head.annotations())?;
@@ -190,11 +191,12 @@ fn choose<'s>(
 /// error names the string's place in the settings.
 fn render(
     pod: &Text,
-    namespace: &str,
+    namespace: &NamespaceSource,
     workload: Option<Workload>,
     templates: &Templates,
 ) -> Result<Rendering, RequestError> {
-    let mut renderer = Renderer::with_workload(pod.clone(), namespace, workload);
+    let mut renderer = Renderer::with_workload(pod.clone(), namespace.name(), workload)
+        .with_namespace(namespace.clone());
     let mut rendering = Rendering::default();
     for string in &templates.strings {
         // Strings elsewhere in the settings than the chosen templates are not template strings.
@@ -2306,7 +2308,7 @@ mod tests {
             kind: "CronJob".into(),
             api_version: "batch/v1".into(),
         };
-        let pod = inject_in(replicated, &settings, "shop", Some(workload)).unwrap();
+        let pod = inject_in(replicated, &settings, &NamespaceSource::unreadable("shop"), Some(workload)).unwrap();
         assert_eq!(owner(&pod), "batch/v1/CronJob/ops/nightly");
     }
 
@@ -2393,7 +2395,7 @@ mod tests {
     ) -> T {
         let (text, head) = pod_text(pod);
         let templates = choose(settings, &head, Placement::of(settings)).unwrap();
-        let rendering = render(&text, "shop", None, &templates).unwrap();
+        let rendering = render(&text, &NamespaceSource::unreadable("shop"), None, &templates).unwrap();
         let parts = combine(&templates.chosen, &rendering);
         f(&text, &parts)
     }
@@ -2506,7 +2508,7 @@ mod tests {
         let settings = settings(json!({}), proxy_template());
         let (pod, head) = pod_text(&app_pod());
         let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
-        let rendering = render(&pod, "shop", None, &templates).unwrap();
+        let rendering = render(&pod, &NamespaceSource::unreadable("shop"), None, &templates).unwrap();
         let template = templates.chosen[0].template;
         let rendered = Edit::rendered(template, &rendering);
         // The rest of the template is its text, byte for byte.
@@ -2542,7 +2544,7 @@ mod tests {
         ] {
             let (pod, head) = pod_text(&app_pod());
             let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
-            let Err(RequestError::Render(error)) = render(&pod, "shop", None, &templates) else {
+            let Err(RequestError::Render(error)) = render(&pod, &NamespaceSource::unreadable("shop"), None, &templates) else {
                 panic!("expected a render error at {path}");
             };
             assert_eq!(error.path, path);

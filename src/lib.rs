@@ -22,6 +22,8 @@ pub mod keys;
 #[cfg(feature = "yaml")]
 pub mod manifest;
 pub mod merge;
+pub mod namespace;
+pub mod namespace_rules;
 pub mod metrics;
 pub mod owner;
 pub mod placement;

@@ -2,9 +2,9 @@
 //! an outcome becomes the response it reads. Everything else in the crate is pure.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
-use kubewarden_policy_sdk::wapc_guest::{CallResult, prelude::register_function};
+use kubewarden_policy_sdk::wapc_guest::{self, CallResult, prelude::register_function};
 use kubewarden_policy_sdk::{
     logging, protocol_version_guest, settings::SettingsValidationResponse,
 };
@@ -29,9 +29,23 @@ pub extern "C" fn wapc_init() {
 }
 
 fn validate(payload: &[u8]) -> CallResult {
-    let evaluation = admission::evaluate(payload);
+    let evaluation = admission::evaluate_with(payload, Some(Arc::new(read_namespace)));
     log(&evaluation);
     Ok(response(evaluation.outcome).into_json())
+}
+
+/// The Pod's Namespace, from the policy server (`kubernetes/get_resource`, which it answers from
+/// the cluster through a cache of a few seconds): asked only when the settings or a template need
+/// it ([`crate::namespace`]). The policy server answers only for the resources the policy's
+/// `contextAwareResources` grant; anything else it refuses, and that refusal is the error.
+fn read_namespace(name: &str) -> Result<String, String> {
+    let name = serde_json::to_string(name).map_err(|e| e.to_string())?;
+    let request = format!(
+        r#"{{"api_version":"v1","kind":"Namespace","name":{name},"namespace":null,"disable_cache":false}}"#
+    );
+    let answer = wapc_guest::host_call("kubewarden", "kubernetes", "get_resource", request.as_bytes())
+        .map_err(|e| format!("the policy server answered: {e}"))?;
+    String::from_utf8(answer).map_err(|_| "the policy server's answer is not UTF-8".to_string())
 }
 
 fn validate_settings(payload: &[u8]) -> CallResult {

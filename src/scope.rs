@@ -10,10 +10,12 @@
 //! installs it ([`crate::webhook`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use crate::error::{SettingsError, path_within};
+use crate::namespace::{Namespace, NamespaceSource};
 use crate::selector::LabelSelector;
 use crate::settings::Settings;
 use crate::webhook::{self, KUBEWARDEN_NAMESPACE, NAMESPACE_NAME_LABEL, PolicyKind};
@@ -216,17 +218,35 @@ fn manifest_warnings(kind: &str, spec: &Value) -> Vec<String> {
     warnings
 }
 
-/// The labels of the namespaces people told us about.
+/// The namespaces people told us about: their labels (which the namespaceSelector and the
+/// policy's namespace rules read) and annotations (which templates read, as `ns`).
 #[derive(Debug, Clone, Default)]
 pub struct Namespaces {
-    labels: BTreeMap<String, Map<String, Value>>,
+    known: BTreeMap<String, Namespace>,
 }
 
 impl Namespaces {
     /// Records a namespace's labels, with the name label Kubernetes adds to every namespace.
-    pub fn insert(&mut self, name: &str, mut labels: Map<String, Value>) {
+    pub fn insert(&mut self, name: &str, labels: Map<String, Value>) {
+        self.insert_with(name, labels, Map::new());
+    }
+
+    /// Records a namespace's labels and annotations.
+    pub fn insert_with(
+        &mut self,
+        name: &str,
+        mut labels: Map<String, Value>,
+        annotations: Map<String, Value>,
+    ) {
         labels.insert(NAMESPACE_NAME_LABEL.into(), name.into());
-        self.labels.insert(name.to_string(), labels);
+        self.known.insert(
+            name.to_string(),
+            Namespace {
+                name: name.to_string(),
+                labels,
+                annotations,
+            },
+        );
     }
 
     /// Records the Namespaces in a document: a Namespace manifest, or a List of them, as
@@ -243,17 +263,33 @@ impl Namespaces {
         let Some(name) = namespace_name(object) else {
             return false;
         };
-        let labels = object
-            .pointer("/metadata/labels")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        self.insert(name, labels);
+        let map = |pointer| {
+            object
+                .pointer(pointer)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
+        self.insert_with(name, map("/metadata/labels"), map("/metadata/annotations"));
         true
     }
 
     fn get(&self, name: &str) -> Option<&Map<String, Value>> {
-        self.labels.get(name)
+        self.known.get(name).map(|namespace| &namespace.labels)
+    }
+
+    /// The namespace `name` as the policy reads it: from what was told, else not readable,
+    /// saying what to give.
+    pub fn source(&self, name: &str) -> NamespaceSource {
+        match self.known.get(name) {
+            Some(namespace) => NamespaceSource::known(namespace.clone()),
+            None => {
+                let message = format!(
+                    "its manifest was not given; give it (kubectl get namespace {name} -o yaml), or its labels"
+                );
+                NamespaceSource::new(name, Arc::new(move |_: &str| Err(message.clone())))
+            }
+        }
     }
 }
 

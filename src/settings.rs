@@ -20,6 +20,7 @@ use crate::error::{RequestError, SettingsError, json_type, sorted_names};
 use crate::json::{Part, Text};
 use crate::keys::{STATUS_KEY, TEMPLATES_KEY};
 use crate::metrics::PrometheusMerge;
+use crate::namespace_rules::{Mandatory, NamespaceRules};
 use crate::pod::OBJECT_PATH;
 use crate::probes::ProbeRewrite;
 use crate::schema::{self, CONTAINER, LOCAL_OBJECT_REFERENCE, Ty, VOLUME};
@@ -146,6 +147,12 @@ pub struct Settings {
     /// The revision's name, written in the status annotation beside the hash of what is injected
     /// (which it is no part of).
     pub revision: RevisionName,
+    /// Apply Istio's namespace labels in the policy (see [`crate::namespace_rules`]).
+    pub namespace_rules: Option<NamespaceRules>,
+    /// With Istio's namespace rules: inject in namespaces without Istio's labels too.
+    pub enable_namespaces_by_default: bool,
+    /// Namespaces where the sidecar may not be refused.
+    pub mandatory: Option<Mandatory>,
 }
 
 /// Where the sidecar is described.
@@ -237,6 +244,13 @@ pub(crate) struct RawSettings {
     prometheus_merge: Option<PrometheusMerge>,
     #[serde(default)]
     revision: RevisionName,
+    #[serde(default)]
+    namespace_rules: Option<NamespaceRules>,
+    #[serde(default)]
+    enable_namespaces_by_default: bool,
+    /// `null` counts as absent.
+    #[serde(default)]
+    mandatory: Option<Mandatory>,
 }
 
 impl Settings {
@@ -445,6 +459,23 @@ impl Settings {
                 ));
             }
         }
+        if raw.enable_namespaces_by_default {
+            if raw.namespace_rules.is_none() {
+                return Err(SettingsError::new(
+                    "enableNamespacesByDefault",
+                    "only goes with namespaceRules: istio, whose namespace labels it extends",
+                ));
+            }
+            if raw.revision.as_str() != "default" {
+                return Err(SettingsError::new(
+                    "enableNamespacesByDefault",
+                    format!(
+                        "only applies to the default revision, as in Istio; this policy serves revision {:?}",
+                        raw.revision.as_str()
+                    ),
+                ));
+            }
+        }
         let templates = match (raw.template, raw.templates, raw.default_templates) {
             (None, None, _) => return Err(SettingsError::new("template", "missing")),
             (Some(_), Some(_), _) => {
@@ -475,6 +506,9 @@ impl Settings {
             probe_rewrite: raw.probe_rewrite,
             prometheus_merge: raw.prometheus_merge,
             revision: raw.revision,
+            namespace_rules: raw.namespace_rules,
+            enable_namespaces_by_default: raw.enable_namespaces_by_default,
+            mandatory: raw.mandatory,
         })
     }
 
@@ -960,7 +994,7 @@ mod tests {
     #[case::policy_case(with(minimal(), "/policy", json!("Enabled")), r#"policy: expected "enabled" or "disabled", got "Enabled""#)]
     #[case::policy_type(with(minimal(), "/policy", json!(true)), r#"policy: expected "enabled" or "disabled", got a boolean"#)]
     #[case::unknown_setting(with(minimal(), "/polcy", json!("enabled")),
-        "polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite, prometheusMerge, revision")]
+        "polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite, prometheusMerge, revision, namespaceRules, enableNamespacesByDefault, mandatory")]
     #[case::template_missing(json!({"policy": "enabled"}), "template: missing")]
     #[case::template_empty(json!({"template": {}}), "template: nothing to inject; give containers or initContainers")]
     #[case::template_unknown_key(with(minimal(), "/template/sidecars", json!([])),

@@ -19,6 +19,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 
 use crate::json::{Found, Kind, Members, Place, Step, Text};
+use crate::namespace::NamespaceSource;
 use crate::owner::Workload;
 
 mod simple;
@@ -104,8 +105,13 @@ pub struct Renderer {
     /// The Pod's workload when its caller knows it (the CLI, from a manifest); else read from the
     /// Pod when a template string first asks ([`crate::owner`]).
     workload: Option<Workload>,
+    /// `ns`: the Namespace, read when a template string first asks for it.
+    source: NamespaceSource,
     engine: Option<(Environment<'static>, minijinja::Value)>,
 }
+
+/// What an error says needed the Namespace when a template string asked for `ns`.
+pub const NS_NEEDED: &str = "a template string asks for it (ns)";
 
 impl Renderer {
     /// `namespace` is the request's: a Pod created by a controller often has none in its metadata.
@@ -114,8 +120,15 @@ impl Renderer {
             pod,
             namespace: namespace.to_string(),
             workload: None,
+            source: NamespaceSource::unreadable(namespace),
             engine: None,
         }
+    }
+
+    /// Template strings may read the Pod's Namespace as `ns`, from `source`.
+    pub fn with_namespace(mut self, source: NamespaceSource) -> Self {
+        self.source = source;
+        self
     }
 
     /// As [`Renderer::new`], for a Pod whose workload is known.
@@ -142,7 +155,9 @@ impl Renderer {
             // Not one expression after all (`{{ a }} {{ b }}` has its braces inside): text.
             Err(_) => return self.engine_render(text).map(Output::Text),
         };
-        let value = compiled.eval(context).map_err(|e| describe(&e))?;
+        let value = compiled.eval(context).map_err(|e| describe(&e));
+        self.namespace_failed()?;
+        let value = value?;
         Ok(if value.is_undefined() {
             Output::Undefined
         } else if value.is_none() {
@@ -156,7 +171,18 @@ impl Renderer {
 
     fn engine_render(&mut self, text: &str) -> Result<String, String> {
         let (env, context) = self.engine();
-        env.render_str(text, context).map_err(|e| describe(&e))
+        let rendered = env.render_str(text, context).map_err(|e| describe(&e));
+        self.namespace_failed()?;
+        rendered
+    }
+
+    /// A template string asked for `ns`, and the Namespace could not be read: the string's
+    /// error, whatever the engine made of the missing value (never a guess).
+    fn namespace_failed(&self) -> Result<(), String> {
+        if !self.source.was_read() {
+            return Ok(());
+        }
+        self.source.get(NS_NEEDED).map(drop).map_err(|e| e.to_string())
     }
 
     fn engine(&mut self) -> &(Environment<'static>, minijinja::Value) {
@@ -166,10 +192,12 @@ impl Renderer {
                 namespace: self.namespace.clone(),
                 known: self.workload.take().map(OnceLock::from).unwrap_or_default(),
             };
+            let source = self.source.clone();
             let context = minijinja::context! {
                 pod => minijinja::Value::from_object(JsonNode { text: self.pod.clone(), place: Vec::new() }),
                 namespace => self.namespace.as_str(),
                 workload => minijinja::Value::from_object(workload),
+                ns => minijinja::Value::from_object(LazyNamespace { source, value: OnceLock::new() }),
             };
             (environment(), context)
         })
@@ -270,6 +298,36 @@ impl Object for LazyWorkload {
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         Enumerator::Str(&["name", "namespace", "kind", "apiVersion"])
+    }
+}
+
+/// `ns`: the Pod's Namespace (`ns.metadata.name`, `.labels`, `.annotations`), read the first
+/// time a template string asks for it. When it cannot be read, the string fails
+/// ([`Renderer::evaluate`]): no lookup of it is ever answered with nothing.
+#[derive(Debug)]
+struct LazyNamespace {
+    source: NamespaceSource,
+    value: OnceLock<Option<minijinja::Value>>,
+}
+
+impl LazyNamespace {
+    fn value(&self) -> Option<&minijinja::Value> {
+        self.value
+            .get_or_init(|| {
+                let namespace = self.source.get(NS_NEEDED).ok()?;
+                Some(minijinja::Value::from_serialize(namespace.as_template_value()))
+            })
+            .as_ref()
+    }
+}
+
+impl Object for LazyNamespace {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        self.value()?.get_item(key).ok().filter(|v| !v.is_undefined())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["metadata"])
     }
 }
 
@@ -406,6 +464,63 @@ mod tests {
             renderer.evaluate("{{ pod.spec.containers | length }}"),
             Ok(Output::Value(json!(2)))
         );
+    }
+
+    fn shop_namespace() -> NamespaceSource {
+        let text = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop",
+            "labels": {"team": "checkout"}, "annotations": {"sidecar.istio.io/proxyCPU": "300m"}}})
+        .to_string();
+        NamespaceSource::new("shop", Arc::new(move |_: &str| Ok(text.clone())))
+    }
+
+    #[test]
+    fn ns_is_the_namespace_read_when_first_asked() {
+        let namespace = shop_namespace();
+        let mut renderer =
+            Renderer::new(Text::new(&pod().to_string()), "shop").with_namespace(namespace.clone());
+        assert_eq!(
+            renderer.evaluate("{{ pod.metadata.name }}"),
+            Ok(Output::Text("web-1".into()))
+        );
+        assert!(!namespace.was_read(), "read before anything asked for ns");
+        // The Pod's annotation, else the Namespace's, else the template's own default.
+        let cpu = |key: &str| {
+            format!("{{{{ pod.metadata.annotations['{key}'] | default(ns.metadata.annotations['sidecar.istio.io/proxyCPU']) | default('100m') }}}}")
+        };
+        assert_eq!(renderer.evaluate(&cpu("proxyCPU")), Ok(Output::Text("250m".into())));
+        assert_eq!(renderer.evaluate(&cpu("absent")), Ok(Output::Text("300m".into())));
+        assert_eq!(
+            renderer.evaluate("{{ ns.metadata.labels.team }}/{{ ns.metadata.name }}/{{ ns.metadata.labels['kubernetes.io/metadata.name'] }}"),
+            Ok(Output::Text("checkout/shop/shop".into()))
+        );
+        assert_eq!(
+            renderer.evaluate("{{ ns.metadata.annotations.nothing }}"),
+            Ok(Output::Undefined)
+        );
+    }
+
+    #[test]
+    fn ns_that_cannot_be_read_fails_the_string_that_asks() {
+        let namespace = NamespaceSource::new(
+            "shop",
+            Arc::new(|_: &str| Err("namespaces \"shop\" is forbidden".to_string())),
+        );
+        let mut renderer =
+            Renderer::new(Text::new(&pod().to_string()), "shop").with_namespace(namespace);
+        for text in [
+            "{{ ns.metadata.annotations['x'] | default('100m') }}",
+            "cpu={{ ns.metadata.annotations['x'] | default('100m') }}",
+        ] {
+            assert_eq!(
+                renderer.evaluate(text),
+                Err("namespace shop could not be read, and a template string asks for it (ns): namespaces \"shop\" is forbidden".to_string()),
+                "{text}"
+            );
+        }
+        // Without a reader (the CLI without the Namespace's manifest, a native caller), the same.
+        let mut renderer = Renderer::new(Text::new(&pod().to_string()), "shop");
+        let error = renderer.evaluate("{{ ns.metadata.name }}").unwrap_err();
+        assert!(error.contains("nothing here can read Namespaces"), "{error}");
     }
 
     #[rstest]

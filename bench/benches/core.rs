@@ -4,6 +4,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sidecar_injector::admission::evaluate;
 use sidecar_injector::decision::decide_for_pod;
+use sidecar_injector::namespace::NamespaceSource;
 use sidecar_injector::pod::PodView;
 use sidecar_injector::settings::Settings;
 use sidecar_injector_bench::fixtures;
@@ -23,13 +24,14 @@ fn core(c: &mut Criterion) {
 
     let parsed = Settings::from_slice(settings.as_bytes()).expect("valid settings");
     let mut group = c.benchmark_group("decision");
+    let namespace = NamespaceSource::unreadable("shop");
     for fixture in fixtures
         .iter()
         .filter(|f| f.name == "typical" || f.name == "size-1MB")
     {
         let pod = &fixture.request["object"];
         group.bench_function(fixture.name.as_str(), |b| {
-            b.iter(|| PodView::read(pod).map(|view| decide_for_pod(&view, "shop", &parsed)))
+            b.iter(|| PodView::read(pod).map(|view| decide_for_pod(&view, &namespace, &parsed)))
         });
     }
     group.finish();

@@ -309,7 +309,7 @@ fn reports_for_programs_carry_the_sentences_people_read() {
     assert_eq!(json["reason"], report.reason());
     assert_eq!(json["row"]["text"], report.row.to_string());
     assert_eq!(json["policyServer"]["calls"], false);
-    assert_eq!(json["decision"]["step"], 7);
+    assert_eq!(json["decision"]["step"], 8);
 }
 
 /// The table the playground draws is the README's, cell for cell.
