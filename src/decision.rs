@@ -219,7 +219,8 @@ impl Override {
 }
 
 /// What an error says needed the Namespace, when step 5 read it.
-const MANDATORY_NEEDED: &str = "the policy's mandatory.namespaceSelector selects namespaces by their labels";
+const MANDATORY_NEEDED: &str =
+    "the policy's mandatory.namespaceSelector selects namespaces by their labels";
 const ISTIO_NEEDED: &str = "the policy's namespaceRules (istio) decide by its labels";
 
 /// Steps 2 to 8, for a Pod being created in `namespace`'s Namespace (the request's: a Pod made
@@ -273,11 +274,13 @@ fn namespace_rules(
             let which = mandatory.describe();
             let namespace = namespace.name().to_string();
             return Ok(Some(match found {
-                Some(refused) if refused.choice() == Some(false) => untouched(Reason::MandatoryRefused {
-                    namespace,
-                    which,
-                    found: refused.clone(),
-                }),
+                Some(refused) if refused.choice() == Some(false) => {
+                    untouched(Reason::MandatoryRefused {
+                        namespace,
+                        which,
+                        found: refused.clone(),
+                    })
+                }
                 _ => Decision {
                     inject: true,
                     reason: Reason::Mandatory {
@@ -307,7 +310,11 @@ fn namespace_rules(
 }
 
 /// Steps 6 to 8: the Pod's own choice, the selectors, the default.
-fn by_the_pod_and_settings(pod: &PodView, settings: &Settings, found: Option<Override>) -> Decision {
+fn by_the_pod_and_settings(
+    pod: &PodView,
+    settings: &Settings,
+    found: Option<Override>,
+) -> Decision {
     if let Some(found) = &found
         && let Some(choice) = found.choice()
     {
@@ -484,7 +491,11 @@ impl fmt::Display for Reason {
                 f,
                 "the Pod already has the sidecar (annotation {STATUS_KEY} is set)"
             ),
-            Self::Mandatory { namespace, which, found } => {
+            Self::Mandatory {
+                namespace,
+                which,
+                found,
+            } => {
                 write!(
                     f,
                     "the sidecar is mandatory in namespace {namespace}, one of {which}"
@@ -494,12 +505,21 @@ impl fmt::Display for Reason {
                     None => Ok(()),
                 }
             }
-            Self::MandatoryRefused { namespace, which, found } => write!(
+            Self::MandatoryRefused {
+                namespace,
+                which,
+                found,
+            } => write!(
                 f,
                 "the Pod refuses the sidecar with its {found}, but the sidecar is mandatory in namespace {namespace}, one of {which}: the cluster's administrators decide that in the policy's settings, and only they can exempt a Pod there (ignoredNamespaces, or the mandatory namespaceSelector); remove the Pod's {source} {INJECT_KEY} to create it",
                 source = found.source
             ),
-            Self::IstioNamespaceRules { namespace, revision, why, .. } => write!(
+            Self::IstioNamespaceRules {
+                namespace,
+                revision,
+                why,
+                ..
+            } => write!(
                 f,
                 "by Istio's namespace rules (namespaceRules: istio), none of Istio's injection webhooks for revision {revision} would be called for this Pod in namespace {namespace}: {why}"
             ),
@@ -918,7 +938,12 @@ mod tests {
         NamespaceSource::new(name, std::sync::Arc::new(move |_: &str| Ok(text.clone())))
     }
 
-    fn decide_in(labels: Value, annotations: Value, namespace: &NamespaceSource, settings: Value) -> Result<Decision, NamespaceError> {
+    fn decide_in(
+        labels: Value,
+        annotations: Value,
+        namespace: &NamespaceSource,
+        settings: Value,
+    ) -> Result<Decision, NamespaceError> {
         decide_for_pod(
             &PodView::read(&pod(labels, annotations)).unwrap(),
             namespace,
@@ -955,15 +980,31 @@ mod tests {
         #[case] step: Step,
     ) {
         let namespace = namespace_of("shop", namespace_labels);
-        let decision = decide_in(pod_labels, json!({}), &namespace, json!({"namespaceRules": "istio"})).unwrap();
-        assert_eq!((decision.inject, decision.reason.step()), (inject, step), "{decision}");
+        let decision = decide_in(
+            pod_labels,
+            json!({}),
+            &namespace,
+            json!({"namespaceRules": "istio"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (decision.inject, decision.reason.step()),
+            (inject, step),
+            "{decision}"
+        );
         assert!(namespace.was_read());
     }
 
     #[test]
     fn the_security_rules_come_before_the_namespace_rules_and_read_nothing() {
         let namespace = namespace_of("kube-system", json!({"istio-injection": "enabled"}));
-        let decision = decide_in(json!({}), json!({}), &namespace, json!({"namespaceRules": "istio", "mandatory": {"namespaceSelector": {}}})).unwrap();
+        let decision = decide_in(
+            json!({}),
+            json!({}),
+            &namespace,
+            json!({"namespaceRules": "istio", "mandatory": {"namespaceSelector": {}}}),
+        )
+        .unwrap();
         assert_eq!(decision.reason.step(), Step::IgnoredNamespace);
         assert!(!namespace.was_read());
     }
@@ -971,7 +1012,13 @@ mod tests {
     #[test]
     fn the_istio_reason_says_which_webhooks_and_why() {
         let namespace = namespace_of("shop", json!({"istio-injection": "disabled"}));
-        let decision = decide_in(json!({}), json!({}), &namespace, json!({"namespaceRules": "istio"})).unwrap();
+        let decision = decide_in(
+            json!({}),
+            json!({}),
+            &namespace,
+            json!({"namespaceRules": "istio"}),
+        )
+        .unwrap();
         assert_eq!(
             decision.to_string(),
             "sidecar not injected: by Istio's namespace rules (namespaceRules: istio), none of Istio's injection webhooks for revision default would be called for this Pod in namespace shop: \
@@ -1011,14 +1058,26 @@ mod tests {
     #[test]
     fn a_mandatory_selector_of_every_namespace_reads_nothing() {
         let namespace = namespace_of("shop", json!({}));
-        decide_in(json!({}), json!({}), &namespace, json!({"mandatory": {"namespaceSelector": {}}})).unwrap();
+        decide_in(
+            json!({}),
+            json!({}),
+            &namespace,
+            json!({"mandatory": {"namespaceSelector": {}}}),
+        )
+        .unwrap();
         assert!(!namespace.was_read());
     }
 
     #[test]
     fn a_refusal_says_why_and_who_decides() {
         let namespace = namespace_of("shop", json!({"mesh": "required"}));
-        let decision = decide_in(json!({}), json!({INJECT_KEY: "false"}), &namespace, json!({"mandatory": {"namespaceSelector": {"matchLabels": {"mesh": "required"}}}})).unwrap();
+        let decision = decide_in(
+            json!({}),
+            json!({INJECT_KEY: "false"}),
+            &namespace,
+            json!({"mandatory": {"namespaceSelector": {"matchLabels": {"mesh": "required"}}}}),
+        )
+        .unwrap();
         assert_eq!(
             decision.to_string(),
             "Pod rejected: the Pod refuses the sidecar with its annotation sidecar.istio.io/inject is \"false\", but the sidecar is mandatory in namespace shop, one of the namespaces matching mandatory.namespaceSelector mesh=required: \
@@ -1029,8 +1088,17 @@ mod tests {
 
     #[test]
     fn a_namespace_that_cannot_be_read_is_an_error_not_a_guess() {
-        let namespace = NamespaceSource::new("shop", std::sync::Arc::new(|_: &str| Err("forbidden".to_string())));
-        let error = decide_in(json!({}), json!({}), &namespace, json!({"namespaceRules": "istio"})).unwrap_err();
+        let namespace = NamespaceSource::new(
+            "shop",
+            std::sync::Arc::new(|_: &str| Err("forbidden".to_string())),
+        );
+        let error = decide_in(
+            json!({}),
+            json!({}),
+            &namespace,
+            json!({"namespaceRules": "istio"}),
+        )
+        .unwrap_err();
         assert_eq!(
             error.to_string(),
             "namespace shop could not be read, and the policy's namespaceRules (istio) decide by its labels: forbidden"

@@ -266,6 +266,8 @@ pub enum Verdict {
     NotInjected,
     /// The Pod carries the sidecar already; the policy leaves it alone.
     AlreadyInjected,
+    /// The policy rejects the Pod: it refuses a sidecar that is mandatory in its namespace.
+    Rejected,
 }
 
 impl fmt::Display for Verdict {
@@ -274,6 +276,7 @@ impl fmt::Display for Verdict {
             Self::Injected => "injected",
             Self::NotInjected => "not injected",
             Self::AlreadyInjected => "already injected",
+            Self::Rejected => "rejected",
         })
     }
 }
@@ -284,6 +287,8 @@ impl Report {
     pub fn verdict(&self) -> Verdict {
         if self.already_injected {
             Verdict::AlreadyInjected
+        } else if self.decision.is_refusal() && !matches!(self.call, Call::NotCalled(_)) {
+            Verdict::Rejected
         } else if self.injected {
             Verdict::Injected
         } else {
@@ -403,8 +408,8 @@ pub fn inject_object(
         let workload =
             (!source.is_pod()).then(|| Workload::of_object(object, &report.object.namespace));
         let namespace = namespaces.source(&report.object.namespace);
-        let injected = inject_in(pod, &policy.settings, &namespace, workload)
-            .map_err(|e| ObjectError {
+        let injected =
+            inject_in(pod, &policy.settings, &namespace, workload).map_err(|e| ObjectError {
                 object: report.object.to_string(),
                 message: relocated(&e, &source),
             })?;

@@ -51,13 +51,13 @@ use crate::json::{Canonical, Edit, Fields, Kind, Name, Rendering, Step, StringVa
 use crate::keys::{INJECT_KEY, OVERRIDES_KEY, STATUS_KEY};
 use crate::merge;
 use crate::metrics::Merge;
+use crate::namespace::NamespaceSource;
 use crate::owner::Workload;
 use crate::placement::Placement;
 use crate::pod::{OBJECT_PATH, PodHead};
 use crate::probes::{self, ProbeRewrite};
 use crate::revision::revision_reading;
 use crate::schema::{self, Ty};
-use crate::namespace::NamespaceSource;
 use crate::settings::{Chosen, Settings, Template};
 use crate::status::{self, Status};
 use crate::template::{Placed, Renderer, is_template, typed};
@@ -2308,7 +2308,13 @@ mod tests {
             kind: "CronJob".into(),
             api_version: "batch/v1".into(),
         };
-        let pod = inject_in(replicated, &settings, &NamespaceSource::unreadable("shop"), Some(workload)).unwrap();
+        let pod = inject_in(
+            replicated,
+            &settings,
+            &NamespaceSource::unreadable("shop"),
+            Some(workload),
+        )
+        .unwrap();
         assert_eq!(owner(&pod), "batch/v1/CronJob/ops/nightly");
     }
 
@@ -2395,7 +2401,13 @@ mod tests {
     ) -> T {
         let (text, head) = pod_text(pod);
         let templates = choose(settings, &head, Placement::of(settings)).unwrap();
-        let rendering = render(&text, &NamespaceSource::unreadable("shop"), None, &templates).unwrap();
+        let rendering = render(
+            &text,
+            &NamespaceSource::unreadable("shop"),
+            None,
+            &templates,
+        )
+        .unwrap();
         let parts = combine(&templates.chosen, &rendering);
         f(&text, &parts)
     }
@@ -2508,7 +2520,8 @@ mod tests {
         let settings = settings(json!({}), proxy_template());
         let (pod, head) = pod_text(&app_pod());
         let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
-        let rendering = render(&pod, &NamespaceSource::unreadable("shop"), None, &templates).unwrap();
+        let rendering =
+            render(&pod, &NamespaceSource::unreadable("shop"), None, &templates).unwrap();
         let template = templates.chosen[0].template;
         let rendered = Edit::rendered(template, &rendering);
         // The rest of the template is its text, byte for byte.
@@ -2544,7 +2557,9 @@ mod tests {
         ] {
             let (pod, head) = pod_text(&app_pod());
             let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
-            let Err(RequestError::Render(error)) = render(&pod, &NamespaceSource::unreadable("shop"), None, &templates) else {
+            let Err(RequestError::Render(error)) =
+                render(&pod, &NamespaceSource::unreadable("shop"), None, &templates)
+            else {
                 panic!("expected a render error at {path}");
             };
             assert_eq!(error.path, path);

@@ -22,9 +22,9 @@ pub mod keys;
 #[cfg(feature = "yaml")]
 pub mod manifest;
 pub mod merge;
+pub mod metrics;
 pub mod namespace;
 pub mod namespace_rules;
-pub mod metrics;
 pub mod owner;
 pub mod placement;
 pub mod pod;

@@ -201,7 +201,9 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn counting(answer: Result<&'static str, &'static str>) -> (Arc<AtomicUsize>, Arc<ReadNamespace>) {
+    fn counting(
+        answer: Result<&'static str, &'static str>,
+    ) -> (Arc<AtomicUsize>, Arc<ReadNamespace>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let counter = calls.clone();
         let read: Arc<ReadNamespace> = Arc::new(move |_: &str| {
@@ -232,7 +234,9 @@ mod tests {
     fn a_failure_names_the_namespace_what_needed_it_and_the_cause() {
         let (calls, read) = counting(Err("forbidden: policy-server cannot get namespaces"));
         let source = NamespaceSource::new("shop", read);
-        let error = source.get("the policy's namespaceRules decide by its labels").unwrap_err();
+        let error = source
+            .get("the policy's namespaceRules decide by its labels")
+            .unwrap_err();
         assert_eq!(
             error.to_string(),
             "namespace shop could not be read, and the policy's namespaceRules decide by its labels: forbidden: policy-server cannot get namespaces"
@@ -247,10 +251,22 @@ mod tests {
 
     #[rstest::rstest]
     #[case::not_json("not json", "the answer is not a Kubernetes object")]
-    #[case::other_kind(r#"{"kind":"Pod","metadata":{"name":"shop"}}"#, "the answer is a Pod, not a Namespace")]
-    #[case::other_name(r#"{"kind":"Namespace","metadata":{"name":"web"}}"#, "the answer is Namespace \"web\", not \"shop\"")]
-    #[case::labels_not_strings(r#"{"kind":"Namespace","metadata":{"labels":{"a":1}}}"#, "metadata.labels.a: expected a string, got a number")]
-    #[case::annotations_not_object(r#"{"kind":"Namespace","metadata":{"annotations":[]}}"#, "metadata.annotations: expected an object, got an array")]
+    #[case::other_kind(
+        r#"{"kind":"Pod","metadata":{"name":"shop"}}"#,
+        "the answer is a Pod, not a Namespace"
+    )]
+    #[case::other_name(
+        r#"{"kind":"Namespace","metadata":{"name":"web"}}"#,
+        "the answer is Namespace \"web\", not \"shop\""
+    )]
+    #[case::labels_not_strings(
+        r#"{"kind":"Namespace","metadata":{"labels":{"a":1}}}"#,
+        "metadata.labels.a: expected a string, got a number"
+    )]
+    #[case::annotations_not_object(
+        r#"{"kind":"Namespace","metadata":{"annotations":[]}}"#,
+        "metadata.annotations: expected an object, got an array"
+    )]
     fn answers_that_are_not_a_namespace_are_refused(#[case] text: &str, #[case] expected: &str) {
         let error = Namespace::from_json(text, "shop").unwrap_err();
         assert!(error.starts_with(expected), "{error}");

@@ -82,7 +82,11 @@ impl<'de> Deserialize<'de> for Mandatory {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = RawMandatory::deserialize(deserializer)?;
         // As a namespaceSelector is everywhere in Kubernetes: `{}` selects every namespace.
-        if raw.namespace_selector.as_object().is_some_and(Map::is_empty) {
+        if raw
+            .namespace_selector
+            .as_object()
+            .is_some_and(Map::is_empty)
+        {
             return Ok(Self {
                 namespace_selector: None,
             });
@@ -109,7 +113,9 @@ impl Mandatory {
     pub fn describe(&self) -> String {
         match &self.namespace_selector {
             None => "every namespace (mandatory.namespaceSelector is {})".to_string(),
-            Some(selector) => format!("the namespaces matching mandatory.namespaceSelector {selector}"),
+            Some(selector) => {
+                format!("the namespaces matching mandatory.namespaceSelector {selector}")
+            }
         }
     }
 
@@ -316,7 +322,10 @@ mod tests {
     fn mandatory_reads(#[case] value: Value, #[case] selector: Option<&str>) {
         let mandatory: Mandatory = serde_json::from_value(value).unwrap();
         assert_eq!(
-            mandatory.namespace_selector.map(|s| s.to_string()).as_deref(),
+            mandatory
+                .namespace_selector
+                .map(|s| s.to_string())
+                .as_deref(),
             selector
         );
     }
@@ -327,7 +336,9 @@ mod tests {
     #[case::bad_selector(json!({"namespaceSelector": {"matchLabel": {}}}), "namespaceSelector: unknown field `matchLabel`")]
     #[case::bad_operator(json!({"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "Is"}]}}), "namespaceSelector.matchExpressions[0].operator: expected one of In, NotIn, Exists, DoesNotExist, got \"Is\"")]
     fn mandatory_refuses(#[case] value: Value, #[case] expected: &str) {
-        let error = serde_json::from_value::<Mandatory>(value).unwrap_err().to_string();
+        let error = serde_json::from_value::<Mandatory>(value)
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with(expected), "{error}");
     }
 
@@ -338,6 +349,9 @@ mod tests {
             NamespaceRules::Istio
         );
         let error = serde_json::from_value::<NamespaceRules>(json!("linkerd")).unwrap_err();
-        assert!(error.to_string().starts_with("expected \"istio\""), "{error}");
+        assert!(
+            error.to_string().starts_with("expected \"istio\""),
+            "{error}"
+        );
     }
 }

@@ -43,8 +43,13 @@ fn read_namespace(name: &str) -> Result<String, String> {
     let request = format!(
         r#"{{"api_version":"v1","kind":"Namespace","name":{name},"namespace":null,"disable_cache":false}}"#
     );
-    let answer = wapc_guest::host_call("kubewarden", "kubernetes", "get_resource", request.as_bytes())
-        .map_err(|e| format!("the policy server answered: {e}"))?;
+    let answer = wapc_guest::host_call(
+        "kubewarden",
+        "kubernetes",
+        "get_resource",
+        request.as_bytes(),
+    )
+    .map_err(|e| format!("the policy server answered: {e}"))?;
     String::from_utf8(answer).map_err(|_| "the policy server's answer is not UTF-8".to_string())
 }
 

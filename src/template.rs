@@ -182,7 +182,10 @@ impl Renderer {
         if !self.source.was_read() {
             return Ok(());
         }
-        self.source.get(NS_NEEDED).map(drop).map_err(|e| e.to_string())
+        self.source
+            .get(NS_NEEDED)
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
     fn engine(&mut self) -> &(Environment<'static>, minijinja::Value) {
@@ -315,7 +318,9 @@ impl LazyNamespace {
         self.value
             .get_or_init(|| {
                 let namespace = self.source.get(NS_NEEDED).ok()?;
-                Some(minijinja::Value::from_serialize(namespace.as_template_value()))
+                Some(minijinja::Value::from_serialize(
+                    namespace.as_template_value(),
+                ))
             })
             .as_ref()
     }
@@ -323,7 +328,10 @@ impl LazyNamespace {
 
 impl Object for LazyNamespace {
     fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
-        self.value()?.get_item(key).ok().filter(|v| !v.is_undefined())
+        self.value()?
+            .get_item(key)
+            .ok()
+            .filter(|v| !v.is_undefined())
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -485,10 +493,18 @@ mod tests {
         assert!(!namespace.was_read(), "read before anything asked for ns");
         // The Pod's annotation, else the Namespace's, else the template's own default.
         let cpu = |key: &str| {
-            format!("{{{{ pod.metadata.annotations['{key}'] | default(ns.metadata.annotations['sidecar.istio.io/proxyCPU']) | default('100m') }}}}")
+            format!(
+                "{{{{ pod.metadata.annotations['{key}'] | default(ns.metadata.annotations['sidecar.istio.io/proxyCPU']) | default('100m') }}}}"
+            )
         };
-        assert_eq!(renderer.evaluate(&cpu("proxyCPU")), Ok(Output::Text("250m".into())));
-        assert_eq!(renderer.evaluate(&cpu("absent")), Ok(Output::Text("300m".into())));
+        assert_eq!(
+            renderer.evaluate(&cpu("proxyCPU")),
+            Ok(Output::Text("250m".into()))
+        );
+        assert_eq!(
+            renderer.evaluate(&cpu("absent")),
+            Ok(Output::Text("300m".into()))
+        );
         assert_eq!(
             renderer.evaluate("{{ ns.metadata.labels.team }}/{{ ns.metadata.name }}/{{ ns.metadata.labels['kubernetes.io/metadata.name'] }}"),
             Ok(Output::Text("checkout/shop/shop".into()))
@@ -520,7 +536,10 @@ mod tests {
         // Without a reader (the CLI without the Namespace's manifest, a native caller), the same.
         let mut renderer = Renderer::new(Text::new(&pod().to_string()), "shop");
         let error = renderer.evaluate("{{ ns.metadata.name }}").unwrap_err();
-        assert!(error.contains("nothing here can read Namespaces"), "{error}");
+        assert!(
+            error.contains("nothing here can read Namespaces"),
+            "{error}"
+        );
     }
 
     #[rstest]

@@ -448,6 +448,68 @@ fn namespace_lists_give_labels() {
     );
 }
 
+/// The policy's namespace rules read the Namespace manifests given: their labels decide (Istio's
+/// rules, a mandatory namespace), their annotations reach the sidecar (`ns`), and a namespace
+/// that is needed and not given is an error that says what to give.
+#[test]
+fn namespace_rules_read_the_namespace_manifests() {
+    let namespaces = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels: {istio-injection: enabled}\n  annotations: {sidecar.istio.io/proxyMemory: 300Mi}\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: pay\n  labels: {mesh.example/required: \"true\"}\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy\n";
+    let namespaces = TempFile::new("namespaces.yaml", namespaces);
+    let policy = "examples/istio-namespaces.yaml";
+    let pod = TempFile::new(
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: app, image: app:1}]}\n",
+    );
+    let refusing = TempFile::new(
+        "refusing.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web, labels: {sidecar.istio.io/inject: \"false\"}}\nspec: {containers: [{name: app, image: app:1}]}\n",
+    );
+    let check = |namespace: &str, pod: &TempFile| {
+        succeeds(&[
+            "check",
+            "--settings",
+            policy,
+            "-n",
+            namespace,
+            namespaces.path(),
+            pod.path(),
+        ])
+    };
+    let first = |text: String| text.lines().next().unwrap_or_default().to_string();
+    assert!(first(check("shop", &pod)).starts_with("Pod shop/web: injected: "));
+    assert!(
+        first(check("legacy", &pod)).starts_with("Pod legacy/web: not injected: by Istio's namespace rules (namespaceRules: istio), none of Istio's injection webhooks for revision default would be called for this Pod in namespace legacy: "),
+    );
+    assert!(
+        first(check("pay", &pod))
+            .starts_with("Pod pay/web: injected: the sidecar is mandatory in namespace pay")
+    );
+    assert!(
+        first(check("pay", &refusing)).starts_with("Pod pay/web: rejected: the Pod refuses the sidecar with its label sidecar.istio.io/inject is \"false\", but the sidecar is mandatory in namespace pay"),
+    );
+    let injected = succeeds(&[
+        "inject",
+        "--settings",
+        policy,
+        "-n",
+        "shop",
+        namespaces.path(),
+        pod.path(),
+    ]);
+    assert!(injected.contains("memory: 300Mi"), "{injected}");
+    // A namespace the policy needs and was not given.
+    let output = run(
+        &["check", "--settings", policy, "-n", "other", pod.path()],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("Pod other/web: namespace other could not be read, and the policy's mandatory.namespaceSelector selects namespaces by their labels: its manifest was not given; give it (kubectl get namespace other -o yaml), or its labels"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 /// A template string that fails for a Pod is an error in `check` too, as the module refuses the Pod.
 #[test]
 fn a_template_that_fails_for_the_pod_fails_check() {
