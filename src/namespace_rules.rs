@@ -75,26 +75,21 @@ pub struct Mandatory {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawMandatory {
-    namespace_selector: Value,
+    namespace_selector: RawLabelSelector,
 }
 
 impl<'de> Deserialize<'de> for Mandatory {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = RawMandatory::deserialize(deserializer)?;
         // As a namespaceSelector is everywhere in Kubernetes: `{}` selects every namespace.
-        if raw
-            .namespace_selector
-            .as_object()
-            .is_some_and(Map::is_empty)
-        {
+        if raw.namespace_selector.is_empty() {
             return Ok(Self {
                 namespace_selector: None,
             });
         }
-        let selector = RawLabelSelector::deserialize(&raw.namespace_selector)
-            .map_err(|e| serde::de::Error::custom(format!("namespaceSelector: {e}")))?;
-        let selector = LabelSelector::from_raw(selector, &|| "namespaceSelector".to_string())
-            .map_err(|e| serde::de::Error::custom(e.to_string()))?;
+        let selector =
+            LabelSelector::from_raw(raw.namespace_selector, &|| "namespaceSelector".to_string())
+                .map_err(|e| serde::de::Error::custom(e.to_string()))?;
         Ok(Self {
             namespace_selector: Some(selector),
         })
@@ -333,7 +328,7 @@ mod tests {
     #[rstest::rstest]
     #[case::no_selector(json!({}), "missing field `namespaceSelector`")]
     #[case::unknown_field(json!({"namespaceSelector": {}, "except": []}), "unknown field `except`")]
-    #[case::bad_selector(json!({"namespaceSelector": {"matchLabel": {}}}), "namespaceSelector: unknown field `matchLabel`")]
+    #[case::bad_selector(json!({"namespaceSelector": {"matchLabel": {}}}), "unknown field `matchLabel`")]
     #[case::bad_operator(json!({"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "Is"}]}}), "namespaceSelector.matchExpressions[0].operator: expected one of In, NotIn, Exists, DoesNotExist, got \"Is\"")]
     fn mandatory_refuses(#[case] value: Value, #[case] expected: &str) {
         let error = serde_json::from_value::<Mandatory>(value)

@@ -49,7 +49,15 @@ fn read_namespace(name: &str) -> Result<String, String> {
         "get_resource",
         request.as_bytes(),
     )
-    .map_err(|e| format!("the policy server answered: {e}"))?;
+    .map_err(|e| {
+        // The host's error, without the stack trace a host built with backtraces appends.
+        let error = e.to_string();
+        let error = error
+            .split("\n\nStack backtrace:")
+            .next()
+            .unwrap_or_default();
+        format!("the policy server answered: {}", error.trim_end())
+    })?;
     String::from_utf8(answer).map_err(|_| "the policy server's answer is not UTF-8".to_string())
 }
 

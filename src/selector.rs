@@ -52,6 +52,13 @@ struct RawRequirement {
     values: Option<Vec<String>>,
 }
 
+impl RawLabelSelector {
+    /// `{}`: no condition at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.match_labels.is_empty() && self.match_expressions.is_empty()
+    }
+}
+
 impl LabelSelector {
     /// A selector written here rather than read from settings (Istio's webhooks').
     pub(crate) fn of(requirements: Vec<Requirement>) -> Self {

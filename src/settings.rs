@@ -995,6 +995,16 @@ mod tests {
     #[case::policy_type(with(minimal(), "/policy", json!(true)), r#"policy: expected "enabled" or "disabled", got a boolean"#)]
     #[case::unknown_setting(with(minimal(), "/polcy", json!("enabled")),
         "polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite, prometheusMerge, revision, namespaceRules, enableNamespacesByDefault, mandatory")]
+    #[case::namespace_rules_unknown(with(minimal(), "/namespaceRules", json!("linkerd")),
+        "namespaceRules: expected \"istio\" (the namespace labels of Istio's injection webhooks), got \"linkerd\"")]
+    #[case::by_default_without_rules(with(minimal(), "/enableNamespacesByDefault", json!(true)),
+        "enableNamespacesByDefault: only goes with namespaceRules: istio, whose namespace labels it extends")]
+    #[case::by_default_other_revision(with(with(with(minimal(), "/enableNamespacesByDefault", json!(true)), "/namespaceRules", json!("istio")), "/revision", json!("canary")),
+        "enableNamespacesByDefault: only applies to the default revision, as in Istio; this policy serves revision \"canary\"")]
+    #[case::mandatory_without_selector(with(minimal(), "/mandatory", json!({})),
+        "mandatory.namespaceSelector: missing")]
+    #[case::mandatory_bad_selector(with(minimal(), "/mandatory", json!({"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "Is"}]}})),
+        "mandatory: namespaceSelector.matchExpressions[0].operator: expected one of In, NotIn, Exists, DoesNotExist, got \"Is\"")]
     #[case::template_missing(json!({"policy": "enabled"}), "template: missing")]
     #[case::template_empty(json!({"template": {}}), "template: nothing to inject; give containers or initContainers")]
     #[case::template_unknown_key(with(minimal(), "/template/sidecars", json!([])),
