@@ -11,7 +11,6 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::json_type;
@@ -20,12 +19,15 @@ use crate::webhook::NAMESPACE_NAME_LABEL;
 /// Reads a Namespace by name: its object as JSON text, or why it could not be read.
 pub type ReadNamespace = dyn Fn(&str) -> Result<String, String> + Send + Sync;
 
-/// What the policy uses of a Namespace.
+/// What the policy uses of a Namespace: its labels and annotations, and the object itself, which
+/// template strings read as `ns`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Namespace {
     pub name: String,
     pub labels: Map<String, Value>,
     pub annotations: Map<String, Value>,
+    /// The object as JSON text, as it was read.
+    pub object: String,
 }
 
 /// Why the Pod's Namespace could not be used: the policy never guesses what it would have said.
@@ -129,30 +131,23 @@ impl NamespaceSource {
     }
 }
 
-#[derive(Deserialize)]
-struct Object {
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    metadata: Option<Value>,
-}
-
 impl Namespace {
     /// Reads a Namespace object, as the API server returns it: `name` is the one asked for, and
     /// must be the object's.
     pub fn from_json(text: &str, name: &str) -> Result<Self, String> {
-        let object: Object = serde_json::from_str(text)
+        let object: Value = serde_json::from_str(text)
             .map_err(|e| format!("the answer is not a Kubernetes object: {e}"))?;
-        if let Some(kind) = object.kind.as_deref().filter(|k| *k != "Namespace") {
+        let field = |key: &str| object.get(key).unwrap_or(&Value::Null);
+        let kind = field("kind");
+        if !kind.is_null() && kind != "Namespace" {
+            let kind = kind.as_str().map_or_else(|| kind.to_string(), str::to_string);
             return Err(format!("the answer is a {kind}, not a Namespace"));
         }
-        let metadata = object.metadata.unwrap_or(Value::Null);
-        let found = metadata.get("name").and_then(Value::as_str);
-        if found.is_some_and(|found| found != name) {
-            return Err(format!(
-                "the answer is Namespace {:?}, not {name:?}",
-                found.unwrap_or_default()
-            ));
+        let metadata = field("metadata");
+        if let Some(found) = metadata.get("name").and_then(Value::as_str)
+            && found != name
+        {
+            return Err(format!("the answer is Namespace {found:?}, not {name:?}"));
         }
         let map = |key: &str| -> Result<Map<String, Value>, String> {
             match metadata.get(key) {
@@ -181,17 +176,7 @@ impl Namespace {
             name: name.to_string(),
             labels,
             annotations: map("annotations")?,
-        })
-    }
-
-    /// What a template string sees as `ns`: the Namespace's metadata, as in the object.
-    pub fn as_template_value(&self) -> Value {
-        serde_json::json!({
-            "metadata": {
-                "name": self.name,
-                "labels": self.labels,
-                "annotations": self.annotations,
-            }
+            object: text.to_string(),
         })
     }
 }

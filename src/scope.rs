@@ -239,12 +239,19 @@ impl Namespaces {
         annotations: Map<String, Value>,
     ) {
         labels.insert(NAMESPACE_NAME_LABEL.into(), name.into());
+        let object = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels, "annotations": annotations},
+        })
+        .to_string();
         self.known.insert(
             name.to_string(),
             Namespace {
                 name: name.to_string(),
                 labels,
                 annotations,
+                object,
             },
         );
     }

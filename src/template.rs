@@ -200,7 +200,7 @@ impl Renderer {
                 pod => minijinja::Value::from_object(JsonNode { text: self.pod.clone(), place: Vec::new() }),
                 namespace => self.namespace.as_str(),
                 workload => minijinja::Value::from_object(workload),
-                ns => minijinja::Value::from_object(LazyNamespace { source, value: OnceLock::new() }),
+                ns => minijinja::Value::from_object(LazyNamespace { source, object: OnceLock::new() }),
             };
             (environment(), context)
         })
@@ -304,23 +304,25 @@ impl Object for LazyWorkload {
     }
 }
 
-/// `ns`: the Pod's Namespace (`ns.metadata.name`, `.labels`, `.annotations`), read the first
-/// time a template string asks for it. When it cannot be read, the string fails
+/// `ns`: the Pod's Namespace, the object as read (`ns.metadata.labels`, `.annotations`), the
+/// first time a template string asks for it. When it cannot be read, the string fails
 /// ([`Renderer::evaluate`]): no lookup of it is ever answered with nothing.
 #[derive(Debug)]
 struct LazyNamespace {
     source: NamespaceSource,
-    value: OnceLock<Option<minijinja::Value>>,
+    object: OnceLock<Option<minijinja::Value>>,
 }
 
 impl LazyNamespace {
-    fn value(&self) -> Option<&minijinja::Value> {
-        self.value
+    fn object(&self) -> Option<&minijinja::Value> {
+        self.object
             .get_or_init(|| {
                 let namespace = self.source.get(NS_NEEDED).ok()?;
-                Some(minijinja::Value::from_serialize(
-                    namespace.as_template_value(),
-                ))
+                let text = Text::new(&namespace.object);
+                Some(minijinja::Value::from_object(JsonNode {
+                    text,
+                    place: Vec::new(),
+                }))
             })
             .as_ref()
     }
@@ -328,14 +330,11 @@ impl LazyNamespace {
 
 impl Object for LazyNamespace {
     fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
-        self.value()?
-            .get_item(key)
-            .ok()
-            .filter(|v| !v.is_undefined())
+        self.object()?.get_item(key).ok().filter(|v| !v.is_undefined())
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&["metadata"])
+        Enumerator::Str(&["apiVersion", "kind", "metadata"])
     }
 }
 
@@ -476,7 +475,7 @@ mod tests {
 
     fn shop_namespace() -> NamespaceSource {
         let text = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop",
-            "labels": {"team": "checkout"}, "annotations": {"sidecar.istio.io/proxyCPU": "300m"}}})
+            "labels": {"team": "checkout", "kubernetes.io/metadata.name": "shop"}, "annotations": {"sidecar.istio.io/proxyCPU": "300m"}}})
         .to_string();
         NamespaceSource::new("shop", Arc::new(move |_: &str| Ok(text.clone())))
     }
