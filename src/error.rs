@@ -122,7 +122,7 @@ pub fn path_within(prefix: &str, path: &str) -> String {
 /// writes them in any order, and a message must not depend on which.
 pub fn sorted_names<S: AsRef<str>>(names: &[S]) -> String {
     let mut names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
-    names.sort_unstable();
+    crate::sort::sort(&mut names);
     names.dedup();
     names.join(", ")
 }

@@ -861,7 +861,7 @@ fn edit_metadata(
             }));
         }
     }
-    status.labels.sort_unstable();
+    crate::sort::sort(&mut status.labels);
     let mut annotations = map_of(annotations, "annotations")?;
     let mut additions = parts.annotations.clone();
     additions.remove(STATUS_KEY);
@@ -874,7 +874,7 @@ fn edit_metadata(
         status.annotations.extend(added);
         recorded.replaced = replaced;
     }
-    status.annotations.sort_unstable();
+    crate::sort::sort(&mut status.annotations);
     status.annotations.dedup();
     // The labels as they came when none is added; the annotations always get the status.
     if !status.labels.is_empty() {

@@ -37,6 +37,7 @@ pub mod schema;
 pub mod scope;
 pub mod selector;
 pub mod settings;
+mod sort;
 pub mod stale;
 pub mod status;
 pub mod template;

@@ -121,7 +121,7 @@ fn canonical_settings<'t>(
     // change. The network init containers are a set: the templates give their order.
     if !placement.network_init_containers.is_empty() {
         let mut names: Vec<&String> = placement.network_init_containers.iter().collect();
-        names.sort_unstable();
+        crate::sort::sort(&mut names);
         names.dedup();
         writer.push(b"\"networkInitContainers\":[");
         for (i, name) in names.into_iter().enumerate() {

@@ -188,27 +188,76 @@ impl<'s> Chosen<'s> {
 
 /// What is added to every injected Pod. Kubernetes objects stay raw JSON so that they are injected
 /// exactly as written (fields newer than this build's Kubernetes types included).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct Template {
     /// Sidecar containers, appended to `spec.containers` (or, with `nativeSidecars`, to `spec.initContainers`).
-    #[serde(default)]
     pub containers: Vec<Value>,
     /// Init containers, run before the Pod's own.
-    #[serde(default)]
     pub init_containers: Vec<Value>,
     /// Volumes the sidecar needs; a name the Pod already uses is left as the Pod has it.
-    #[serde(default)]
     pub volumes: Vec<Value>,
     /// Pull secrets for the sidecar's images; a name the Pod already lists is not repeated.
-    #[serde(default)]
     pub image_pull_secrets: Vec<Value>,
     /// Labels added to the Pod, never replacing one the Pod has.
-    #[serde(default)]
     pub labels: Map<String, Value>,
     /// Annotations added to the Pod, never replacing one the Pod has.
-    #[serde(default)]
     pub annotations: Map<String, Value>,
+}
+
+impl Template {
+    const FIELDS: [&'static str; 6] = [
+        "containers",
+        "initContainers",
+        "volumes",
+        "imagePullSecrets",
+        "labels",
+        "annotations",
+    ];
+
+    /// Reads a template from its JSON text; `at` names it in messages. Read by hand from a serde
+    /// value rather than by a derived reader: the template is read only when the policy is loaded
+    /// and by the CLI, and a derived reader that tracks paths costs the module more than this.
+    fn read(text: &str, at: &str) -> Result<Self, SettingsError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            SettingsError::new(at, format!("the settings are not valid JSON: {e}"))
+        })?;
+        let Value::Object(fields) = value else {
+            return Err(SettingsError::new(
+                at,
+                format!("expected an object, got {}", json_type(&value)),
+            ));
+        };
+        let mut template = Self::default();
+        for (key, value) in fields {
+            let field = || format!("{at}.{key}");
+            let expected = |what: &str, value: &Value| {
+                SettingsError::new(field(), format!("expected {what}, got {}", json_type(value)))
+            };
+            let list = |value: Value| match value {
+                Value::Array(items) => Ok(items),
+                other => Err(expected("a list", &other)),
+            };
+            let map = |value: Value| match value {
+                Value::Object(map) => Ok(map),
+                other => Err(expected("an object", &other)),
+            };
+            match key.as_str() {
+                "containers" => template.containers = list(value)?,
+                "initContainers" => template.init_containers = list(value)?,
+                "volumes" => template.volumes = list(value)?,
+                "imagePullSecrets" => template.image_pull_secrets = list(value)?,
+                "labels" => template.labels = map(value)?,
+                "annotations" => template.annotations = map(value)?,
+                _ => {
+                    return Err(SettingsError::new(
+                        field(),
+                        format!("unknown field; expected one of {}", Self::FIELDS.join(", ")),
+                    ));
+                }
+            }
+        }
+        Ok(template)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -366,8 +415,7 @@ impl Settings {
             None => "template".to_string(),
             Some(name) => format!("templates.{name}"),
         };
-        let text = chosen.template.as_str();
-        let template = read::<Template>(text.as_bytes(), &at)?;
+        let template = Template::read(chosen.template.as_str(), &at)?;
         Ok((at, template))
     }
 

@@ -422,7 +422,7 @@ impl<'t, 's> Canonical<'t, 's> {
         // Sorted by the keys' UTF-8 bytes, as a BTreeMap<String, _> (the hosts' order) sorts them,
         // each key once.
         if !entries.is_sorted_by(|a, b| a.key < b.key) {
-            entries.sort_by(|a, b| a.key.cmp(&b.key));
+            crate::sort::sort_by(entries, |a, b| a.key < b.key);
             let mut object = Vec::with_capacity(self.form.written.len() - start);
             object.push(b'{');
             for (n, entry) in entries.iter().enumerate() {
