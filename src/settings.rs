@@ -879,10 +879,13 @@ fn objects_where_objects_belong(settings: &Value) -> Result<(), SettingsError> {
     if let Some(template) = settings.get("template") {
         object(template, "template")?;
     }
-    for setting in ["probeRewrite", "prometheusMerge"] {
+    for setting in ["probeRewrite", "prometheusMerge", "mandatory"] {
         if let Some(value) = settings.get(setting) {
             object(value, setting)?;
         }
+    }
+    if let Some(selector) = settings.pointer("/mandatory/namespaceSelector") {
+        object(selector, "mandatory.namespaceSelector")?;
     }
     if let Some(templates) = settings.get("templates") {
         object(templates, "templates")?;
@@ -1049,6 +1052,10 @@ mod tests {
         "enableNamespacesByDefault: only goes with namespaceRules: istio, whose namespace labels it extends")]
     #[case::by_default_other_revision(with(with(with(minimal(), "/enableNamespacesByDefault", json!(true)), "/namespaceRules", json!("istio")), "/revision", json!("canary")),
         "enableNamespacesByDefault: only applies to the default revision, as in Istio; this policy serves revision \"canary\"")]
+    #[case::mandatory_as_list(with(minimal(), "/mandatory", json!([{}])),
+        "mandatory: expected an object, got an array")]
+    #[case::mandatory_selector_as_list(with(minimal(), "/mandatory", json!({"namespaceSelector": [{}, []]})),
+        "mandatory.namespaceSelector: expected an object, got an array")]
     #[case::mandatory_without_selector(with(minimal(), "/mandatory", json!({})),
         "mandatory.namespaceSelector: missing")]
     #[case::mandatory_bad_selector(with(minimal(), "/mandatory", json!({"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "Is"}]}})),
