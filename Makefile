@@ -184,15 +184,18 @@ playground-screenshot: playground-tests
 	cp $(PLAYGROUND_DIST)/screenshots/playground.png playground/screenshot.png
 
 # The policy's usage, as `kwctl inspect` and Artifact Hub show it: the README for the policy's users,
-# without the sections on the CLI and the playground (a pointer to them instead; the module carries
-# the usage, and its size has a limit) and those for the project's developers ("Performance and
-# robustness", "Development").
+# without the comparison with Istio's injector and the sections on the CLI and the playground (a
+# pointer to them instead; the module carries the usage, and its size has a limit) and those for
+# the project's developers ("Performance and robustness", "Development").
 usage.md: README.md
-	sed -e '/^## The `sidecar-injector` command$$/,/^## Troubleshooting in the cluster$$/{/^## Troubleshooting in the cluster$$/!d;}' \
+	sed -e '/^### Istio'"'"'s injector and this policy$$/,/^### Namespaces: /{/^### Namespaces: /!d;}' \
+	  -e '/^### Namespaces: /i ### Istio'"'"'s injector and this policy\n\nHow this policy does what Istio'"'"'s injector does, feature by feature, and how it is compared with\n`istioctl kube-inject`: in the README of the policy'"'"'s repository.\n' \
+	  -e '/^## The `sidecar-injector` command$$/,/^## Troubleshooting in the cluster$$/{/^## Troubleshooting in the cluster$$/!d;}' \
 	  -e '/^## Troubleshooting in the cluster$$/i ## The CLI, operations and the playground\n\nThe `sidecar-injector` command (explain, inject, uninject, check for stale sidecars, canary\nupgrades) and the playground are described in the README of the policy'"'"'s repository.\n' \
 	  -e '/^## Performance and robustness$$/,$$d' README.md >$@
 	@grep -q '^## Troubleshooting in the cluster$$' $@ || { echo "usage.md: the README's sections moved; check the Makefile's cut" >&2; exit 1; }
 	@! grep -q '^## Playground$$' $@ || { echo "usage.md: the README's sections moved; check the Makefile's cut" >&2; exit 1; }
+	@grep -q '^### Namespaces: ' $@ && ! grep -q '^| Istio.s injector | this policy |$$' $@ || { echo "usage.md: the README's sections moved; check the Makefile's cut" >&2; exit 1; }
 
 annotated-policy.wasm: policy.wasm policy-metadata.yml usage.md | require-kwctl
 	kwctl annotate -m policy-metadata.yml -u usage.md -o $@ policy.wasm

@@ -68,8 +68,26 @@ EOF
     --audit-log-format json
   kubeconfig "$CLUSTER_DIR/admin.kubeconfig" admin
   kubeconfig "$CLUSTER_DIR/controller-manager.kubeconfig" controller-manager
+  kubeconfig "$CLUSTER_DIR/policy-server.kubeconfig" policy-server-client
   export KUBECONFIG=$CLUSTER_DIR/admin.kubeconfig
   wait_until 120 kubectl get --raw /readyz || { cluster_logs kube-apiserver; return 1; }
+  # The policy server reads the cluster as itself, with only what a context-aware policy of
+  # ours needs: reading Namespaces (get, and list and watch for its cache), as the ClusterRole
+  # Kubewarden's Helm chart binds to the policy server's service account allows.
+  kubectl apply -f - >/dev/null <<'EOF' || return 1
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: policy-server-namespaces}
+rules:
+  - {apiGroups: [""], resources: [namespaces], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: policy-server-namespaces}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: policy-server-namespaces}
+subjects:
+  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: policy-server}
+EOF
 
   # Each controller acts as its own service account, with the roles RBAC bootstraps for it, as in a
   # kubeadm cluster: the controller manager's own user may do little more than that.
@@ -106,8 +124,10 @@ serve_policies() {
   : >"$PS_DIR/policies.yml"
   for manifest in "$@"; do
     name=$(yq -r .metadata.name "$manifest")
-    printf 'clusterwide-%s:\n  module: registry://%s/policies/sidecar-injector:test\n  allowedToMutate: true\n  settings: %s\n' \
-      "$name" "$REGISTRY" "$(yq -c '.spec.settings // {}' "$manifest")" >>"$PS_DIR/policies.yml"
+    # The Kubewarden controller passes the resources the policy is granted on as they are.
+    printf 'clusterwide-%s:\n  module: registry://%s/policies/sidecar-injector:test\n  allowedToMutate: true\n  contextAwareResources: %s\n  settings: %s\n' \
+      "$name" "$REGISTRY" "$(yq -c '.spec.contextAwareResources // []' "$manifest")" \
+      "$(yq -c '.spec.settings // {}' "$manifest")" >>"$PS_DIR/policies.yml"
   done
   restart_policy_server
 }
@@ -123,7 +143,9 @@ restart_policy_server() {
   export PS_PORT PS_READINESS_PORT POLICY_SERVER=https://127.0.0.1:$PS_PORT
   echo "$PS_PORT" >"$PS_DIR/port"
   # Its defaults are the point: no KUBEWARDEN_* variable of the caller's may change them.
-  env $(compgen -e | grep '^KUBEWARDEN_' | sed 's/^/-u /') policy-server "${PS_ARGS[@]}" >>"$PS_LOG" 2>&1 3>&- &
+  # As itself (start_control_plane gave it its role), not as the cluster's admin.
+  env $(compgen -e | grep '^KUBEWARDEN_' | sed 's/^/-u /') KUBECONFIG="$CLUSTER_DIR/policy-server.kubeconfig" \
+    policy-server "${PS_ARGS[@]}" >>"$PS_LOG" 2>&1 3>&- &
   export PS_PID=$!
   echo "$PS_PID" >"$PS_DIR/pid"
   record_pid policy-server "$PS_PID"
@@ -214,8 +236,8 @@ cluster_logs() {
 
 # cluster_pki DIR: a certificate authority and, signed by it, the API server's serving
 # certificate, the clients' certificates (the admin in system:masters, the controller manager as
-# RBAC's bootstrap roles name it), the policy server's serving certificate for 127.0.0.1, and the
-# service accounts' signing key. ECDSA keys: fast to make, and every component reads them.
+# RBAC's bootstrap roles name it, the policy server as user policy-server), the policy server's
+# serving certificate for 127.0.0.1, and the service accounts' signing key. ECDSA keys: fast to make, and every component reads them.
 cluster_pki() {
   local dir=$1
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -226,6 +248,7 @@ cluster_pki() {
   issue "$dir" admin /O=system:masters/CN=admin clientAuth || return 1
   issue "$dir" controller-manager /CN=system:kube-controller-manager clientAuth || return 1
   issue "$dir" policy-server /CN=policy-server serverAuth IP:127.0.0.1 || return 1
+  issue "$dir" policy-server-client /CN=policy-server clientAuth || return 1
   openssl ecparam -name prime256v1 -genkey -noout -out "$dir/sa.key" 2>/dev/null &&
     openssl ec -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
 }

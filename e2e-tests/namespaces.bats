@@ -4,40 +4,15 @@
 # table (namespaceRules: istio), mandatory namespaces, a Namespace's annotations in the sidecar,
 # a Namespace that cannot be read, and no host call at all without those settings.
 #
-# The sessions are written by `session` below in the form kwctl records them;
-# e2e-tests/apiserver.bats records one against the real API server and checks that the form is
-# the same, so these replays stay what the policy server would answer.
+# The sessions are written by sessions.bash in the form kwctl records them;
+# e2e-tests/namespaces-cluster.bats records one against the real API server and checks that the
+# form is the same, so these replays stay what the policy server would answer.
 
 load helpers
+load sessions
 
 setup() {
   uses_kwctl || skip "needs the real kwctl: host-capability sessions are kwctl's"
-}
-
-# session FILE NAMESPACE LABELS_JSON [ANNOTATIONS_JSON]: a session in which the host answers the
-# policy's one read of NAMESPACE with a Namespace that has these labels (and the name label the
-# API server adds) and annotations.
-session() {
-  local file=$1 name=$2 labels=$3 annotations=${4:-'{}'} payload
-  payload=$(jq -cn --arg name "$name" --argjson labels "$labels" --argjson annotations "$annotations" \
-    '{apiVersion: "v1", kind: "Namespace",
-      metadata: {name: $name, annotations: $annotations,
-        labels: ({"kubernetes.io/metadata.name": $name} + $labels)},
-      spec: {finalizers: ["kubernetes"]}, status: {phase: "Active"}}')
-  exchange "$name" "$(jq -n --arg payload "$payload" '{type: "Success", payload: $payload}')" >"$file"
-}
-
-# failing_session FILE NAMESPACE MESSAGE: the host's read of NAMESPACE fails with MESSAGE.
-failing_session() {
-  exchange "$2" "$(jq -n --arg message "$3" '{type: "Error", message: $message}')" >"$1"
-}
-
-# exchange NAMESPACE RESPONSE_JSON: one exchange, the read of NAMESPACE (JSON, which is YAML).
-exchange() {
-  jq -n --arg name "$1" --argjson response "$2" '[{
-    type: "Exchange",
-    request: "!KubernetesGetResource\napi_version: v1\nkind: Namespace\nname: \($name)\nnamespace: null\ndisable_cache: false\n",
-    response: $response}]'
 }
 
 # request NAMESPACE POD_LABELS_JSON [POD_ANNOTATIONS_JSON]: a Pod's creation in NAMESPACE.

@@ -5,7 +5,10 @@
 #   inject-config.yaml  the istio-sidecar-injector ConfigMap's `config`: the injection templates
 #   values.json         its `values`: the Helm values the templates read
 #   mesh-config.yaml    the `istio` ConfigMap's `mesh`: the mesh configuration
-#   README.md           the command that made them, and the istioctl version
+#   webhooks*.yaml      the MutatingWebhookConfiguration of Istio's injection webhooks: for the
+#                       default revision, with enableNamespacesByDefault, and for a revision
+#                       named canary (each its own manifest generate)
+#   README.md           the commands that made them, and the istioctl version
 #
 # They are what `istioctl manifest generate` renders for the default profile, exactly as the
 # ConfigMaps carry them, and what e2e-tests/istio.bash gives `istioctl kube-inject`. The output
@@ -65,6 +68,36 @@ for file, (name, key) in files.items():
         f.write(value)
 EOF
 
+# The injection webhooks: the namespaces and Pods each is called for, as Istio's chart installs
+# them. e2e-tests/apiserver.bats has the API server evaluate them, as the oracle of the policy's
+# namespaceRules. Written by PyYAML with sorted keys: deterministic.
+webhook_variants=(
+  "webhooks.yaml|"
+  "webhooks-namespaces-by-default.yaml|--set values.sidecarInjectorWebhook.enableNamespacesByDefault=true"
+  "webhooks-canary.yaml|--set revision=canary"
+)
+for variant in "${webhook_variants[@]}"; do
+  file=${variant%%|*}
+  extra=${variant#*|}
+  # shellcheck disable=SC2086 # the extra flags are words
+  "$istioctl" "${command[@]:1}" $extra >"$work/manifest-$file" 2>"$work/stderr" || {
+    cat "$work/stderr" >&2
+    exit 1
+  }
+  "$python" - "$work/manifest-$file" "$work/$file" <<'EOF'
+import sys
+import yaml
+
+manifest, out = sys.argv[1], sys.argv[2]
+found = [doc for doc in yaml.safe_load_all(open(manifest, encoding="utf-8"))
+         if isinstance(doc, dict) and doc.get("kind") == "MutatingWebhookConfiguration"]
+if len(found) != 1:
+    sys.exit(f"istio-config: {len(found)} MutatingWebhookConfigurations in the manifest, expected one")
+with open(out, "w", encoding="utf-8") as f:
+    yaml.safe_dump(found[0], f, sort_keys=True, default_flow_style=False)
+EOF
+done
+
 version=$("$istioctl" version --remote=false -o json | jq -r '.clientVersion | "\(.version) (revision \(.revision))"')
 cat >"$work/README.md" <<EOF
 # Istio's default injection configuration (generated)
@@ -79,15 +112,21 @@ and from its output:
 - \`inject-config.yaml\`: the ConfigMap \`istio-sidecar-injector\`'s \`data.config\` (the injection
   templates);
 - \`values.json\`: the same ConfigMap's \`data.values\`;
-- \`mesh-config.yaml\`: the ConfigMap \`istio\`'s \`data.mesh\`.
+- \`mesh-config.yaml\`: the ConfigMap \`istio\`'s \`data.mesh\`;
+- \`webhooks.yaml\`: the MutatingWebhookConfiguration of Istio's injection webhooks; and the same
+  from \`${command[*]} --set values.sidecarInjectorWebhook.enableNamespacesByDefault=true\`
+  (\`webhooks-namespaces-by-default.yaml\`) and \`${command[*]} --set revision=canary\`
+  (\`webhooks-canary.yaml\`).
 
-Each is the ConfigMap's string as it is. \`e2e-tests/istio.bash\` passes them to \`istioctl
+Each ConfigMap's string is as it is; the webhook configurations are written with sorted keys.
+\`e2e-tests/apiserver.bats\` has the API server evaluate the webhooks' selectors. \`e2e-tests/istio.bash\` passes them to \`istioctl
 kube-inject\` (\`--injectConfigFile\`, \`--valuesFile\`, \`--meshConfigFile\`), and
 \`e2e-tests/istio.bats\` checks that they are what the script generates now.
 EOF
 
 mkdir -p "$out"
-for file in inject-config.yaml values.json mesh-config.yaml README.md; do
+for file in inject-config.yaml values.json mesh-config.yaml webhooks.yaml \
+  webhooks-namespaces-by-default.yaml webhooks-canary.yaml README.md; do
   mv -f "$work/$file" "$out/$file"
 done
-echo "istio-config: wrote inject-config.yaml, values.json, mesh-config.yaml and README.md into $out" >&2
+echo "istio-config: wrote inject-config.yaml, values.json, mesh-config.yaml, webhooks*.yaml and README.md into $out" >&2
