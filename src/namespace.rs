@@ -140,7 +140,9 @@ impl Namespace {
         let field = |key: &str| object.get(key).unwrap_or(&Value::Null);
         let kind = field("kind");
         if !kind.is_null() && kind != "Namespace" {
-            let kind = kind.as_str().map_or_else(|| kind.to_string(), str::to_string);
+            let kind = kind
+                .as_str()
+                .map_or_else(|| kind.to_string(), str::to_string);
             return Err(format!("the answer is a {kind}, not a Namespace"));
         }
         let metadata = field("metadata");

@@ -226,9 +226,15 @@ pub struct Namespaces {
 }
 
 impl Namespaces {
-    /// Records a namespace's labels, with the name label Kubernetes adds to every namespace.
+    /// Records a namespace's labels, with the name label Kubernetes adds to every namespace; the
+    /// annotations of a namespace already recorded stay.
     pub fn insert(&mut self, name: &str, labels: Map<String, Value>) {
-        self.insert_with(name, labels, Map::new());
+        let annotations = self
+            .known
+            .get(name)
+            .map(|namespace| namespace.annotations.clone())
+            .unwrap_or_default();
+        self.insert_with(name, labels, annotations);
     }
 
     /// Records a namespace's labels and annotations.

@@ -218,9 +218,8 @@ impl Template {
     /// value rather than by a derived reader: the template is read only when the policy is loaded
     /// and by the CLI, and a derived reader that tracks paths costs the module more than this.
     fn read(text: &str, at: &str) -> Result<Self, SettingsError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| {
-            SettingsError::new(at, format!("the settings are not valid JSON: {e}"))
-        })?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| SettingsError::new(at, format!("the settings are not valid JSON: {e}")))?;
         let Value::Object(fields) = value else {
             return Err(SettingsError::new(
                 at,
@@ -231,7 +230,10 @@ impl Template {
         for (key, value) in fields {
             let field = || format!("{at}.{key}");
             let expected = |what: &str, value: &Value| {
-                SettingsError::new(field(), format!("expected {what}, got {}", json_type(value)))
+                SettingsError::new(
+                    field(),
+                    format!("expected {what}, got {}", json_type(value)),
+                )
             };
             let list = |value: Value| match value {
                 Value::Array(items) => Ok(items),

@@ -330,7 +330,10 @@ impl LazyNamespace {
 
 impl Object for LazyNamespace {
     fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
-        self.object()?.get_item(key).ok().filter(|v| !v.is_undefined())
+        self.object()?
+            .get_item(key)
+            .ok()
+            .filter(|v| !v.is_undefined())
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {

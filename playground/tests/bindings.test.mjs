@@ -42,9 +42,9 @@ test('bindings: the example Pod, injected, with everything the page shows', asyn
     verdict: 'calls the policy',
     reason: 'namespace shop matches the namespaceSelector kubernetes.io/metadata.name notin (kubewarden),istio-injection=enabled',
   });
-  assert.deepEqual(pod.decision, { inject: true, step: 7, reason: pod.reason });
+  assert.deepEqual(pod.decision, { inject: true, step: 8, reason: pod.reason });
   assert.deepEqual(pod.row, {
-    step: 7,
+    step: 8,
     namespaceSelectorMatch: true,
     policy: 'enabled',
     podOverride: null,
@@ -180,6 +180,26 @@ test('bindings: typed values are written, and one its field cannot hold points a
     input: 'policy',
     settingsPath: 'template.containers[0].readinessProbe.periodSeconds',
   });
+});
+
+test('bindings: namespace rules read the Namespace given: Istio\'s labels, a mandatory sidecar refused, its annotations in the sidecar', async () => {
+  const policy = repoFile('examples/istio-namespaces.yaml');
+  // The labels are the namespace labels' input (which win over a manifest's), the annotations
+  // the Namespace manifest's.
+  const namespace = 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations: {sidecar.istio.io/proxyCPU: 321m}\n---\n';
+  const pod = POD.replace(/ *sidecar\.istio\.io\/proxyCPU: .*\n/, '');
+  const run = async (namespaceLabels, manifests = namespace + pod) =>
+    (await evaluate({ policy, manifests, namespaceLabels })).objects.at(-1);
+  const legacy = await run('');
+  assert.equal(legacy.verdict, 'not injected');
+  assert.match(legacy.reason, /^by Istio's namespace rules \(namespaceRules: istio\), none of Istio's injection webhooks for revision default would be called/);
+  const tuned = await run('istio-injection=enabled');
+  assert.equal(tuned.verdict, 'injected');
+  assert.match(tuned.after, /cpu: 321m\n/);
+  const refusing = pod.replace('  labels:\n', '  labels:\n    sidecar.istio.io/inject: "false"\n');
+  const rejected = await run('mesh.example/required=true', namespace + refusing);
+  assert.equal(rejected.verdict, 'rejected');
+  assert.match(rejected.reason, /^the Pod refuses the sidecar with its label sidecar\.istio\.io\/inject is "false", but the sidecar is mandatory in namespace shop/);
 });
 
 test('bindings: a boolean override is refused as Kubernetes refuses it, naming the field', async () => {
