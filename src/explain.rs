@@ -471,7 +471,12 @@ fn evaluate(
     };
     let hints = hints(object, &source, &view, &decision, &call);
     let sidecar = if source.is_pod() {
-        Sidecar::of(&pod, &policy.settings).map_err(|e| failed(relocated(&e, &source)))?
+        Sidecar::of(
+            &pod,
+            &policy.settings,
+            namespaces.namespace(&object_ref.namespace),
+        )
+        .map_err(|e| failed(relocated(&e, &source)))?
     } else {
         None
     };

@@ -103,7 +103,7 @@ fn inject_text(
 ) -> Result<String, RequestError> {
     let placement = Placement::for_pod(settings, head.annotations())?;
     let templates = choose(settings, &head, placement)?;
-    let rendering = render(pod, namespace, workload, &templates)?;
+    let (rendering, namespace_hash) = render(pod, namespace, workload, &templates)?;
     let parts = combine(&templates.chosen, &rendering);
     let probes = match &settings.probe_rewrite {
         Some(rewrite) => {
@@ -138,6 +138,7 @@ fn inject_text(
     }
     status.revision = Some(settings.revision.to_string());
     status.hash = Some(templates.hash);
+    status.namespace_hash = namespace_hash;
     edit_metadata(object, head, &parts, metrics.as_ref(), overrides, status)?;
     let mut out = String::with_capacity(pod.as_str().len() + templates.size + 512);
     root.write(&mut out);
@@ -187,14 +188,15 @@ fn choose<'s>(
     })
 }
 
-/// Pass 2: the templates' template strings rendered for this Pod, in place in their text; an
-/// error names the string's place in the settings.
+/// Pass 2: the templates' template strings rendered for this Pod, in place in their text, and
+/// the hash of the Namespace's labels and annotations when a string read them; an error names
+/// the string's place in the settings.
 fn render(
     pod: &Text,
     namespace: &NamespaceSource,
     workload: Option<Workload>,
     templates: &Templates,
-) -> Result<Rendering, RequestError> {
+) -> Result<(Rendering, Option<String>), RequestError> {
     let mut renderer = Renderer::with_workload(pod.clone(), namespace.name(), workload)
         .with_namespace(namespace.clone());
     let mut rendering = Rendering::default();
@@ -228,7 +230,8 @@ fn render(
             Placed::Typed(value) => rendering.replace_typed(string, value),
         }
     }
-    Ok(rendering)
+    let namespace_hash = renderer.namespace_read().map(|namespace| namespace.hash());
+    Ok((rendering, namespace_hash))
 }
 
 /// Where a template string is in the template it is part of: the steps to it, the Kubernetes
@@ -2407,7 +2410,8 @@ mod tests {
             None,
             &templates,
         )
-        .unwrap();
+        .unwrap()
+        .0;
         let parts = combine(&templates.chosen, &rendering);
         f(&text, &parts)
     }
@@ -2521,7 +2525,7 @@ mod tests {
         let (pod, head) = pod_text(&app_pod());
         let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
         let rendering =
-            render(&pod, &NamespaceSource::unreadable("shop"), None, &templates).unwrap();
+            render(&pod, &NamespaceSource::unreadable("shop"), None, &templates).unwrap().0;
         let template = templates.chosen[0].template;
         let rendered = Edit::rendered(template, &rendering);
         // The rest of the template is its text, byte for byte.

@@ -132,6 +132,26 @@ impl NamespaceSource {
 }
 
 impl Namespace {
+    /// A hash of the labels and annotations (16 hex digits), which template strings read as `ns`:
+    /// recorded in the status annotation of a Pod whose templates read them, so that the stale
+    /// report can tell when they changed. Key order does not count.
+    pub fn hash(&self) -> String {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for (part, map) in [(b"labels", &self.labels), (b"annots", &self.annotations)] {
+            hasher.update(part);
+            let mut keys: Vec<&String> = map.keys().collect();
+            crate::sort::sort(&mut keys);
+            for key in keys {
+                let value = map.get(key.as_str()).and_then(Value::as_str).unwrap_or_default();
+                for text in [key.as_str(), value] {
+                    hasher.update(&(text.len() as u64).to_le_bytes());
+                    hasher.update(text.as_bytes());
+                }
+            }
+        }
+        format!("{:016x}", hasher.digest())
+    }
+
     /// Reads a Namespace object, as the API server returns it: `name` is the one asked for, and
     /// must be the object's.
     pub fn from_json(text: &str, name: &str) -> Result<Self, String> {
@@ -257,6 +277,42 @@ mod tests {
     fn answers_that_are_not_a_namespace_are_refused(#[case] text: &str, #[case] expected: &str) {
         let error = Namespace::from_json(text, "shop").unwrap_err();
         assert!(error.starts_with(expected), "{error}");
+    }
+
+    #[test]
+    fn the_hash_is_of_labels_and_annotations_whatever_their_order() {
+        let read = |text: &str| Namespace::from_json(text, "shop").unwrap();
+        let a = read(r#"{"metadata":{"labels":{"a":"1","b":"2"},"annotations":{"x":"y"}}}"#);
+        let b = read(r#"{"metadata":{"labels":{"b":"2","a":"1"},"annotations":{"x":"y"},"uid":"u"}}"#);
+        assert_eq!(a.hash(), b.hash());
+        assert_eq!(a.hash().len(), 16);
+        for changed in [
+            r#"{"metadata":{"labels":{"a":"1","b":"3"},"annotations":{"x":"y"}}}"#,
+            r#"{"metadata":{"labels":{"a":"1","b":"2"},"annotations":{"x":"z"}}}"#,
+            r#"{"metadata":{"labels":{"a":"1","b":"2"},"annotations":{"x":"y","w":""}}}"#,
+            // A label moved to the annotations.
+            r#"{"metadata":{"labels":{"a":"1"},"annotations":{"x":"y","b":"2"}}}"#,
+        ] {
+            assert_ne!(read(changed).hash(), a.hash(), "{changed}");
+        }
+    }
+
+    #[test]
+    fn the_hash_is_of_labels_and_annotations_whatever_their_order() {
+        let read = |text: &str| Namespace::from_json(text, "shop").unwrap();
+        let a = read(r#"{"metadata":{"labels":{"a":"1","b":"2"},"annotations":{"x":"y"}}}"#);
+        let b = read(r#"{"metadata":{"labels":{"b":"2","a":"1"},"annotations":{"x":"y"},"uid":"u"}}"#);
+        assert_eq!(a.hash(), b.hash());
+        assert_eq!(a.hash().len(), 16);
+        for changed in [
+            r#"{"metadata":{"labels":{"a":"1","b":"3"},"annotations":{"x":"y"}}}"#,
+            r#"{"metadata":{"labels":{"a":"1","b":"2"},"annotations":{"x":"z"}}}"#,
+            r#"{"metadata":{"labels":{"a":"1","b":"2"},"annotations":{"x":"y","w":""}}}"#,
+            // A label moved to the annotations.
+            r#"{"metadata":{"labels":{"a":"1"},"annotations":{"x":"y","b":"2"}}}"#,
+        ] {
+            assert_ne!(read(changed).hash(), a.hash(), "{changed}");
+        }
     }
 
     #[test]

@@ -287,6 +287,11 @@ impl Namespaces {
         true
     }
 
+    /// The namespace `name`, when it was told.
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.known.get(name)
+    }
+
     fn get(&self, name: &str) -> Option<&Map<String, Value>> {
         self.known.get(name).map(|namespace| &namespace.labels)
     }

@@ -12,6 +12,7 @@ use std::fmt;
 use serde_json::{Value, json};
 
 use crate::error::RequestError;
+use crate::namespace::Namespace;
 use crate::settings::Settings;
 use crate::status::Status;
 
@@ -31,6 +32,11 @@ pub struct Sidecar {
     pub unreadable: Option<String>,
     /// Who recreates the Pod, from its `ownerReferences`: the controller first.
     pub owners: Vec<Owner>,
+    /// The hash of its Namespace's labels and annotations when its templates read them (`ns`),
+    /// as recorded at injection.
+    pub namespace_hash: Option<String>,
+    /// The same of the Namespace now, when it is known (its manifest was given).
+    pub current_namespace_hash: Option<String>,
 }
 
 /// An entry of `metadata.ownerReferences`.
@@ -48,12 +54,17 @@ impl fmt::Display for Owner {
 }
 
 impl Sidecar {
-    /// The sidecar of `pod`, when it carries the status annotation.
-    pub fn of(pod: &Value, settings: &Settings) -> Result<Option<Self>, RequestError> {
-        let (revision, hash, unreadable) = match Status::of(pod) {
+    /// The sidecar of `pod`, when it carries the status annotation; `namespace` is its Namespace
+    /// now, when known.
+    pub fn of(
+        pod: &Value,
+        settings: &Settings,
+        namespace: Option<&Namespace>,
+    ) -> Result<Option<Self>, RequestError> {
+        let (revision, hash, namespace_hash, unreadable) = match Status::of(pod) {
             Ok(None) => return Ok(None),
-            Ok(Some(status)) => (status.revision, status.hash, None),
-            Err(error) => (None, None, Some(error.to_string())),
+            Ok(Some(status)) => (status.revision, status.hash, status.namespace_hash, None),
+            Err(error) => (None, None, None, Some(error.to_string())),
         };
         Ok(Some(Self {
             revision,
@@ -62,6 +73,11 @@ impl Sidecar {
             current_hash: crate::revision::for_pod(settings, pod)?,
             unreadable,
             owners: owners(pod),
+            current_namespace_hash: namespace_hash
+                .as_ref()
+                .and(namespace)
+                .map(Namespace::hash),
+            namespace_hash,
         }))
     }
 
@@ -77,8 +93,16 @@ impl Sidecar {
             .is_some_and(|revision| revision != self.current_revision)
     }
 
+    /// Its templates read the Namespace's labels and annotations, and they changed since; not
+    /// known without the Namespace's manifest.
+    pub fn namespace_differs(&self) -> bool {
+        self.current_namespace_hash
+            .as_ref()
+            .is_some_and(|now| self.namespace_hash.as_ref() != Some(now))
+    }
+
     pub fn is_stale(&self) -> bool {
-        self.hash_differs() || self.revision_differs()
+        self.hash_differs() || self.revision_differs() || self.namespace_differs()
     }
 
     /// "up to date: injected with revision R (hash H)", or what to do about a stale sidecar and
@@ -105,12 +129,21 @@ impl Sidecar {
                 "hash {hash}, under no revision name (the annotation is older than revision names)"
             ),
         };
-        let differs = match (self.revision_differs(), self.hash_differs()) {
-            (false, false) => return format!("up to date: injected with {injected}"),
-            (true, true) => "the revision name and the hash differ",
-            (true, false) => "the revision name differs",
-            (false, true) => "the hash differs",
+        let mut differs = match (self.revision_differs(), self.hash_differs()) {
+            (false, false) => String::new(),
+            (true, true) => "the revision name and the hash differ".to_string(),
+            (true, false) => "the revision name differs".to_string(),
+            (false, true) => "the hash differs".to_string(),
         };
+        if self.namespace_differs() {
+            if !differs.is_empty() {
+                differs.push_str(", and ");
+            }
+            differs.push_str("the labels or annotations of its Namespace, which its templates read, changed since");
+        }
+        if differs.is_empty() {
+            return format!("up to date: injected with {injected}");
+        }
         format!(
             "stale: injected with {injected}, {now}: {differs}; {}",
             self.restart()
@@ -134,6 +167,8 @@ impl Sidecar {
             "hash": self.hash,
             "currentRevision": self.current_revision,
             "currentHash": self.current_hash,
+            "namespaceHash": self.namespace_hash,
+            "currentNamespaceHash": self.current_namespace_hash,
             "owners": self.owners.iter().map(|owner| json!({
                 "kind": owner.kind,
                 "name": owner.name,
@@ -188,7 +223,7 @@ mod tests {
     }
 
     fn sidecar(status: &Value, owners: Value, settings: &Settings) -> Sidecar {
-        Sidecar::of(&pod(Some(&status.to_string()), owners), settings)
+        Sidecar::of(&pod(Some(&status.to_string()), owners), settings, None)
             .unwrap()
             .unwrap()
     }
@@ -287,7 +322,7 @@ mod tests {
     fn an_unknown_hash_is_stale() {
         let settings = settings("proxy:1", "default");
         let current = hash("proxy:1");
-        let sidecar = Sidecar::of(&pod(Some("{"), Value::Null), &settings)
+        let sidecar = Sidecar::of(&pod(Some("{"), Value::Null), &settings, None)
             .unwrap()
             .unwrap();
         assert!(sidecar.is_stale());
@@ -297,7 +332,7 @@ mod tests {
                 && verdict.ends_with(&format!("), the policy now injects revision default (hash {current}); restart its owner: it has none, so delete and recreate the Pod")),
             "{verdict}"
         );
-        let none = Sidecar::of(&pod(Some("{}"), Value::Null), &settings)
+        let none = Sidecar::of(&pod(Some("{}"), Value::Null), &settings, None)
             .unwrap()
             .unwrap();
         assert!(
@@ -327,7 +362,7 @@ mod tests {
     #[test]
     fn a_pod_without_the_status_annotation_has_no_sidecar() {
         assert_eq!(
-            Sidecar::of(&pod(None, json!([])), &settings("p", "default")),
+            Sidecar::of(&pod(None, json!([])), &settings("p", "default"), None),
             Ok(None)
         );
     }

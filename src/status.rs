@@ -44,6 +44,10 @@ pub struct Status {
     pub probes: Option<Probes>,
     /// Present when the Pod's Prometheus annotations were pointed at the agent.
     pub metrics: Option<Metrics>,
+    /// The hash of the Namespace's labels and annotations ([`crate::namespace::Namespace::hash`]),
+    /// when a template string read them (`ns`): what the stale report compares with the
+    /// Namespace's now.
+    pub namespace_hash: Option<String>,
 }
 
 /// How the Prometheus metrics merge changed the Pod ([`crate::metrics`]), to undo it.
@@ -181,7 +185,11 @@ impl Status {
             }
             out.push('}');
         }
-        for (key, value) in [("revision", &self.revision), ("hash", &self.hash)] {
+        for (key, value) in [
+            ("revision", &self.revision),
+            ("hash", &self.hash),
+            ("namespaceHash", &self.namespace_hash),
+        ] {
             if let Some(value) = value {
                 out.push(',');
                 field(&mut out, key);
@@ -260,6 +268,7 @@ impl Status {
             templates,
             revision,
             hash,
+            namespace_hash: string(&fields, "namespaceHash")?,
             probes,
             metrics,
         })
@@ -448,6 +457,7 @@ mod tests {
                 env: Some("ISTIO_PROMETHEUS_ANNOTATIONS".into()),
                 replaced: BTreeMap::from([("prometheus.io/port".to_string(), "8080".to_string())]),
             }),
+            namespace_hash: Some("fedcba9876543210".into()),
         };
         assert_eq!(Status::parse(&status.render()), Ok(status.clone()));
         // What serde_json writes for the same fields in the same order.
@@ -467,11 +477,12 @@ mod tests {
                 .ends_with(r#""metrics":{"container":"istio-proxy"}}"#)
         );
         assert_eq!(Status::parse(&without_env.render()), Ok(without_env));
-        // The revision's name where Istio writes its own, at the end, and the hash after it.
+        // The revision's name where Istio writes its own, at the end, the hash after it, then
+        // the Namespace's hash.
         assert!(
-            status
-                .render()
-                .ends_with(r#","revision":"canary","hash":"0123456789abcdef"}"#),
+            status.render().ends_with(
+                r#","revision":"canary","hash":"0123456789abcdef","namespaceHash":"fedcba9876543210"}"#
+            ),
             "{}",
             status.render()
         );

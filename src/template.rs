@@ -19,7 +19,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 
 use crate::json::{Found, Kind, Members, Place, Step, Text};
-use crate::namespace::NamespaceSource;
+use crate::namespace::{Namespace, NamespaceSource};
 use crate::owner::Workload;
 
 mod simple;
@@ -107,6 +107,8 @@ pub struct Renderer {
     workload: Option<Workload>,
     /// `ns`: the Namespace, read when a template string first asks for it.
     source: NamespaceSource,
+    /// `ns` as the engine has it, once the engine is set up.
+    ns: Option<Arc<LazyNamespace>>,
     engine: Option<(Environment<'static>, minijinja::Value)>,
 }
 
@@ -121,6 +123,7 @@ impl Renderer {
             namespace: namespace.to_string(),
             workload: None,
             source: NamespaceSource::unreadable(namespace),
+            ns: None,
             engine: None,
         }
     }
@@ -176,6 +179,12 @@ impl Renderer {
         rendered
     }
 
+    /// The Namespace, when a template string read it (`ns`).
+    pub fn namespace_read(&self) -> Option<Arc<Namespace>> {
+        self.ns.as_ref()?.object.get()?.as_ref()?;
+        self.source.get(NS_NEEDED).ok()
+    }
+
     /// A template string asked for `ns`, and the Namespace could not be read: the string's
     /// error, whatever the engine made of the missing value (never a guess).
     fn namespace_failed(&self) -> Result<(), String> {
@@ -195,12 +204,16 @@ impl Renderer {
                 namespace: self.namespace.clone(),
                 known: self.workload.take().map(OnceLock::from).unwrap_or_default(),
             };
-            let source = self.source.clone();
+            let ns = Arc::new(LazyNamespace {
+                source: self.source.clone(),
+                object: OnceLock::new(),
+            });
+            self.ns = Some(ns.clone());
             let context = minijinja::context! {
                 pod => minijinja::Value::from_object(JsonNode { text: self.pod.clone(), place: Vec::new() }),
                 namespace => self.namespace.as_str(),
                 workload => minijinja::Value::from_object(workload),
-                ns => minijinja::Value::from_object(LazyNamespace { source, object: OnceLock::new() }),
+                ns => minijinja::Value::from_dyn_object(ns),
             };
             (environment(), context)
         })

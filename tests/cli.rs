@@ -497,6 +497,31 @@ fn namespace_rules_read_the_namespace_manifests() {
         pod.path(),
     ]);
     assert!(injected.contains("memory: 300Mi"), "{injected}");
+    // The Pod records the hash of the Namespace's labels and annotations its template read: the
+    // stale report tells when they changed, given the Namespace's manifest.
+    let live = TempFile::new("live.yaml", &injected);
+    let report = |namespaces: &TempFile| {
+        succeeds(&["check", "--settings", policy, "-n", "shop", namespaces.path(), live.path()])
+    };
+    assert!(
+        first(report(&namespaces)).starts_with("Pod shop/web: already injected: "),
+        "{}",
+        report(&namespaces)
+    );
+    assert!(report(&namespaces).contains("sidecar: up to date"), "{}", report(&namespaces));
+    let changed = TempFile::new(
+        "changed.yaml",
+        &std::fs::read_to_string(namespaces.path())
+            .unwrap()
+            .replace("300Mi", "400Mi"),
+    );
+    assert!(
+        report(&changed).contains(
+            "the labels or annotations of its Namespace, which its templates read, changed since"
+        ),
+        "{}",
+        report(&changed)
+    );
     // A namespace the policy needs and was not given.
     let output = run(
         &["check", "--settings", policy, "-n", "other", pod.path()],
