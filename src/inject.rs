@@ -2524,8 +2524,9 @@ mod tests {
         let settings = settings(json!({}), proxy_template());
         let (pod, head) = pod_text(&app_pod());
         let templates = choose(&settings, &head, Placement::of(&settings)).unwrap();
-        let rendering =
-            render(&pod, &NamespaceSource::unreadable("shop"), None, &templates).unwrap().0;
+        let rendering = render(&pod, &NamespaceSource::unreadable("shop"), None, &templates)
+            .unwrap()
+            .0;
         let template = templates.chosen[0].template;
         let rendered = Edit::rendered(template, &rendering);
         // The rest of the template is its text, byte for byte.

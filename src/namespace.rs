@@ -142,7 +142,10 @@ impl Namespace {
             let mut keys: Vec<&String> = map.keys().collect();
             crate::sort::sort(&mut keys);
             for key in keys {
-                let value = map.get(key.as_str()).and_then(Value::as_str).unwrap_or_default();
+                let value = map
+                    .get(key.as_str())
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 for text in [key.as_str(), value] {
                     hasher.update(&(text.len() as u64).to_le_bytes());
                     hasher.update(text.as_bytes());
@@ -283,25 +286,8 @@ mod tests {
     fn the_hash_is_of_labels_and_annotations_whatever_their_order() {
         let read = |text: &str| Namespace::from_json(text, "shop").unwrap();
         let a = read(r#"{"metadata":{"labels":{"a":"1","b":"2"},"annotations":{"x":"y"}}}"#);
-        let b = read(r#"{"metadata":{"labels":{"b":"2","a":"1"},"annotations":{"x":"y"},"uid":"u"}}"#);
-        assert_eq!(a.hash(), b.hash());
-        assert_eq!(a.hash().len(), 16);
-        for changed in [
-            r#"{"metadata":{"labels":{"a":"1","b":"3"},"annotations":{"x":"y"}}}"#,
-            r#"{"metadata":{"labels":{"a":"1","b":"2"},"annotations":{"x":"z"}}}"#,
-            r#"{"metadata":{"labels":{"a":"1","b":"2"},"annotations":{"x":"y","w":""}}}"#,
-            // A label moved to the annotations.
-            r#"{"metadata":{"labels":{"a":"1"},"annotations":{"x":"y","b":"2"}}}"#,
-        ] {
-            assert_ne!(read(changed).hash(), a.hash(), "{changed}");
-        }
-    }
-
-    #[test]
-    fn the_hash_is_of_labels_and_annotations_whatever_their_order() {
-        let read = |text: &str| Namespace::from_json(text, "shop").unwrap();
-        let a = read(r#"{"metadata":{"labels":{"a":"1","b":"2"},"annotations":{"x":"y"}}}"#);
-        let b = read(r#"{"metadata":{"labels":{"b":"2","a":"1"},"annotations":{"x":"y"},"uid":"u"}}"#);
+        let b =
+            read(r#"{"metadata":{"labels":{"b":"2","a":"1"},"annotations":{"x":"y"},"uid":"u"}}"#);
         assert_eq!(a.hash(), b.hash());
         assert_eq!(a.hash().len(), 16);
         for changed in [

@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 
 use crate::error::json_type;
 use crate::keys::INJECT_KEY;
-use crate::selector::{LabelSelector, Operator, RawLabelSelector, Requirement};
+use crate::selector::{LabelSelector, RawLabelSelector};
 use crate::webhook::NAMESPACE_NAME_LABEL;
 
 /// The namespace label of Istio's revisions.
@@ -121,105 +121,153 @@ impl Mandatory {
 }
 
 /// One of Istio's injection webhooks: the namespaces and the Pods the API server calls it for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Webhook {
     /// Its name in Istio's configuration, without `.sidecar-injector.istio.io`.
     pub name: &'static str,
-    namespace: LabelSelector,
-    object: LabelSelector,
+    namespace: &'static [Condition],
+    object: &'static [Condition],
 }
 
-fn requirement(key: &str, operator: Operator) -> Requirement {
-    Requirement {
-        key: key.to_string(),
-        operator,
-    }
+/// One `matchExpressions` entry of Istio's webhooks, on one label.
+#[derive(Debug, Clone, Copy)]
+struct Condition {
+    key: &'static str,
+    test: Test,
 }
 
-fn one(value: &str) -> Vec<String> {
-    vec![value.to_string()]
+#[derive(Debug, Clone, Copy)]
+enum Test {
+    /// `In` the one value, or the revision's name when `None`.
+    Is(Option<&'static str>),
+    NotIn(&'static [&'static str]),
+    Absent,
 }
+
+const fn on(key: &'static str, test: Test) -> Condition {
+    Condition { key, test }
+}
+
+const REVISION: Test = Test::Is(None);
+const NOT_REFUSED: Condition = on(INJECT_KEY, Test::NotIn(&["false"]));
+const UNLABELLED: [Condition; 2] = [
+    on(REVISION_LABEL, Test::Absent),
+    on(INJECTION_LABEL, Test::Absent),
+];
+
+/// Every revision's: its name on the namespace, or on the Pod in a namespace without either label.
+const FOR_THE_REVISION: [Webhook; 2] = [
+    Webhook {
+        name: "rev.namespace",
+        namespace: &[
+            on(REVISION_LABEL, REVISION),
+            on(INJECTION_LABEL, Test::Absent),
+        ],
+        object: &[NOT_REFUSED],
+    },
+    Webhook {
+        name: "rev.object",
+        namespace: &UNLABELLED,
+        object: &[NOT_REFUSED, on(REVISION_LABEL, REVISION)],
+    },
+];
+
+/// The default revision's, besides: `istio-injection=enabled`, and the Pod's own label.
+const FOR_THE_DEFAULT: [Webhook; 2] = [
+    Webhook {
+        name: "namespace",
+        namespace: &[on(INJECTION_LABEL, Test::Is(Some("enabled")))],
+        object: &[NOT_REFUSED],
+    },
+    Webhook {
+        name: "object",
+        namespace: &UNLABELLED,
+        object: &[
+            on(INJECT_KEY, Test::Is(Some("true"))),
+            on(REVISION_LABEL, Test::Absent),
+        ],
+    },
+];
+
+/// `enableNamespacesByDefault`'s.
+const AUTO: Webhook = Webhook {
+    name: "auto",
+    namespace: &[
+        on(INJECTION_LABEL, Test::Absent),
+        on(REVISION_LABEL, Test::Absent),
+        on(NAMESPACE_NAME_LABEL, Test::NotIn(&NOT_BY_DEFAULT)),
+    ],
+    object: &[
+        on(INJECT_KEY, Test::Absent),
+        on(REVISION_LABEL, Test::Absent),
+    ],
+};
 
 /// Istio's injection webhooks for `revision` (`default` is Istio's revision without a name),
 /// with `enableNamespacesByDefault` when `by_default`.
 pub fn istio_webhooks(revision: &str, by_default: bool) -> Vec<Webhook> {
-    use Operator::{DoesNotExist, In, NotIn};
-    let not_refused = || requirement(INJECT_KEY, NotIn(one("false")));
-    let unlabelled = || {
-        vec![
-            requirement(REVISION_LABEL, DoesNotExist),
-            requirement(INJECTION_LABEL, DoesNotExist),
-        ]
-    };
-    let mut webhooks = vec![
-        Webhook {
-            name: "rev.namespace",
-            namespace: LabelSelector::of(vec![
-                requirement(REVISION_LABEL, In(one(revision))),
-                requirement(INJECTION_LABEL, DoesNotExist),
-            ]),
-            object: LabelSelector::of(vec![not_refused()]),
-        },
-        Webhook {
-            name: "rev.object",
-            namespace: LabelSelector::of(unlabelled()),
-            object: LabelSelector::of(vec![
-                not_refused(),
-                requirement(REVISION_LABEL, In(one(revision))),
-            ]),
-        },
-    ];
-    if revision != "default" {
-        return webhooks;
-    }
-    webhooks.push(Webhook {
-        name: "namespace",
-        namespace: LabelSelector::of(vec![requirement(INJECTION_LABEL, In(one("enabled")))]),
-        object: LabelSelector::of(vec![not_refused()]),
-    });
-    webhooks.push(Webhook {
-        name: "object",
-        namespace: LabelSelector::of(unlabelled()),
-        object: LabelSelector::of(vec![
-            requirement(INJECT_KEY, In(one("true"))),
-            requirement(REVISION_LABEL, DoesNotExist),
-        ]),
-    });
-    if by_default {
-        let mut namespace = unlabelled();
-        namespace.push(requirement(
-            NAMESPACE_NAME_LABEL,
-            NotIn(NOT_BY_DEFAULT.iter().map(|n| n.to_string()).collect()),
-        ));
-        webhooks.push(Webhook {
-            name: "auto",
-            namespace: LabelSelector::of(namespace),
-            object: LabelSelector::of(vec![
-                requirement(INJECT_KEY, DoesNotExist),
-                requirement(REVISION_LABEL, DoesNotExist),
-            ]),
-        });
+    let mut webhooks = FOR_THE_REVISION.to_vec();
+    if revision == "default" {
+        webhooks.extend(FOR_THE_DEFAULT);
+        if by_default {
+            webhooks.push(AUTO);
+        }
     }
     webhooks
 }
 
+impl Condition {
+    /// Why `labels` fail this condition, in words; `None` when they meet it.
+    fn miss(&self, revision: &str, labels: Option<&Map<String, Value>>) -> Option<String> {
+        let value = labels
+            .and_then(|labels| labels.get(self.key))
+            .and_then(Value::as_str);
+        let key = self.key;
+        let required = match self.test {
+            Test::Is(wanted) => {
+                let wanted = wanted.unwrap_or(revision);
+                if value == Some(wanted) {
+                    return None;
+                }
+                format!("{key}={wanted}")
+            }
+            Test::NotIn(values) => {
+                if value.is_none_or(|v| !values.contains(&v)) {
+                    return None;
+                }
+                format!("{key} notin ({})", values.join(","))
+            }
+            Test::Absent => {
+                value?;
+                format!("!{key}")
+            }
+        };
+        let found = match value {
+            Some(value) => format!("label {key} is {value:?}"),
+            None => format!("label {key} is absent"),
+        };
+        Some(format!("{found}, and {required} is required"))
+    }
+}
+
 /// Whether Istio's webhooks are called for a Pod with `pod_labels` in a Namespace with
-/// `namespace_labels`: the first that is, or why none is, each webhook with the first of its
-/// conditions that fails.
+/// `namespace_labels`, for `revision`: the first that is, or why none is, each webhook with the
+/// first of its conditions that fails.
 pub fn istio_select(
     webhooks: &[Webhook],
+    revision: &str,
     namespace_labels: &Map<String, Value>,
     pod_labels: Option<&Map<String, Value>>,
 ) -> Result<&'static str, String> {
     let mut misses = Vec::with_capacity(webhooks.len());
     for webhook in webhooks {
-        let miss = match webhook.namespace.unmet(Some(namespace_labels)) {
-            Some(unmet) => format!(
-                "the namespace's {}",
-                unmet.explain_miss(Some(namespace_labels))
-            ),
-            None => match webhook.object.unmet(pod_labels) {
-                Some(unmet) => format!("the Pod's {}", unmet.explain_miss(pod_labels)),
+        let first = |conditions: &[Condition], labels| {
+            conditions.iter().find_map(|c| c.miss(revision, labels))
+        };
+        let miss = match first(webhook.namespace, Some(namespace_labels)) {
+            Some(miss) => format!("the namespace's {miss}"),
+            None => match first(webhook.object, pod_labels) {
+                Some(miss) => format!("the Pod's {miss}"),
                 None => return Ok(webhook.name),
             },
         };
@@ -276,6 +324,7 @@ mod tests {
         let webhooks = istio_webhooks(revision, by_default);
         let got = istio_select(
             &webhooks,
+            revision,
             &namespace("shop", namespace_labels),
             Some(&labels(pod_labels)),
         );
@@ -286,10 +335,15 @@ mod tests {
     fn by_default_leaves_out_istios_system_namespaces() {
         let webhooks = istio_webhooks("default", true);
         for name in NOT_BY_DEFAULT {
-            assert!(istio_select(&webhooks, &namespace(name, json!({})), None).is_err());
+            assert!(istio_select(&webhooks, "default", &namespace(name, json!({})), None).is_err());
         }
         assert_eq!(
-            istio_select(&webhooks, &namespace("istio-system", json!({})), None),
+            istio_select(
+                &webhooks,
+                "default",
+                &namespace("istio-system", json!({})),
+                None
+            ),
             Ok("auto")
         );
     }
@@ -298,6 +352,7 @@ mod tests {
     fn why_none_is_called_names_each_webhook_and_its_first_failing_condition() {
         let why = istio_select(
             &istio_webhooks("default", false),
+            "default",
             &namespace("shop", json!({"istio-injection": "disabled"})),
             None,
         )

@@ -60,11 +60,6 @@ impl RawLabelSelector {
 }
 
 impl LabelSelector {
-    /// A selector written here rather than read from settings (Istio's webhooks').
-    pub(crate) fn of(requirements: Vec<Requirement>) -> Self {
-        Self { requirements }
-    }
-
     /// Validates a selector from the settings; `path` names it in error messages (for example
     /// `neverInjectSelector[0]`), built only on error since selectors are read on every request.
     pub(crate) fn from_raw(

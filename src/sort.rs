@@ -8,7 +8,9 @@
 pub fn sort_by<T>(items: &mut [T], less: impl Fn(&T, &T) -> bool) {
     for i in 1..items.len() {
         let mut j = i;
-        while j > 0 && less(&items[j], &items[j - 1]) {
+        while j > 0
+            && matches!((items.get(j), items.get(j - 1)), (Some(this), Some(before)) if less(this, before))
+        {
             items.swap(j, j - 1);
             j -= 1;
         }

@@ -73,10 +73,7 @@ impl Sidecar {
             current_hash: crate::revision::for_pod(settings, pod)?,
             unreadable,
             owners: owners(pod),
-            current_namespace_hash: namespace_hash
-                .as_ref()
-                .and(namespace)
-                .map(Namespace::hash),
+            current_namespace_hash: namespace_hash.as_ref().and(namespace).map(Namespace::hash),
             namespace_hash,
         }))
     }
@@ -161,21 +158,28 @@ impl Sidecar {
     /// For programs: the same fields, and the sentence. `revision` and `hash` are `null` where the
     /// status annotation does not say.
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut json = json!({
             "stale": self.is_stale(),
             "revision": self.revision,
             "hash": self.hash,
             "currentRevision": self.current_revision,
             "currentHash": self.current_hash,
-            "namespaceHash": self.namespace_hash,
-            "currentNamespaceHash": self.current_namespace_hash,
             "owners": self.owners.iter().map(|owner| json!({
                 "kind": owner.kind,
                 "name": owner.name,
                 "controller": owner.controller,
             })).collect::<Vec<_>>(),
             "verdict": self.verdict(),
-        })
+        });
+        // Only where the templates read the Namespace.
+        if let (Some(recorded), Some(fields)) = (&self.namespace_hash, json.as_object_mut()) {
+            fields.insert("namespaceHash".into(), recorded.as_str().into());
+            fields.insert(
+                "currentNamespaceHash".into(),
+                json!(self.current_namespace_hash),
+            );
+        }
+        json
     }
 }
 
