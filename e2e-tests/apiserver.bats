@@ -19,17 +19,8 @@ export CLI_BIN=${CLI_BIN:-${HOME}/.cache/sidecar-injector/target-host/debug/side
 EXAMPLES=$ROOT/examples
 
 setup_file() {
-  unset $(compgen -e | grep '^KUBEWARDEN_' || true)
-  if ! command -v policy-server >/dev/null || ! command -v kwctl >/dev/null; then
-    export CLUSTER_SKIP="the Kubewarden hosts policy-server and kwctl are not on PATH"
-    return 0
-  fi
-  if ! command -v go >/dev/null && [ -z "${CLUSTER_REQUIRED:-}" ] &&
-    ! "$ROOT/scripts/cluster-binaries.sh" >/dev/null 2>&1; then
-    export CLUSTER_SKIP="Go is not installed, and the control plane's binaries are built with it"
-    return 0
-  fi
-  start_control_plane "$BATS_FILE_TMPDIR/cluster" || return 1
+  start_suite_control_plane || return 1
+  [ -z "${CLUSTER_SKIP:-}" ] || return 0
   export MANIFESTS=$BATS_FILE_TMPDIR/manifests
   mkdir -p "$MANIFESTS"
   # The opt-in and opt-out examples as shipped, and each with policy: disabled (the same

@@ -101,6 +101,24 @@ EOF
   wait_until 120 kubectl get serviceaccount default -n default || { cluster_logs kube-controller-manager; return 1; }
 }
 
+# start_suite_control_plane: a bats suite's setup_file: the control plane in the suite's
+# directory, or CLUSTER_SKIP set to why not (the Kubewarden hosts missing, or Go, unless
+# CLUSTER_REQUIRED=1 makes that a failure). No KUBEWARDEN_* variable of the caller's reaches the
+# policy server.
+start_suite_control_plane() {
+  unset $(compgen -e | grep '^KUBEWARDEN_' || true)
+  if ! command -v policy-server >/dev/null || ! command -v kwctl >/dev/null; then
+    export CLUSTER_SKIP="the Kubewarden hosts policy-server and kwctl are not on PATH"
+    return 0
+  fi
+  if ! command -v go >/dev/null && [ -z "${CLUSTER_REQUIRED:-}" ] &&
+    ! "$ROOT/scripts/cluster-binaries.sh" >/dev/null 2>&1; then
+    export CLUSTER_SKIP="Go is not installed, and the control plane's binaries are built with it"
+    return 0
+  fi
+  start_control_plane "$BATS_FILE_TMPDIR/cluster"
+}
+
 # serve_policies MANIFEST...: the real policy-server serving the module with the settings of each
 # ClusterAdmissionPolicy manifest given, under the id the Kubewarden controller gives it
 # (clusterwide-<name>), on the port of the previous call, so that the webhooks keep pointing at it.

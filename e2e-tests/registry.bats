@@ -155,7 +155,7 @@ scaffold_manifest() {
   run --separate-stderr "$CLI" check --output json --settings "$manifest" --namespace shop "$pod"
   expect_eq "$status" 0 "CLI status ($stderr)"
   expect_eq "$(jq -c '[length, .[0].kind, .[0].namespace, .[0].name, .[0].injected, .[0].decision.step, .[0].reason]' <<<"$output")" \
-    '[1,"Pod","shop","web",true,7,"the Pod does not choose, and the policy'\''s default is enabled"]' "CLI report"
+    '[1,"Pod","shop","web",true,8,"the Pod does not choose, and the policy'\''s default is enabled"]' "CLI report"
   local report=$output
 
   # kwctl runs the same manifest (module from the registry, settings from the manifest).

@@ -24,7 +24,7 @@ sidecar='{"name": "sidecar", "image": "registry.example/sidecar:1.0"}'
 
 @test "an unknown setting" {
   expect_refused "{\"polcy\": \"enabled\", \"template\": {\"containers\": [$sidecar]}}" \
-    'polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite, prometheusMerge, revision'
+    'polcy: unknown field; expected one of policy, neverInjectSelector, alwaysInjectSelector, ignoredNamespaces, template, templates, defaultTemplates, nativeSidecars, holdApplicationUntilProxyStarts, networkInitContainers, probeRewrite, prometheusMerge, revision, namespaceRules, enableNamespacesByDefault, mandatory'
 }
 
 @test "no template" {
