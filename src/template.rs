@@ -53,8 +53,8 @@ pub fn expression(text: &str) -> Option<&str> {
     let inner = text.strip_prefix("{{")?.strip_suffix("}}")?;
     let inner = inner.strip_prefix('-').unwrap_or(inner);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
-    let nested = ["{{", "{%", "{#"];
-    (!nested.iter().any(|open| inner.contains(open)) && balanced(inner)).then_some(inner.trim())
+    // No block opens inside (`{{`, `{%`, `{#`): one scan for braces, as for any string.
+    (!is_template(inner) && balanced(inner)).then_some(inner.trim())
 }
 
 /// Whether no bracket of `text` closes more than it opened, outside string literals: a `}}` that

@@ -49,10 +49,13 @@ fn manifest(name: &str) -> String {
 struct TempFile(PathBuf);
 
 impl TempFile {
-    /// `name` is made unique to this test run; the file holds `text`.
+    /// `name` is made unique to this test run and to this file (tests run in parallel, and two
+    /// may name their files alike); the file holds `text`.
     fn new(name: &str, text: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!(
-            "sidecar-injector-cli-{}-{name}",
+            "sidecar-injector-cli-{}-{n}-{name}",
             std::process::id()
         ));
         std::fs::write(&path, text).unwrap();
