@@ -112,6 +112,6 @@ istio_request() {
   expect_eq "$(field .allowed)" false "allowed"
   expect_eq "$(field .status.code)" 400 "code"
   expect_eq "$(field .status.message)" \
-    "the sidecar cannot be injected into this Pod, because the API server would refuse the result: templates.sidecar.containers[0].readinessProbe.periodSeconds: expected a 32-bit integer, got the string \"often\"; the template string \"{{ pod.metadata.annotations['readiness.status.sidecar.istio.io/periodSeconds'] | default(15) }}\" gave it for this Pod" "message"
+    "the sidecar cannot be injected into this Pod, because the API server would refuse the result: templates.sidecar.containers[0].readinessProbe.periodSeconds: expected a 32-bit integer, got the string \"often\"; the template string \"{{ none if (pod.metadata.annotations['status.sidecar.istio.io/port'] | default('15020')) == '0' else pod.metadata.annotations['readiness.status.sidecar.istio.io/periodSeconds'] | default(15) }}\" gave it for this Pod" "message"
   expect_no_patch
 }
