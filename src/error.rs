@@ -66,6 +66,22 @@ impl RequestError {
         Self::field(path, format!("expected {expected}, got {}", json_type(got)))
     }
 
+    /// The field of the policy's template that the rejection is about, when it is the policy's:
+    /// a template string that failed to render for this Pod, or a value one gave that its field
+    /// cannot hold. (Other rejections are about the request, or the Pod.)
+    pub fn settings_path(&self) -> Option<&str> {
+        match self {
+            Self::Render(error) => Some(&error.path),
+            Self::Conflict(conflict)
+                if conflict.at.starts_with("template.")
+                    || conflict.at.starts_with("templates.") =>
+            {
+                Some(&conflict.at)
+            }
+            _ => None,
+        }
+    }
+
     /// The HTTP status code the rejection carries: the request's fault, or ours.
     pub fn code(&self) -> u16 {
         match self {
@@ -212,6 +228,38 @@ fn without_position(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_settings_path_is_the_policys_template_field_only() {
+        let render = RequestError::Render(RenderError {
+            path: "template.containers[0].args[1]".into(),
+            message: "unknown filter".into(),
+        });
+        assert_eq!(
+            render.settings_path(),
+            Some("template.containers[0].args[1]")
+        );
+        let conflict = |at: &str| {
+            RequestError::Conflict(Conflict {
+                at: at.into(),
+                problem: "p".into(),
+                origin: None,
+            })
+        };
+        assert_eq!(
+            conflict("templates.sidecar.containers[0].readinessProbe.periodSeconds")
+                .settings_path(),
+            Some("templates.sidecar.containers[0].readinessProbe.periodSeconds")
+        );
+        assert_eq!(
+            conflict("container istio-proxy, resources.requests.cpu").settings_path(),
+            None
+        );
+        assert_eq!(
+            RequestError::field("request.object", "missing").settings_path(),
+            None
+        );
+    }
 
     #[test]
     fn serde_wording_becomes_plain() {

@@ -376,6 +376,9 @@ impl Report {
 pub struct ObjectError {
     pub object: String,
     pub message: String,
+    /// The field of the policy's template the error is about, when it is the policy's
+    /// ([`RequestError::settings_path`]): the playground points there.
+    pub settings_path: Option<String>,
 }
 
 /// The report for one object; `None` when it holds no Pod (a Service, a ConfigMap…).
@@ -412,6 +415,7 @@ pub fn inject_object(
             inject_in(pod, &policy.settings, &namespace, workload).map_err(|e| ObjectError {
                 object: report.object.to_string(),
                 message: relocated(&e, &source),
+                settings_path: e.settings_path().map(str::to_string),
             })?;
         report.injection = Some(Injection::of(&injected));
         source.put_back(object, injected);
@@ -439,6 +443,11 @@ fn evaluate(
     let failed = |message: String| ObjectError {
         object: object_ref.to_string(),
         message,
+        settings_path: None,
+    };
+    let failed_request = |error: RequestError| ObjectError {
+        settings_path: error.settings_path().map(str::to_string),
+        ..failed(relocated(&error, &source))
     };
     let pod = source.pod(object).ok_or_else(|| {
         failed(format!(
@@ -449,7 +458,7 @@ fn evaluate(
     if let Some(message) = non_string_override(&pod, &source) {
         return Err(failed(message));
     }
-    let view = PodView::read(&pod).map_err(|e| failed(relocated(&e, &source)))?;
+    let view = PodView::read(&pod).map_err(failed_request)?;
     let decision = decide_for_pod(
         &view,
         &namespaces.source(&object_ref.namespace),
@@ -476,7 +485,7 @@ fn evaluate(
             &policy.settings,
             namespaces.namespace(&object_ref.namespace),
         )
-        .map_err(|e| failed(relocated(&e, &source)))?
+        .map_err(failed_request)?
     } else {
         None
     };

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 use sidecar_injector::error::path_within;
-use sidecar_injector::explain::{self, Report, SEED_TABLE};
+use sidecar_injector::explain::{self, ObjectError, Report, SEED_TABLE};
 use sidecar_injector::manifest::{self, Document, ManifestError, PolicyInputError};
 use sidecar_injector::scope::{self, Namespaces, Policy, PolicyError, Scope};
 use sidecar_injector::workload::objects_mut;
@@ -132,7 +132,7 @@ fn evaluate_json(
                         "line": place.line,
                         "path": path,
                         "name": error.object,
-                        "error": object_error(&error.message, path),
+                        "error": object_error(&error, path),
                     })),
                 }
             }
@@ -295,20 +295,12 @@ fn line_and_column(message: &str) -> (Option<usize>, Option<usize>) {
     (number_after("line "), number_after("column "))
 }
 
-/// Where an object's error points: the template string of the policy that failed to render, or
+/// Where an object's error points: the field of the policy's template it is about (a template
+/// string that failed to render for this Pod, a value one gave that its field cannot hold), or
 /// the object's field that its message starts with.
-fn object_error(message: &str, object_path: &str) -> Value {
-    const RENDER: &str = "the sidecar template could not be rendered for this Pod: ";
-    // A typed value its field cannot hold: the refusal names the field in the policy's template.
-    const REFUSED: &str = "the sidecar cannot be injected into this Pod, because the API server would refuse the result: ";
-    if let Some(rest) = message.strip_prefix(RENDER) {
-        return json!({"message": message, "input": "policy", "settingsPath": leading_path(rest)});
-    }
-    if let Some(path) = message
-        .strip_prefix(REFUSED)
-        .and_then(leading_path)
-        .filter(|path| path.starts_with("template.") || path.starts_with("templates."))
-    {
+fn object_error(error: &ObjectError, object_path: &str) -> Value {
+    let message = &error.message;
+    if let Some(path) = &error.settings_path {
         return json!({"message": message, "input": "policy", "settingsPath": path});
     }
     let path = leading_path(message).map(|path| path_within(object_path, &path));
