@@ -8,9 +8,7 @@ fn main() {
         panic!("usage: guest_loop MODULE FIXTURE N [minimal]");
     };
     let minimal = args.next().as_deref() == Some("minimal");
-    let module = policy_runner::PolicyModule::from_file(std::path::Path::new(&path))
-        .expect("a module")
-        .without_log_output();
+    let module = sidecar_injector_bench::quiet_module(&path);
     let fixture = sidecar_injector_bench::fixtures()
         .into_iter()
         .find(|f| f.name == name)
@@ -22,12 +20,5 @@ fn main() {
     };
     let payload = sidecar_injector_bench::validate_payload(&fixture.request, &settings);
     let n: usize = n.parse().expect("a count");
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(module.call("validate", &payload).expect("an answer"));
-    }
-    eprintln!(
-        "{:.1} µs per call",
-        start.elapsed().as_secs_f64() * 1e6 / n as f64
-    );
+    sidecar_injector_bench::time_validate(&module, &payload, n);
 }

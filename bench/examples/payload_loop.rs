@@ -5,21 +5,12 @@ fn main() {
     let (Some(path), Some(payload), Some(n)) = (args.next(), args.next(), args.next()) else {
         panic!("usage: payload_loop MODULE PAYLOAD N");
     };
-    let module = policy_runner::PolicyModule::from_file(std::path::Path::new(&path))
-        .expect("a module")
-        .without_log_output();
+    let module = sidecar_injector_bench::quiet_module(&path);
     let payload = std::fs::read(payload).expect("a payload file");
     let n: usize = n.parse().expect("a count");
     let answer = module.call("validate", &payload).expect("an answer");
     if std::env::var_os("SHOW").is_some() {
         println!("{}", String::from_utf8_lossy(&answer));
     }
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(module.call("validate", &payload).expect("an answer"));
-    }
-    eprintln!(
-        "{:.1} µs per call",
-        start.elapsed().as_secs_f64() * 1e6 / n as f64
-    );
+    sidecar_injector_bench::time_validate(&module, &payload, n);
 }
