@@ -197,8 +197,7 @@ fn render(
     workload: Option<Workload>,
     templates: &Templates,
 ) -> Result<(Rendering, Option<String>), RequestError> {
-    let mut renderer = Renderer::with_workload(pod.clone(), namespace.name(), workload)
-        .with_namespace(namespace.clone());
+    let mut renderer = Renderer::in_namespace(pod.clone(), namespace.clone(), workload);
     let mut rendering = Rendering::default();
     for string in &templates.strings {
         // Strings elsewhere in the settings than the chosen templates are not template strings.

@@ -101,11 +101,11 @@ pub fn check_syntax(text: &str) -> Result<(), String> {
 /// simple renderer cannot render is met, so templates without any pay nothing for it.
 pub struct Renderer {
     pod: Text,
-    namespace: String,
     /// The Pod's workload when its caller knows it (the CLI, from a manifest); else read from the
     /// Pod when a template string first asks ([`crate::owner`]).
     workload: Option<Workload>,
-    /// `ns`: the Namespace, read when a template string first asks for it.
+    /// The request's namespace (`namespace`, its name), and `ns`: the Namespace, read when a
+    /// template string first asks for it.
     source: NamespaceSource,
     /// `ns` as the engine has it, once the engine is set up.
     ns: Option<Arc<LazyNamespace>>,
@@ -117,28 +117,20 @@ pub const NS_NEEDED: &str = "a template string asks for it (ns)";
 
 impl Renderer {
     /// `namespace` is the request's: a Pod created by a controller often has none in its metadata.
+    /// No Namespace can be read: a string that asks for `ns` fails.
     pub fn new(pod: Text, namespace: &str) -> Self {
+        Self::in_namespace(pod, NamespaceSource::unreadable(namespace), None)
+    }
+
+    /// For a Pod created in `namespace`, which template strings may read as `ns`; `workload` when
+    /// its caller knows it.
+    pub fn in_namespace(pod: Text, namespace: NamespaceSource, workload: Option<Workload>) -> Self {
         Self {
             pod,
-            namespace: namespace.to_string(),
-            workload: None,
-            source: NamespaceSource::unreadable(namespace),
+            workload,
+            source: namespace,
             ns: None,
             engine: None,
-        }
-    }
-
-    /// Template strings may read the Pod's Namespace as `ns`, from `source`.
-    pub fn with_namespace(mut self, source: NamespaceSource) -> Self {
-        self.source = source;
-        self
-    }
-
-    /// As [`Renderer::new`], for a Pod whose workload is known.
-    pub fn with_workload(pod: Text, namespace: &str, workload: Option<Workload>) -> Self {
-        Self {
-            workload,
-            ..Self::new(pod, namespace)
         }
     }
 
@@ -146,7 +138,7 @@ impl Renderer {
     /// expression's value with its type (see [`typed`]); any other gives its text.
     pub fn evaluate(&mut self, text: &str) -> Result<Output, String> {
         let expression = expression(text);
-        if let Some(output) = simple::evaluate(text, expression, &self.pod, &self.namespace) {
+        if let Some(output) = simple::evaluate(text, expression, &self.pod, self.source.name()) {
             return Ok(output);
         }
         let Some(expression) = expression else {
@@ -201,7 +193,7 @@ impl Renderer {
         self.engine.get_or_insert_with(|| {
             let workload = LazyWorkload {
                 pod: self.pod.clone(),
-                namespace: self.namespace.clone(),
+                namespace: self.source.name().to_string(),
                 known: self.workload.take().map(OnceLock::from).unwrap_or_default(),
             };
             let ns = Arc::new(LazyNamespace {
@@ -211,7 +203,7 @@ impl Renderer {
             self.ns = Some(ns.clone());
             let context = minijinja::context! {
                 pod => minijinja::Value::from_object(JsonNode { text: self.pod.clone(), place: Vec::new() }),
-                namespace => self.namespace.as_str(),
+                namespace => self.source.name(),
                 workload => minijinja::Value::from_object(workload),
                 ns => minijinja::Value::from_dyn_object(ns),
             };
@@ -500,7 +492,7 @@ mod tests {
     fn ns_is_the_namespace_read_when_first_asked() {
         let namespace = shop_namespace();
         let mut renderer =
-            Renderer::new(Text::new(&pod().to_string()), "shop").with_namespace(namespace.clone());
+            Renderer::in_namespace(Text::new(&pod().to_string()), namespace.clone(), None);
         assert_eq!(
             renderer.evaluate("{{ pod.metadata.name }}"),
             Ok(Output::Text("web-1".into()))
@@ -536,8 +528,7 @@ mod tests {
             "shop",
             Arc::new(|_: &str| Err("namespaces \"shop\" is forbidden".to_string())),
         );
-        let mut renderer =
-            Renderer::new(Text::new(&pod().to_string()), "shop").with_namespace(namespace);
+        let mut renderer = Renderer::in_namespace(Text::new(&pod().to_string()), namespace, None);
         for text in [
             "{{ ns.metadata.annotations['x'] | default('100m') }}",
             "cpu={{ ns.metadata.annotations['x'] | default('100m') }}",
