@@ -98,6 +98,31 @@ pub fn canonical_form(template: &str, placement: Placement) -> String {
     canonical_settings(&text, &chosen, placement, &mut |_| {}).to_text()
 }
 
+/// A field of a placement setting in the canonical form.
+enum Field<'a> {
+    Text(&'a str),
+    /// A number, as its digits.
+    Number(&'a str),
+}
+
+/// `"key":{"field":value,…},`: a placement setting, its fields given in sorted order.
+fn push_setting(writer: &mut Canonical, key: &str, fields: &[(&str, Field)]) {
+    writer.push_string(key);
+    writer.push(b":{");
+    for (i, (name, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            writer.push(b",");
+        }
+        writer.push_string(name);
+        writer.push(b":");
+        match value {
+            Field::Text(text) => writer.push_string(text),
+            Field::Number(digits) => writer.push(digits.as_bytes()),
+        }
+    }
+    writer.push(b"},");
+}
+
 /// `{"holdApplicationUntilProxyStarts":…,"nativeSidecars":…,"template":{…}}` for the one
 /// `template`, `…,"templates":[{"name":…,"template":{…}},…]}` for named ones, in the order they
 /// apply (with `networkInitContainers`, `probeRewrite` and `prometheusMerge` between them when set): keys in sorted
@@ -133,24 +158,29 @@ fn canonical_settings<'t>(
         writer.push(b"],");
     }
     if let Some(rewrite) = placement.probe_rewrite {
-        writer.push(b"\"probeRewrite\":{\"container\":");
-        writer.push_string(&rewrite.container);
-        writer.push(b",\"env\":");
-        writer.push_string(&rewrite.env);
-        writer.push(b",\"statusPort\":");
-        writer.push(rewrite.status_port.to_string().as_bytes());
-        writer.push(b"},");
+        let port = rewrite.status_port.to_string();
+        push_setting(
+            &mut writer,
+            "probeRewrite",
+            &[
+                ("container", Field::Text(&rewrite.container)),
+                ("env", Field::Text(&rewrite.env)),
+                ("statusPort", Field::Number(&port)),
+            ],
+        );
     }
     if let Some(merge) = placement.prometheus_merge {
-        writer.push(b"\"prometheusMerge\":{\"container\":");
-        writer.push_string(&merge.container);
-        writer.push(b",\"env\":");
-        writer.push_string(&merge.env);
-        writer.push(b",\"path\":");
-        writer.push_string(&merge.path);
-        writer.push(b",\"port\":");
-        writer.push(merge.port.to_string().as_bytes());
-        writer.push(b"},");
+        let port = merge.port.to_string();
+        push_setting(
+            &mut writer,
+            "prometheusMerge",
+            &[
+                ("container", Field::Text(&merge.container)),
+                ("env", Field::Text(&merge.env)),
+                ("path", Field::Text(&merge.path)),
+                ("port", Field::Number(&port)),
+            ],
+        );
     }
     match chosen {
         [
