@@ -23,7 +23,8 @@
 //! Step 5 reads the Pod's Namespace, and only when the settings have `mandatory` or
 //! `namespaceRules` ([`crate::namespace_rules`]); without them it decides nothing.
 //!
-//! With the namespace selected, this gives the seed truth table:
+//! With the namespace selected, this gives the seed truth table (without `mandatory` and
+//! `namespaceRules`, which can decide first, at step 5):
 //!
 //! | default policy | pod override | injected? |
 //! |----------------|--------------|-----------|

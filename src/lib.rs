@@ -1,7 +1,8 @@
 //! sidecar-injector: a Kubewarden policy that injects a sidecar into Pods, deciding as Istio does.
 //!
 //! The policy itself is pure and tested natively: [`settings`] (what the admin configures),
-//! [`decision`] (whether, and why), [`inject`] (how), [`probes`] (the application's probes sent to
+//! [`decision`] (whether, and why), [`namespace`] and [`namespace_rules`] (the Pod's Namespace,
+//! read only when asked, and what it decides), [`inject`] (how), [`probes`] (the application's probes sent to
 //! the agent), [`status`] (the status annotation, written and read back), [`template`] (per-string
 //! rendering), [`selector`] (label selectors), [`schema`] (the template's objects against the
 //! Kubernetes types), [`validation`] and [`quantity`] (what the API server would refuse in an
