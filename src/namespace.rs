@@ -121,14 +121,6 @@ impl NamespaceSource {
     pub fn was_read(&self) -> bool {
         self.inner.got.get().is_some()
     }
-
-    /// When it was asked for and could not be read: why.
-    pub fn failure(&self) -> Option<&str> {
-        match self.inner.got.get() {
-            Some(Err(cause)) => Some(cause),
-            _ => None,
-        }
-    }
 }
 
 impl Namespace {
@@ -251,11 +243,11 @@ mod tests {
             error.to_string(),
             "namespace shop could not be read, and the policy's namespaceRules decide by its labels: forbidden: policy-server cannot get namespaces"
         );
-        source.get("x").unwrap_err();
+        let again = source.get("x").unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 1, "a failure is not retried");
         assert_eq!(
-            source.failure(),
-            Some("forbidden: policy-server cannot get namespaces")
+            again.cause,
+            "forbidden: policy-server cannot get namespaces"
         );
     }
 

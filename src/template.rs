@@ -113,7 +113,7 @@ pub struct Renderer {
 }
 
 /// What an error says needed the Namespace when a template string asked for `ns`.
-pub const NS_NEEDED: &str = "a template string asks for it (ns)";
+const NS_NEEDED: &str = "a template string asks for it (ns)";
 
 impl Renderer {
     /// `namespace` is the request's: a Pod created by a controller often has none in its metadata.
