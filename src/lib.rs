@@ -14,6 +14,7 @@
 //! [`uninject`] (taking the sidecar out) and [`stale`] (Pods injected with another revision or hash); [`webhook`] is the webhook configuration the Kubewarden controller installs
 //! for a policy manifest.
 pub mod admission;
+pub mod alloc;
 pub mod decision;
 pub mod error;
 pub mod explain;
