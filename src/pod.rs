@@ -4,7 +4,7 @@
 //! `spec.hostNetwork` from its [`Text`], opening only those levels. Their types are checked here,
 //! once, with an error that names the field when a request is malformed.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::error::RequestError;
 use crate::json::{Kind, Part, Text};
@@ -64,12 +64,16 @@ impl PodHead {
                     Some(value) => parse(value, &|| "spec.hostNetwork".to_string())?,
                     None => Value::Null,
                 };
-                json!({"hostNetwork": host_network})
+                Value::Object(Map::from_iter([("hostNetwork".to_string(), host_network)]))
             }
             Some(other) => parse(other, &|| "spec".to_string())?,
         };
+        // Moved in, not through json!, which would copy them by serializing each.
         Ok(Self {
-            fields: json!({"metadata": metadata, "spec": spec}),
+            fields: Value::Object(Map::from_iter([
+                ("metadata".to_string(), metadata),
+                ("spec".to_string(), spec),
+            ])),
         })
     }
 
