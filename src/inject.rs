@@ -2504,18 +2504,25 @@ mod tests {
     }
 
     #[test]
-    fn settings_whose_template_is_not_json_never_reach_choose() {
+    fn settings_whose_template_is_not_json_never_reach_the_pod() {
         // Settings no host sends (they never passed `validate_settings`), read as a request has
-        // them: serde reads the whole text, the template included, before anything is injected.
-        // (`choose` refuses such a template too, through `revision_reading`: see revision.rs.)
-        let error = Settings::from_text(Text::new(
+        // them: serde is given `{}` for each template, and the one pass over the templates a
+        // Pod gets, which reads them whole, refuses them before anything of them is copied.
+        for settings in [
             r#"{"template": {"containers": [{"name": "p", "image": "i", "port": 1.}]}}"#,
-        ))
-        .unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "the settings are not valid JSON: invalid number at line 1 column 68"
-        );
+            r#"{"templates": {"a": {"containers": []}, "b": {"containers": [{"name": "p" "image": "i"}]}}, "defaultTemplates": ["a", "b"]}"#,
+        ] {
+            let settings = Settings::from_text(Text::new(settings)).unwrap();
+            let (_, head) = pod_text(&app_pod());
+            let error = choose(&settings, &head, Placement::of(&settings)).err();
+            assert_eq!(
+                error.map(|e| e.to_string()).as_deref(),
+                Some(
+                    "invalid policy settings in the request: template: not valid JSON, unlike the settings validated when the policy was loaded"
+                ),
+                "{settings:?}"
+            );
+        }
     }
 
     #[test]
