@@ -43,6 +43,7 @@ teardown_file() {
 
 teardown() {
   stop_process "${REFUSED_PID:-}"
+  stop_process "${DEBUG_PID:-}"
 }
 
 @test "policy-server loads the module from the registry and from the file" {
@@ -183,6 +184,34 @@ teardown() {
     '[{"level":"INFO","target":"tower_http::trace::on_response","message":"finished processing request","status":200,"uri":"/validate/enabled"}]' \
     "log lines of the request"
   expect_eq "$(log_after "$before" | grep -c -e 'sidecar injected' -e "the policy's default is enabled" -e policy_log)" 0 "lines of the policy"
+}
+
+@test "at debug level, the policy server's own line for the request carries the reason; the policy sends none" {
+  dir=$BATS_TEST_TMPDIR/debug
+  mkdir -p "$dir"
+  cp "$PS_DIR/cert.pem" "$PS_DIR/key.pem" "$dir/"
+  policies_entry enabled "file://$POLICY" "$(opt_in_settings enabled)" >"$dir/policies.yml"
+  policy_server_args "$dir" "$dir/policies.yml"
+  policy-server "${PS_ARGS[@]}" --log-level debug >"$dir/policy-server.log" 2>&1 3>&- &
+  DEBUG_PID=$!
+  PS_PID=$DEBUG_PID wait_ready 180 "$dir/policy-server.log"
+  PS_LOG=$dir/policy-server.log
+  wait_log_quiet
+  before=$(log_lines)
+  post enabled "$(review '.request.object.metadata.labels["sidecar.istio.io/inject"] = "false"')"
+  expect_eq "$(field .auditAnnotations.injected)" false "not injected"
+  wait_until 10 request_logged "$before" enabled
+  wait_log_quiet
+  evaluated=$(log_after "$before" | jq -c 'select(.fields.message == "policy evaluated")')
+  expect_eq "$(wc -l <<<"$evaluated")" 1 "policy evaluated lines"
+  # The response, as Rust's Debug writes it, with the audit annotations the policy answered.
+  expect_eq "$(jq -r --arg reason "the Pod's label sidecar.istio.io/inject is \\\"false\\\"" \
+      '.fields.response | contains("\"reason\": \"" + $reason + "\"")' <<<"$evaluated")" true "the reason in the line" || {
+    echo "$evaluated" >&2
+    return 1
+  }
+  expect_eq "$(jq -r '[.spans[] | .namespace // empty] | first' <<<"$evaluated")" shop "namespace in the line's span"
+  expect_eq "$(log_after "$before" | grep -c policy_log)" 0 "lines of the policy"
 }
 
 @test "policy-server refuses to start with invalid settings, with the module's message" {
