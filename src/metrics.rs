@@ -18,8 +18,10 @@
 //! status annotation records the replaced values ([`crate::status::Status::replaced_annotations`])
 //! so that [`crate::uninject`] gives them back.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
@@ -59,16 +61,31 @@ pub struct PrometheusMerge {
 fn reserved_ports<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<u16, String>, D::Error> {
-    let map = BTreeMap::<String, String>::deserialize(deserializer)?;
-    map.into_iter()
-        .map(|(key, reason)| match port_number(&key) {
-            // Written plainly: no sign, no leading zero (what `port.to_string()` would give).
-            Some(port) if !key.starts_with(['+', '0']) => Ok((port, reason)),
-            _ => Err(serde::de::Error::custom(format!(
-                "expected port numbers from 1 to 65535 as keys, got {key:?}"
-            ))),
-        })
-        .collect()
+    struct Ports;
+    impl<'de> Visitor<'de> for Ports {
+        type Value = BTreeMap<u16, String>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("a map")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut ports = BTreeMap::new();
+            while let Some((key, reason)) = map.next_entry::<Cow<'de, str>, String>()? {
+                match port_number(&key) {
+                    // Written plainly: no sign, no leading zero (what `port.to_string()` would give).
+                    Some(port) if !key.starts_with(['+', '0']) => ports.insert(port, reason),
+                    _ => {
+                        return Err(serde::de::Error::custom(format!(
+                            "expected port numbers from 1 to 65535 as keys, got {key:?}"
+                        )));
+                    }
+                };
+            }
+            Ok(ports)
+        }
+    }
+    deserializer.deserialize_map(Ports)
 }
 
 fn default_path() -> String {
