@@ -9,7 +9,7 @@
 //! injected Pod), [`revision`] (the hash of what is injected), [`keys`] (the Pod's labels and
 //! annotations the policy reads and writes), [`json`] (the Pod and the settings read as deep as
 //! needed), and [`admission`], which goes from a request to an [`admission::Outcome`]. `policy` (feature `policy`) is the waPC layer the policy server
-//! calls. [`explain`] (the report), [`scope`] (whether the policy server calls the policy),
+//! calls, with its allocator, [`alloc`] (fast blocks for an instance that serves one request). [`explain`] (the report), [`scope`] (whether the policy server calls the policy),
 //! [`workload`] and `manifest` (feature `yaml`) serve the CLI and the playground, as do
 //! [`uninject`] (taking the sidecar out) and [`stale`] (Pods injected with another revision or hash); [`webhook`] is the webhook configuration the Kubewarden controller installs
 //! for a policy manifest.
