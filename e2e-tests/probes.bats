@@ -58,6 +58,33 @@ agent_env() {
   expect_eq "$(jq -cS . <<<"$output")" "$(jq -cS . <<<"$pod")" "the CLI's Pod"
 }
 
+@test "probes: lifecycle hooks with httpGet or tcpSocket go to the agent too, exec and sleep stay, uninject puts them back" {
+  request '{}'
+  jq '.object.spec.containers[0].lifecycle = {preStop: {httpGet: {path: "/drain", port: "https", scheme: "HTTPS"}}, postStart: {tcpSocket: {port: 8443}}}
+    | .object.spec.containers[1].lifecycle = {preStop: {exec: {command: ["drain"]}}, postStart: {sleep: {seconds: 2}}}' \
+    "$BATS_TEST_TMPDIR/request.json" >"$BATS_TEST_TMPDIR/hooks.json"
+  evaluate "$BATS_TEST_TMPDIR/settings.json" "$BATS_TEST_TMPDIR/hooks.json"
+  expect_allowed_with_reason "the Pod does not choose, and the policy's default is enabled"
+  pod=$(applied "$BATS_TEST_TMPDIR/hooks.json")
+  expect_eq "$(probe "$pod" web lifecycle)" \
+    '{"postStart":{"httpGet":{"path":"/app-lifecycle/web/poststartz","port":15020}},"preStop":{"httpGet":{"path":"/app-lifecycle/web/prestopz","port":15020,"scheme":"HTTP"}}}' \
+    "web's hooks"
+  expect_eq "$(probe "$pod" worker lifecycle)" '{"postStart":{"sleep":{"seconds":2}},"preStop":{"exec":{"command":["drain"]}}}' "worker's hooks"
+  # As Istio writes them: keyed by path, sorted, the named port resolved, no timeout.
+  expect_eq "$(agent_env "$pod" | jq -c 'with_entries(select(.key | startswith("/app-lifecycle/")))')" \
+    '{"/app-lifecycle/web/poststartz":{"tcpSocket":{"port":8443}},"/app-lifecycle/web/prestopz":{"httpGet":{"path":"/drain","port":8443,"scheme":"HTTPS"}}}' \
+    "the originals, for the agent"
+  # The CLI gives the same Pod, and takes the sidecar out with the hooks as they were.
+  jq .object "$BATS_TEST_TMPDIR/hooks.json" >"$BATS_TEST_TMPDIR/pod.json"
+  run --separate-stderr "$CLI" inject --quiet --settings "$ROOT/examples/opt-in.yaml" --namespace shop "$BATS_TEST_TMPDIR/pod.json"
+  expect_eq "$status" 0 "CLI exit status ($stderr)"
+  expect_eq "$(jq -cS . <<<"$output")" "$(jq -cS . <<<"$pod")" "the CLI's Pod"
+  run --separate-stderr "$CLI" uninject <<<"$pod"
+  expect_eq "$status" 0 "uninject exit status ($stderr)"
+  expect_eq "$(yq -cS '.spec.containers' <<<"$output")" \
+    "$(jq -cS .spec.containers "$BATS_TEST_TMPDIR/pod.json")" "the containers after uninject"
+}
+
 @test "probes: rewriteAppHTTPProbers \"false\" and status port \"0\" leave them as they are" {
   for annotations in '{"sidecar.istio.io/rewriteAppHTTPProbers": "false"}' '{"status.sidecar.istio.io/port": "0"}'; do
     request "$annotations"

@@ -6,7 +6,9 @@
 //! application's ports, so the Pod fails probes that worked before injection. Istio rewrites each
 //! such probe to `httpGet` on the agent's status port, at `/app-health/<container>/readyz`,
 //! `/livez` or `/startupz`, and gives the agent the original probes in the environment variable
-//! `ISTIO_KUBE_APP_PROBERS`, as JSON keyed by those paths.
+//! `ISTIO_KUBE_APP_PROBERS`, as JSON keyed by those paths. A container's lifecycle hooks
+//! (`lifecycle.preStop`, `postStart`) go the same way, to `/app-lifecycle/<container>/prestopz`
+//! and `/poststartz`.
 //!
 //! This module is that rewrite as a pure library over JSON containers, in four parts:
 //! - [`ProbeRewrite`]: the `probeRewrite` setting and its checks;
@@ -16,7 +18,7 @@
 //! - [`restore`]: the inverse, for taking the sidecar out again.
 //!
 //! What is rewritten is what Istio rewrites: a probe with `httpGet`, `tcpSocket` or `grpc` (not
-//! `exec`). Every other field of the probe is kept. An `httpGet` keeps its own fields (`host`,
+//! `exec`), a hook with `httpGet` or `tcpSocket` (not `exec` or `sleep`; a hook has no timeout). Every other field of the probe is kept. An `httpGet` keeps its own fields (`host`,
 //! `httpHeaders`, ...) with the path and the port replaced, and `scheme: HTTPS` becomes `HTTP`,
 //! because the agent, not the kubelet, speaks TLS to the application. A `tcpSocket` or `grpc`
 //! probe becomes a plain `httpGet` with only the path and the port. In the originals, each entry
@@ -51,17 +53,88 @@ use crate::pod::OBJECT_PATH;
 /// The environment variable Istio's agent reads the original probes from.
 pub const DEFAULT_ENV: &str = "ISTIO_KUBE_APP_PROBERS";
 
-/// The probes of a container that are rewritten, with the last segment of their path.
-const PROBES: [(&str, &str); 3] = [
-    ("readinessProbe", "readyz"),
-    ("livenessProbe", "livez"),
-    ("startupProbe", "startupz"),
+/// Where a container holds something the kubelet calls that [`rewrite`] sends to the agent: a
+/// probe (`readinessProbe`), or a lifecycle hook (`lifecycle.preStop`), with the last segment of
+/// the agent's path for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Place {
+    field: &'static str,
+    /// The hook, in `lifecycle`; `None` for a probe.
+    hook: Option<&'static str>,
+    endpoint: &'static str,
+}
+
+const PLACES: [Place; 5] = [
+    Place::probe("readinessProbe", "readyz"),
+    Place::probe("livenessProbe", "livez"),
+    Place::probe("startupProbe", "startupz"),
+    Place::hook("preStop", "prestopz"),
+    Place::hook("postStart", "poststartz"),
 ];
-/// The container fields that hold the probes [`rewrite`] rewrites.
-pub const PROBE_FIELDS: [&str; 3] = [PROBES[0].0, PROBES[1].0, PROBES[2].0];
-/// The actions a Kubernetes probe may take, one per probe; the first three are rewritten.
-const ACTIONS: [&str; 4] = ["httpGet", "tcpSocket", "grpc", "exec"];
+const LIFECYCLE: &str = "lifecycle";
+/// The container fields that hold what [`rewrite`] rewrites.
+pub const PROBE_FIELDS: [&str; 4] = [PLACES[0].field, PLACES[1].field, PLACES[2].field, LIFECYCLE];
+/// The actions a Kubernetes probe may take, one per probe, and those rewritten.
+const PROBE_ACTIONS: [&str; 4] = ["httpGet", "tcpSocket", "grpc", "exec"];
+const PROBE_REWRITTEN: [&str; 3] = ["httpGet", "tcpSocket", "grpc"];
+/// The actions a lifecycle hook may take, one per hook, and those rewritten.
+const HOOK_ACTIONS: [&str; 4] = ["httpGet", "tcpSocket", "exec", "sleep"];
+const HOOK_REWRITTEN: [&str; 2] = ["httpGet", "tcpSocket"];
 const HTTP_GET: &str = "httpGet";
+
+impl Place {
+    const fn probe(field: &'static str, endpoint: &'static str) -> Self {
+        Self {
+            field,
+            hook: None,
+            endpoint,
+        }
+    }
+
+    const fn hook(hook: &'static str, endpoint: &'static str) -> Self {
+        Self {
+            field: LIFECYCLE,
+            hook: Some(hook),
+            endpoint,
+        }
+    }
+
+    /// The path at which the agent serves it for `container`, as Istio names it:
+    /// `/app-health/web/readyz`, `/app-lifecycle/web/prestopz`.
+    fn path(self, container: &str) -> String {
+        let kind = if self.hook.is_some() {
+            "app-lifecycle"
+        } else {
+            "app-health"
+        };
+        format!("/{kind}/{container}/{}", self.endpoint)
+    }
+
+    /// The actions it may take, and those that are rewritten.
+    fn actions(self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self.hook {
+            None => (&PROBE_ACTIONS, &PROBE_REWRITTEN),
+            Some(_) => (&HOOK_ACTIONS, &HOOK_REWRITTEN),
+        }
+    }
+
+    /// The probe or hook of the container whose fields are `container`.
+    fn get(self, container: &Map<String, Value>) -> Option<&Value> {
+        let value = container.get(self.field)?;
+        match self.hook {
+            None => Some(value),
+            Some(hook) => value.get(hook),
+        }
+    }
+
+    fn get_mut(self, container: &mut Map<String, Value>) -> Option<&mut Value> {
+        let value = container.get_mut(self.field)?;
+        match self.hook {
+            None => Some(value),
+            Some(hook) => value.get_mut(hook),
+        }
+    }
+}
 
 /// The `probeRewrite` setting: rewrite the application's probes to the sidecar's status port.
 /// Absent, probes are left as they are. Read with the other settings, by serde: every message
@@ -194,11 +267,6 @@ pub struct Rewritten {
     pub port_names: BTreeMap<String, String>,
 }
 
-/// The path at which the agent serves a container's probe (`endpoint`: readyz, livez, startupz).
-fn probe_path(container: &str, endpoint: &str) -> String {
-    format!("/app-health/{container}/{endpoint}")
-}
-
 /// Rewrites the readiness, liveness and startup probes of `containers` to `status_port`; `None`
 /// when no probe was rewritten (then there are no originals to give the agent, as in Istio).
 ///
@@ -222,18 +290,18 @@ pub fn rewrite<'a>(
         else {
             continue;
         };
-        for (field, endpoint) in PROBES {
-            let path = probe_path(&name, endpoint);
+        for place in PLACES {
+            let path = place.path(&name);
             if originals.contains_key(&path) {
                 continue;
             }
-            let Some(plan) = fields
-                .get(field)
-                .and_then(|probe| plan(fields, probe, &path, status_port))
+            let Some(plan) = place
+                .get(fields)
+                .and_then(|probe| plan(fields, place, probe, &path, status_port))
             else {
                 continue;
             };
-            if let Some(Value::Object(probe)) = fields.get_mut(field) {
+            if let Some(Value::Object(probe)) = place.get_mut(fields) {
                 replace_entry(probe, plan.action, HTTP_GET, plan.rewritten);
                 originals.insert(path.clone(), plan.original);
                 if let Some(port_name) = plan.port_name {
@@ -271,17 +339,20 @@ struct Plan {
 /// `None` when it is left as it is.
 fn plan(
     container: &Map<String, Value>,
+    place: Place,
     probe: &Value,
     path: &str,
     status_port: u16,
 ) -> Option<Plan> {
     let probe = probe.as_object()?;
     // Exactly one action; Kubernetes refuses a probe with more, and a null is no action.
-    let mut actions = ACTIONS
-        .into_iter()
+    let (known, rewritten) = place.actions();
+    let mut actions = known
+        .iter()
+        .copied()
         .filter(|action| probe.get(*action).is_some_and(|value| !value.is_null()));
     let action = actions.next()?;
-    if actions.next().is_some() || action == "exec" {
+    if actions.next().is_some() || !rewritten.contains(&action) {
         return None;
     }
     // `httpGet: null` next to a `tcpSocket` would be lost when `httpGet` takes its place.
@@ -304,10 +375,10 @@ fn plan(
         action.to_string(),
         as_istio_writes(action, &original_action),
     );
-    // As Istio writes it: a zero timeout is no timeout.
+    // As Istio writes it: a zero timeout is no timeout. A hook has none.
     if let Some(timeout) = probe
         .get("timeoutSeconds")
-        .filter(|t| !t.is_null() && t.as_i64() != Some(0))
+        .filter(|t| place.hook.is_none() && !t.is_null() && t.as_i64() != Some(0))
     {
         original.insert("timeoutSeconds".to_string(), timeout.clone());
     }
@@ -384,7 +455,9 @@ fn on_status_port(http: &Map<String, Value>, status_port: u16) -> bool {
         && http
             .get("path")
             .and_then(Value::as_str)
-            .is_some_and(|path| path.starts_with("/app-health/"))
+            .is_some_and(|path| {
+                path.starts_with("/app-health/") || path.starts_with("/app-lifecycle/")
+            })
 }
 
 /// The number of the container's port called `name` (the first so named, as the kubelet finds it).
@@ -480,8 +553,8 @@ pub fn restore<'a>(
         let Some(name) = fields.get("name").and_then(Value::as_str) else {
             continue;
         };
-        for (field, endpoint) in PROBES {
-            let path = probe_path(name, endpoint);
+        for place in PLACES {
+            let path = place.path(name);
             let Some(entry) = saved.get(&path) else {
                 continue;
             };
@@ -489,8 +562,14 @@ pub fn restore<'a>(
             if restored.contains(&path) {
                 continue;
             }
-            let probe = original_probe(fields.get(field), entry, port_names.get(&path), &path)?;
-            changes.push((index, field, probe));
+            let probe = original_probe(
+                place,
+                place.get(fields),
+                entry,
+                port_names.get(&path),
+                &path,
+            )?;
+            changes.push((index, place, probe));
             restored.insert(path);
         }
     }
@@ -500,9 +579,11 @@ pub fn restore<'a>(
             "no container has this probe (was a container renamed or removed?)",
         ));
     }
-    for (index, field, probe) in changes {
-        if let Some(Value::Object(fields)) = containers.get_mut(index).map(|c| &mut **c) {
-            fields.insert(field.to_string(), probe);
+    for (index, place, probe) in changes {
+        if let Some(Value::Object(fields)) = containers.get_mut(index).map(|c| &mut **c)
+            && let Some(slot) = place.get_mut(fields)
+        {
+            *slot = probe;
         }
     }
     Ok(restored.into_iter().collect())
@@ -510,6 +591,7 @@ pub fn restore<'a>(
 
 /// The probe that was rewritten into `current`, from its saved `entry`.
 fn original_probe(
+    place: Place,
     current: Option<&Value>,
     entry: &Value,
     port_name: Option<&String>,
@@ -532,13 +614,16 @@ fn original_probe(
     let Some(entry) = entry.as_object() else {
         return Err(error("expected a saved probe object"));
     };
-    let mut saved = ACTIONS[..3]
+    let (_, rewritten) = place.actions();
+    let mut saved = rewritten
         .iter()
         .filter_map(|action| Some((*action, entry.get(*action)?.as_object()?)));
     let (Some((action, handler)), None) = (saved.next(), saved.next()) else {
-        return Err(error(
-            "expected a saved probe with one of httpGet, tcpSocket or grpc",
-        ));
+        return Err(error(if place.hook.is_none() {
+            "expected a saved probe with one of httpGet, tcpSocket or grpc"
+        } else {
+            "expected a saved lifecycle hook with one of httpGet or tcpSocket"
+        }));
     };
     if action != HTTP_GET && current.contains_key(action) {
         return Err(error(&format!(
@@ -730,9 +815,9 @@ pub(crate) mod tests {
         let done = rewrite(&mut containers, 15020);
         let [container] = containers;
         let probes = Value::Object(
-            PROBES
+            PROBE_FIELDS
                 .iter()
-                .filter_map(|(field, _)| Some((field.to_string(), container.get(*field)?.clone())))
+                .filter_map(|field| Some((field.to_string(), container.get(*field)?.clone())))
                 .collect(),
         );
         (probes, done.map(|done| done.originals))
@@ -743,6 +828,18 @@ pub(crate) mod tests {
         json!({"readinessProbe": {"httpGet": {"path": "/ready", "port": 8080, "scheme": "HTTP"}, "timeoutSeconds": 1, "periodSeconds": 5}}),
         json!({"readinessProbe": {"httpGet": {"path": "/app-health/web/readyz", "port": 15020, "scheme": "HTTP"}, "timeoutSeconds": 1, "periodSeconds": 5}}),
         Some(r#"{"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080,"scheme":"HTTP"},"timeoutSeconds":1}}"#))]
+    #[case::lifecycle_hooks(
+        json!({"lifecycle": {"preStop": {"httpGet": {"path": "/drain", "port": "http"}}, "postStart": {"tcpSocket": {"port": 9090}}}}),
+        json!({"lifecycle": {"preStop": {"httpGet": {"path": "/app-lifecycle/web/prestopz", "port": 15020}}, "postStart": {"httpGet": {"path": "/app-lifecycle/web/poststartz", "port": 15020}}}}),
+        Some(r#"{"/app-lifecycle/web/poststartz":{"tcpSocket":{"port":9090}},"/app-lifecycle/web/prestopz":{"httpGet":{"path":"/drain","port":8080}}}"#))]
+    #[case::lifecycle_exec_and_sleep_left_alone(
+        json!({"lifecycle": {"preStop": {"exec": {"command": ["drain"]}}, "postStart": {"sleep": {"seconds": 1}}}}),
+        json!({"lifecycle": {"preStop": {"exec": {"command": ["drain"]}}, "postStart": {"sleep": {"seconds": 1}}}}),
+        None)]
+    #[case::lifecycle_already_on_the_status_port(
+        json!({"lifecycle": {"preStop": {"httpGet": {"path": "/app-lifecycle/web/prestopz", "port": 15020}}}}),
+        json!({"lifecycle": {"preStop": {"httpGet": {"path": "/app-lifecycle/web/prestopz", "port": 15020}}}}),
+        None)]
     #[case::http_liveness(
         json!({"livenessProbe": {"httpGet": {"path": "/live", "port": 8080}}}),
         json!({"livenessProbe": {"httpGet": {"path": "/app-health/web/livez", "port": 15020}}}),
@@ -1056,7 +1153,7 @@ pub(crate) mod tests {
         )
     }
 
-    fn action() -> impl Strategy<Value = (&'static str, Value)> {
+    fn action() -> BoxedStrategy<(&'static str, Value)> {
         let path = prop::option::of(prop_oneof![
             Just("/ready".to_string()),
             "/[a-z]{1,6}",
@@ -1093,11 +1190,11 @@ pub(crate) mod tests {
             )
         });
         let exec = Just(("exec", json!({"command": ["cat", "/tmp/healthy"]})));
-        prop_oneof![3 => http, 2 => tcp, 2 => grpc, 1 => exec]
+        prop_oneof![3 => http, 2 => tcp, 2 => grpc, 1 => exec].boxed()
     }
 
     /// A probe: its action among other fields, at any place.
-    fn probe() -> impl Strategy<Value = Value> {
+    fn probe() -> BoxedStrategy<Value> {
         let fields = prop::collection::btree_map(
             prop::sample::select(vec![
                 "initialDelaySeconds",
@@ -1111,19 +1208,41 @@ pub(crate) mod tests {
             (0..4u8).prop_map(Value::from),
             0..4,
         );
-        (action(), fields, any::<prop::sample::Index>()).prop_map(
-            |((action, handler), fields, at)| {
+        (action(), fields, any::<prop::sample::Index>())
+            .prop_map(|((action, handler), fields, at)| {
                 let mut fields: Vec<(String, Value)> = fields
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), v))
                     .collect();
                 fields.insert(at.index(fields.len() + 1), (action.to_string(), handler));
                 Value::Object(fields.into_iter().collect())
-            },
-        )
+            })
+            .boxed()
     }
 
-    fn container(name: String) -> impl Strategy<Value = Value> {
+    /// A container's `lifecycle`: hooks taking any action (a `sleep` too, and a `grpc`, which a
+    /// hook cannot take: left alone), either or both, in either order.
+    fn lifecycle() -> BoxedStrategy<Value> {
+        let hook = prop_oneof![
+            4 => action().prop_map(|(action, handler)| json!({action: handler})),
+            1 => Just(json!({"sleep": {"seconds": 2}})),
+        ];
+        (
+            prop::option::of(hook.clone()),
+            prop::option::of(hook),
+            any::<bool>(),
+        )
+            .prop_map(|(pre_stop, post_start, swapped)| {
+                let mut hooks = vec![("preStop", pre_stop), ("postStart", post_start)];
+                if swapped {
+                    hooks.reverse();
+                }
+                object(hooks)
+            })
+            .boxed()
+    }
+
+    fn container(name: String) -> BoxedStrategy<Value> {
         let ports = prop::collection::vec(
             (
                 prop::option::weighted(0.8, prop::sample::select(vec!["http", "grpc", "metrics"])),
@@ -1137,30 +1256,35 @@ pub(crate) mod tests {
             prop::option::of(probe()),
             prop::option::of(probe()),
             prop::option::of("[a-z]{0,6}"),
+            prop::option::of(lifecycle()),
         )
-            .prop_map(move |(ports, readiness, liveness, startup, extra)| {
-                // A port's number is a number even where the generated probe port is a name.
-                let ports = ports
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (name, number))| {
-                        let number = number.as_u64().unwrap_or(7000 + i as u64);
-                        object(vec![
-                            ("name", name.map(Value::from)),
-                            ("containerPort", Some(number.into())),
-                        ])
-                    })
-                    .collect::<Vec<_>>();
-                object(vec![
-                    ("name", Some(json!(name))),
-                    ("image", Some(json!("registry.example/app:1"))),
-                    ("livenessProbe", liveness),
-                    ("ports", (!ports.is_empty()).then_some(Value::Array(ports))),
-                    ("readinessProbe", readiness),
-                    ("xExtra", extra.map(Value::from)),
-                    ("startupProbe", startup),
-                ])
-            })
+            .prop_map(
+                move |(ports, readiness, liveness, startup, extra, lifecycle)| {
+                    // A port's number is a number even where the generated probe port is a name.
+                    let ports = ports
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (name, number))| {
+                            let number = number.as_u64().unwrap_or(7000 + i as u64);
+                            object(vec![
+                                ("name", name.map(Value::from)),
+                                ("containerPort", Some(number.into())),
+                            ])
+                        })
+                        .collect::<Vec<_>>();
+                    object(vec![
+                        ("name", Some(json!(name))),
+                        ("image", Some(json!("registry.example/app:1"))),
+                        ("livenessProbe", liveness),
+                        ("ports", (!ports.is_empty()).then_some(Value::Array(ports))),
+                        ("readinessProbe", readiness),
+                        ("xExtra", extra.map(Value::from)),
+                        ("lifecycle", lifecycle),
+                        ("startupProbe", startup),
+                    ])
+                },
+            )
+            .boxed()
     }
 
     /// Application containers with probes of every kind; other modules' properties use them too.
@@ -1173,14 +1297,14 @@ pub(crate) mod tests {
         containers.iter().map(Value::to_string).collect()
     }
 
-    /// The probe's fields other than its action, in order, and the action's key.
-    fn without_action(probe: &Value) -> (Vec<(String, Value)>, Option<String>) {
+    /// The probe's (or hook's) fields other than its action, in order, and the action's key.
+    fn without_action(probe: &Value, place: Place) -> (Vec<(String, Value)>, Option<String>) {
         let fields = probe.as_object().cloned().unwrap_or_default();
         let mut action = None;
         let rest = fields
             .into_iter()
             .filter(|(key, _)| {
-                let is_action = ACTIONS.contains(&key.as_str());
+                let is_action = place.actions().0.contains(&key.as_str());
                 if is_action {
                     action = Some(key.clone());
                 }
@@ -1202,27 +1326,35 @@ pub(crate) mod tests {
             prop_assert_eq!(text(&containers), once);
         }
 
-        /// Only the three probes change, and in them only the action, in its place.
+        /// Only the three probes and the two lifecycle hooks change, and in them only the
+        /// action, in its place.
         #[test]
         fn nothing_but_the_probe_actions_changes(before in containers(), port in prop::sample::select(STATUS_PORTS.to_vec())) {
             let mut after = before.clone();
             rewrite(&mut after, port);
-            for (before, after) in before.iter().zip(&after) {
-                let (before, after) = (before.as_object().unwrap(), after.as_object().unwrap());
-                prop_assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
-                for (key, value) in before {
-                    let changed = &after[key];
-                    if PROBES.iter().any(|(field, _)| field == key) {
-                        let (old_rest, old_action) = without_action(value);
-                        let (new_rest, new_action) = without_action(changed);
-                        prop_assert_eq!(old_rest, new_rest);
-                        let position = |probe: &Value, action: &Option<String>| {
-                            probe.as_object().unwrap().keys().position(|k| Some(k) == action.as_ref())
-                        };
-                        prop_assert_eq!(position(value, &old_action), position(changed, &new_action));
-                    } else {
-                        prop_assert_eq!(value, changed);
+            // Each container with its probes' and hooks' actions taken out.
+            let stripped = |container: &Value| {
+                let mut container = container.clone();
+                for place in PLACES {
+                    if let Some(probe) = place.get_mut(container.as_object_mut().unwrap()) {
+                        let (rest, _) = without_action(probe, place);
+                        *probe = Value::Object(rest.into_iter().collect());
                     }
+                }
+                container
+            };
+            for (before, after) in before.iter().zip(&after) {
+                prop_assert_eq!(stripped(before).to_string(), stripped(after).to_string());
+                let (old, new) = (before.as_object().unwrap(), after.as_object().unwrap());
+                for place in PLACES {
+                    let (Some(old), Some(new)) = (place.get(old), place.get(new)) else {
+                        continue;
+                    };
+                    let position = |probe: &Value| {
+                        let (_, action) = without_action(probe, place);
+                        probe.as_object().unwrap().keys().position(|k| Some(k) == action.as_ref())
+                    };
+                    prop_assert_eq!(position(old), position(new));
                 }
             }
         }
@@ -1239,14 +1371,17 @@ pub(crate) mod tests {
                 .unwrap_or_default();
             let mut changed = Vec::new();
             for (old, new) in before.iter().zip(&after) {
-                for (field, endpoint) in PROBES {
-                    if old.get(field) == new.get(field) {
+                for place in PLACES {
+                    let (Some(old_probe), Some(new_probe)) = (place.get(old.as_object().unwrap()), place.get(new.as_object().unwrap())) else {
+                        continue;
+                    };
+                    if old_probe == new_probe {
                         continue;
                     }
-                    let path = probe_path(old["name"].as_str().unwrap(), endpoint);
-                    let (_, action) = without_action(&old[field]);
+                    let path = place.path(old["name"].as_str().unwrap());
+                    let (_, action) = without_action(old_probe, place);
                     let action = action.unwrap();
-                    let mut expected = old[field][&action].clone();
+                    let mut expected = old_probe[&action].clone();
                     if let Some(name) = expected["port"].as_str().map(str::to_owned) {
                         let declared = old["ports"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap();
                         expected["port"] = declared["containerPort"].clone();
@@ -1254,10 +1389,11 @@ pub(crate) mod tests {
                     }
                     let expected = as_istio_writes(&action, expected.as_object().unwrap());
                     prop_assert_eq!(&saved[&path][&action], &expected);
-                    prop_assert_eq!(saved[&path].get("timeoutSeconds"), old[field].get("timeoutSeconds").filter(|t| **t != 0));
-                    prop_assert_eq!(&new[field]["httpGet"]["path"], &json!(path));
-                    prop_assert_eq!(&new[field]["httpGet"]["port"], &json!(port));
-                    prop_assert_ne!(&new[field]["httpGet"]["scheme"], "HTTPS");
+                    let timeout = old_probe.get("timeoutSeconds").filter(|t| **t != 0 && place.hook.is_none());
+                    prop_assert_eq!(saved[&path].get("timeoutSeconds"), timeout);
+                    prop_assert_eq!(&new_probe["httpGet"]["path"], &json!(path));
+                    prop_assert_eq!(&new_probe["httpGet"]["port"], &json!(port));
+                    prop_assert_ne!(&new_probe["httpGet"]["scheme"], "HTTPS");
                     let occurrences = done.as_ref().unwrap().originals.matches(&format!("\"{path}\":")).count();
                     prop_assert_eq!(occurrences, 1);
                     changed.push(path);
@@ -1290,15 +1426,17 @@ pub(crate) mod tests {
     fn most_generated_containers_have_probes_rewritten() {
         use proptest::strategy::ValueTree;
         let mut runner = proptest::test_runner::TestRunner::deterministic();
-        let (mut rewritten, mut named) = (0, 0);
+        let (mut rewritten, mut named, mut hooks) = (0, 0, 0);
         for _ in 0..500 {
             let mut containers = containers().new_tree(&mut runner).unwrap().current();
             if let Some(done) = rewrite(&mut containers, 15020) {
                 rewritten += 1;
                 named += usize::from(!done.port_names.is_empty());
+                hooks += usize::from(done.paths.iter().any(|p| p.starts_with("/app-lifecycle/")));
             }
         }
         assert!(rewritten > 300, "rewritten in {rewritten} of 500");
         assert!(named > 80, "named ports in {named} of 500");
+        assert!(hooks > 100, "lifecycle hooks in {hooks} of 500");
     }
 }
