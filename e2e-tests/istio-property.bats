@@ -23,7 +23,8 @@
 # numbered, protocols, host ports), 0 to 2 init containers (some the Pod's own native sidecars);
 # readiness, liveness and startup probes of every kind: httpGet on named and numbered ports (paths,
 # HTTPS and HTTP schemes, headers, host), tcpSocket on named and numbered ports, grpc, exec, with
-# their timing fields; the Pod's own volumes and mounts of them; container resources (quantities in
+# their timing fields; lifecycle preStop and postStart hooks (httpGet on named and numbered ports,
+# HTTPS, tcpSocket, exec, sleep); the Pod's own volumes and mounts of them; container resources (quantities in
 # other spellings), env, pull secrets,
 # security contexts; the labels app, version, app.kubernetes.io/name and version, Istio's
 # canonical-name and canonical-revision, sidecar.istio.io/inject (label and annotation, true, false,
@@ -59,7 +60,8 @@
 # - status.sidecar.istio.io/port "0", proxy.istio.io/config, traffic.sidecar.istio.io/* other
 #   than the -q/-o/-k/-c pairs, and the interception mode (NONE, TPROXY),
 #   customizing istio-proxy (a container of that name: proxy.istio.io/overrides), the grpc
-#   templates, lifecycle hooks on the Pod's containers (not-equal.txt, for each);
+#   templates (not-equal.txt, for each);
+# - a lifecycle hook on a named port the container does not declare (as for probes);
 # - a Pod with no name and no controller (ISTIO_META_WORKLOAD_NAME and ISTIO_META_OWNER, which
 #   Istio omits when the workload has no name: the manifest's header);
 # - CronJobs (not-equal.txt, cronjob.yaml), and integer fields at 0 (initialDelaySeconds: 0), which

@@ -160,6 +160,32 @@ def probe(rng, ports, features, kind_name):
     return action
 
 
+def hook(rng, ports, features, hook_name):
+    """A lifecycle hook: httpGet and tcpSocket go to the agent as probes do; exec and sleep stay."""
+    named = [p["name"] for p in ports if "name" in p]
+    numbers = [p["containerPort"] for p in ports]
+    kind = rng.choice(["httpGet", "httpGet", "tcpSocket", "exec", "sleep"])
+    if kind == "exec":
+        features.add(f"lifecycle:{hook_name}:exec")
+        return {"exec": {"command": ["/bin/sh", "-c", "sleep 5"]}}
+    if kind == "sleep":
+        features.add(f"lifecycle:{hook_name}:sleep")
+        return {"sleep": {"seconds": rng.choice([1, 5])}}
+    # As for probes, left out: a named port the container does not declare.
+    if named and maybe(rng, 0.5):
+        port, how = rng.choice(named), "named"
+    else:
+        port, how = rng.choice(numbers + [8080, 8081]), "numbered"
+    features.add(f"lifecycle:{hook_name}:{kind}:{how}")
+    if kind == "tcpSocket":
+        return {"tcpSocket": {"port": port}}
+    get = {"path": rng.choice(["/drain", "/started"])} if maybe(rng, 0.8) else {}
+    get["port"] = port
+    if maybe(rng, 0.2):
+        get["scheme"] = "HTTPS"
+    return {"httpGet": get}
+
+
 def container(rng, name, used_port_names, used_numbers, volume_names, features, probes=True):
     c = {"name": name, "image": rng.choice(IMAGES)}
     if maybe(rng, 0.15):
@@ -173,6 +199,9 @@ def container(rng, name, used_port_names, used_numbers, volume_names, features, 
         for kind in ["readinessProbe", "livenessProbe", "startupProbe"]:
             if maybe(rng, 0.4):
                 c[kind] = probe(rng, ports, features, kind)
+        if maybe(rng, 0.25):
+            hooks = [h for h in ["preStop", "postStart"] if maybe(rng, 0.6)] or ["preStop"]
+            c["lifecycle"] = {h: hook(rng, ports, features, h) for h in hooks}
     if maybe(rng, 0.5):
         resources = {"requests": {"cpu": rng.choice(CPU), "memory": rng.choice(MEMORY)}}
         if maybe(rng, 0.4):
