@@ -79,8 +79,9 @@ fn validate(payload: &[u8]) -> CallResult {
         append(spec, "containers", template.containers);
     }
     prepend(spec, "initContainers", template.init_containers);
-    append(spec, "volumes", template.volumes);
-    append(spec, "imagePullSecrets", template.image_pull_secrets);
+    // Before the Pod's own, as sidecar-injector (and Istio) put them.
+    prepend(spec, "volumes", template.volumes);
+    prepend(spec, "imagePullSecrets", template.image_pull_secrets);
     let metadata = &mut pod["metadata"];
     insert(metadata, "labels", template.labels);
     insert(metadata, "annotations", template.annotations);
