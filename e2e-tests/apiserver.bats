@@ -61,10 +61,6 @@ pod() {
      spec: ({containers: [{name: "web", image: "registry.example/web:1", ports: [{containerPort: 8080, name: "http"}]}]} + $spec)}'
 }
 
-injected() {
-  jq -r 'if .metadata.annotations["sidecar.istio.io/status"] then "yes" else "no" end'
-}
-
 # The annotations our webhook added to the audit event of the creation of NAMESPACE/NAME: the
 # reason and injected, as "injected: reason"; empty when the API server did not call it.
 audited() {

@@ -213,6 +213,12 @@ wait_for_injection() {
   done
 }
 
+# injected: "yes" when the Pod on stdin (JSON, as the API server stored it) has the status
+# annotation, else "no".
+injected() {
+  jq -r 'if .metadata.annotations["sidecar.istio.io/status"] then "yes" else "no" end'
+}
+
 # create_namespace NAME [LABEL=VALUE...]: a namespace, once the controllers gave it its default
 # ServiceAccount (the ServiceAccount admission plugin refuses Pods until then).
 create_namespace() {

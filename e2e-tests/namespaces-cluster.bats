@@ -76,10 +76,6 @@ pod() {
      spec: {containers: [{name: "web", image: "registry.example/web:1"}]}}'
 }
 
-injected() {
-  jq -r 'if .metadata.annotations["sidecar.istio.io/status"] then "yes" else "no" end'
-}
-
 # install_istio_webhooks VARIANT: Istio's webhooks of the variant, as its chart installs them but
 # pointing at the policy without namespace rules, and each also requiring nt=VARIANT-istio of the
 # namespace.

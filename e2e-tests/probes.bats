@@ -25,6 +25,14 @@ request() {
   evaluate "$BATS_TEST_TMPDIR/settings.json" "$BATS_TEST_TMPDIR/request.json"
 }
 
+# expect_cli_gives REQUEST POD_JSON: the CLI injects REQUEST's Pod (written to pod.json) into POD_JSON.
+expect_cli_gives() {
+  jq .object "$1" >"$BATS_TEST_TMPDIR/pod.json"
+  run --separate-stderr "$CLI" inject --quiet --settings "$ROOT/examples/opt-in.yaml" --namespace shop "$BATS_TEST_TMPDIR/pod.json"
+  expect_eq "$status" 0 "CLI exit status ($stderr)"
+  expect_eq "$(jq -cS . <<<"$output")" "$(jq -cS . <<<"$2")" "the CLI's Pod"
+}
+
 probe() {
   jq -cS --arg c "$2" --arg p "$3" '.spec.containers[] | select(.name == $c) | .[$p]' <<<"$1"
 }
@@ -51,11 +59,7 @@ agent_env() {
   expect_eq "$(jq -c '.metadata.annotations["sidecar.istio.io/status"] | fromjson | .probes' <<<"$pod")" \
     '{"container":"istio-proxy","env":"ISTIO_KUBE_APP_PROBERS","statusPort":15020,"rewritten":["/app-health/web/livez","/app-health/web/readyz","/app-health/worker/livez"],"portNames":{"/app-health/web/readyz":"https"}}' \
     "the status records the rewrite"
-  # The CLI gives the same Pod.
-  jq .object "$BATS_TEST_TMPDIR/request.json" >"$BATS_TEST_TMPDIR/pod.json"
-  run --separate-stderr "$CLI" inject --quiet --settings "$ROOT/examples/opt-in.yaml" --namespace shop "$BATS_TEST_TMPDIR/pod.json"
-  expect_eq "$status" 0 "CLI exit status ($stderr)"
-  expect_eq "$(jq -cS . <<<"$output")" "$(jq -cS . <<<"$pod")" "the CLI's Pod"
+  expect_cli_gives "$BATS_TEST_TMPDIR/request.json" "$pod"
 }
 
 @test "probes: lifecycle hooks with httpGet or tcpSocket go to the agent too, exec and sleep stay, uninject puts them back" {
@@ -75,10 +79,7 @@ agent_env() {
     '{"/app-lifecycle/web/poststartz":{"tcpSocket":{"port":8443}},"/app-lifecycle/web/prestopz":{"httpGet":{"path":"/drain","port":8443,"scheme":"HTTPS"}}}' \
     "the originals, for the agent"
   # The CLI gives the same Pod, and takes the sidecar out with the hooks as they were.
-  jq .object "$BATS_TEST_TMPDIR/hooks.json" >"$BATS_TEST_TMPDIR/pod.json"
-  run --separate-stderr "$CLI" inject --quiet --settings "$ROOT/examples/opt-in.yaml" --namespace shop "$BATS_TEST_TMPDIR/pod.json"
-  expect_eq "$status" 0 "CLI exit status ($stderr)"
-  expect_eq "$(jq -cS . <<<"$output")" "$(jq -cS . <<<"$pod")" "the CLI's Pod"
+  expect_cli_gives "$BATS_TEST_TMPDIR/hooks.json" "$pod"
   run --separate-stderr "$CLI" uninject <<<"$pod"
   expect_eq "$status" 0 "uninject exit status ($stderr)"
   expect_eq "$(yq -cS '.spec.containers' <<<"$output")" \
