@@ -299,7 +299,7 @@ fn namespace_rules(
     let labels = &namespace.get(ISTIO_NEEDED)?.labels;
     let revision = settings.revision.as_str();
     let webhooks = namespace_rules::istio_webhooks(revision, settings.enable_namespaces_by_default);
-    match namespace_rules::istio_select(&webhooks, revision, labels, pod.labels) {
+    match namespace_rules::istio_select(webhooks, revision, labels, pod.labels) {
         Ok(_) => Ok(None),
         Err(why) => Ok(Some(untouched(Reason::IstioNamespaceRules {
             namespace: namespace.name().to_string(),

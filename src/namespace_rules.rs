@@ -155,8 +155,11 @@ const UNLABELLED: [Condition; 2] = [
     on(INJECTION_LABEL, Test::Absent),
 ];
 
-/// Every revision's: its name on the namespace, or on the Pod in a namespace without either label.
-const FOR_THE_REVISION: [Webhook; 2] = [
+/// Istio's injection webhooks, in the order its chart installs them: every revision's two (its
+/// name on the namespace, or on the Pod in a namespace without either label), the default
+/// revision's two besides (`istio-injection=enabled`, and the Pod's own label), and
+/// `enableNamespacesByDefault`'s.
+const WEBHOOKS: [Webhook; 5] = [
     Webhook {
         name: "rev.namespace",
         namespace: &[
@@ -170,10 +173,6 @@ const FOR_THE_REVISION: [Webhook; 2] = [
         namespace: &UNLABELLED,
         object: &[NOT_REFUSED, on(REVISION_LABEL, REVISION)],
     },
-];
-
-/// The default revision's, besides: `istio-injection=enabled`, and the Pod's own label.
-const FOR_THE_DEFAULT: [Webhook; 2] = [
     Webhook {
         name: "namespace",
         namespace: &[on(INJECTION_LABEL, Test::Is(Some("enabled")))],
@@ -187,33 +186,29 @@ const FOR_THE_DEFAULT: [Webhook; 2] = [
             on(REVISION_LABEL, Test::Absent),
         ],
     },
+    Webhook {
+        name: "auto",
+        namespace: &[
+            on(INJECTION_LABEL, Test::Absent),
+            on(REVISION_LABEL, Test::Absent),
+            on(NAMESPACE_NAME_LABEL, Test::NotIn(&NOT_BY_DEFAULT)),
+        ],
+        object: &[
+            on(INJECT_KEY, Test::Absent),
+            on(REVISION_LABEL, Test::Absent),
+        ],
+    },
 ];
 
-/// `enableNamespacesByDefault`'s.
-const AUTO: Webhook = Webhook {
-    name: "auto",
-    namespace: &[
-        on(INJECTION_LABEL, Test::Absent),
-        on(REVISION_LABEL, Test::Absent),
-        on(NAMESPACE_NAME_LABEL, Test::NotIn(&NOT_BY_DEFAULT)),
-    ],
-    object: &[
-        on(INJECT_KEY, Test::Absent),
-        on(REVISION_LABEL, Test::Absent),
-    ],
-};
-
 /// Istio's injection webhooks for `revision` (`default` is Istio's revision without a name),
-/// with `enableNamespacesByDefault` when `by_default`.
-pub fn istio_webhooks(revision: &str, by_default: bool) -> Vec<Webhook> {
-    let mut webhooks = FOR_THE_REVISION.to_vec();
-    if revision == "default" {
-        webhooks.extend(FOR_THE_DEFAULT);
-        if by_default {
-            webhooks.push(AUTO);
-        }
-    }
-    webhooks
+/// with `enableNamespacesByDefault` when `by_default`: the first of [`WEBHOOKS`].
+pub fn istio_webhooks(revision: &str, by_default: bool) -> &'static [Webhook] {
+    let count = match (revision == "default", by_default) {
+        (false, _) => 2,
+        (true, false) => 4,
+        (true, true) => 5,
+    };
+    WEBHOOKS.get(..count).unwrap_or(&WEBHOOKS)
 }
 
 impl Condition {
@@ -323,7 +318,7 @@ mod tests {
     ) {
         let webhooks = istio_webhooks(revision, by_default);
         let got = istio_select(
-            &webhooks,
+            webhooks,
             revision,
             &namespace("shop", namespace_labels),
             Some(&labels(pod_labels)),
@@ -335,11 +330,11 @@ mod tests {
     fn by_default_leaves_out_istios_system_namespaces() {
         let webhooks = istio_webhooks("default", true);
         for name in NOT_BY_DEFAULT {
-            assert!(istio_select(&webhooks, "default", &namespace(name, json!({})), None).is_err());
+            assert!(istio_select(webhooks, "default", &namespace(name, json!({})), None).is_err());
         }
         assert_eq!(
             istio_select(
-                &webhooks,
+                webhooks,
                 "default",
                 &namespace("istio-system", json!({})),
                 None
@@ -351,7 +346,7 @@ mod tests {
     #[test]
     fn why_none_is_called_names_each_webhook_and_its_first_failing_condition() {
         let why = istio_select(
-            &istio_webhooks("default", false),
+            istio_webhooks("default", false),
             "default",
             &namespace("shop", json!({"istio-injection": "disabled"})),
             None,
