@@ -147,6 +147,24 @@ impl Namespace {
         format!("{:016x}", hasher.digest())
     }
 
+    /// The Namespace `name` with `labels` and `annotations`, as the API server would hold it: with
+    /// the name label it gives every Namespace, and as an object for `ns`.
+    pub fn of(name: &str, mut labels: Map<String, Value>, annotations: Map<String, Value>) -> Self {
+        labels.insert(NAMESPACE_NAME_LABEL.into(), name.into());
+        let object = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels, "annotations": annotations},
+        })
+        .to_string();
+        Self {
+            name: name.to_string(),
+            labels,
+            annotations,
+            object,
+        }
+    }
+
     /// Reads a Namespace object, as the API server returns it: `name` is the one asked for, and
     /// must be the object's.
     pub fn from_json(text: &str, name: &str) -> Result<Self, String> {

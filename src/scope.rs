@@ -18,7 +18,7 @@ use crate::error::{SettingsError, path_within};
 use crate::namespace::{Namespace, NamespaceSource};
 use crate::selector::LabelSelector;
 use crate::settings::Settings;
-use crate::webhook::{self, KUBEWARDEN_NAMESPACE, NAMESPACE_NAME_LABEL, PolicyKind};
+use crate::webhook::{self, KUBEWARDEN_NAMESPACE, PolicyKind};
 
 /// The policy as deployed: its settings, and what decides whether the policy server calls it.
 #[derive(Debug, Clone)]
@@ -241,25 +241,11 @@ impl Namespaces {
     pub fn insert_with(
         &mut self,
         name: &str,
-        mut labels: Map<String, Value>,
+        labels: Map<String, Value>,
         annotations: Map<String, Value>,
     ) {
-        labels.insert(NAMESPACE_NAME_LABEL.into(), name.into());
-        let object = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": name, "labels": labels, "annotations": annotations},
-        })
-        .to_string();
-        self.known.insert(
-            name.to_string(),
-            Namespace {
-                name: name.to_string(),
-                labels,
-                annotations,
-                object,
-            },
-        );
+        self.known
+            .insert(name.to_string(), Namespace::of(name, labels, annotations));
     }
 
     /// Records the Namespaces in a document: a Namespace manifest, or a List of them, as
