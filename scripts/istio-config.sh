@@ -69,7 +69,7 @@ for file, (name, key) in files.items():
 EOF
 
 # The injection webhooks: the namespaces and Pods each is called for, as Istio's chart installs
-# them. e2e-tests/apiserver.bats has the API server evaluate them, as the oracle of the policy's
+# them. e2e-tests/namespaces-cluster.bats has the API server evaluate them, as the oracle of the policy's
 # namespaceRules. Written by PyYAML with sorted keys: deterministic.
 webhook_variants=(
   "webhooks.yaml|"
@@ -119,7 +119,7 @@ and from its output:
   (\`webhooks-canary.yaml\`).
 
 Each ConfigMap's string is as it is; the webhook configurations are written with sorted keys.
-\`e2e-tests/apiserver.bats\` has the API server evaluate the webhooks' selectors. \`e2e-tests/istio.bash\` passes them to \`istioctl
+\`e2e-tests/namespaces-cluster.bats\` has the API server evaluate the webhooks' selectors. \`e2e-tests/istio.bash\` passes them to \`istioctl
 kube-inject\` (\`--injectConfigFile\`, \`--valuesFile\`, \`--meshConfigFile\`), and
 \`e2e-tests/istio.bats\` checks that they are what the script generates now.
 EOF
